@@ -1,0 +1,83 @@
+//! The `kalamu` binary as scripts and staff use it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kalamu(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kalamu"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("KALAMU_DATA")
+        .output()
+        .expect("kalamu runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kalamu")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for cmd in ["packs", "learner", "--data"] {
+        assert!(help.contains(cmd), "--help does not mention {cmd}:\n{help}");
+    }
+}
+
+#[test]
+fn packs_json_on_a_new_data_dir_is_an_empty_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kalamu(dir.path(), &["packs", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(packs, serde_json::json!([]));
+    assert!(dir.path().join("kalamu.db").is_file(), "the store is created on first use");
+}
+
+#[test]
+fn kalamu_data_env_var_chooses_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kalamu"))
+        .args(["learner", "add", "Fatoumata"])
+        .env("KALAMU_DATA", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = kalamu(dir.path(), &["learner", "list", "--json"]);
+    let learners: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(learners[0]["name"], "Fatoumata");
+    assert_eq!(learners[0]["id"], stdout(&out).trim());
+}
+
+#[test]
+fn data_dir_holding_a_foreign_file_fails_with_one_sentence_and_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kalamu.db"), "not a database").unwrap();
+    let out = kalamu(dir.path(), &["packs"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("kalamu: ") && err.contains("is not a Kalamu store"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
+}
+
+#[test]
+fn usage_error_exits_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kalamu(dir.path(), &["packs", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn blank_learner_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kalamu(dir.path(), &["learner", "add", "  "]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("name cannot be empty"));
+}

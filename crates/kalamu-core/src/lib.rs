@@ -1,0 +1,16 @@
+//! Kalamu's domain: the local store, installed packs, learners and (later)
+//! progress and sync rules.
+//!
+//! This crate's only I/O is the local store (one SQLite file in the data dir)
+//! and pack files. It knows nothing of Tauri, HTTP servers or clients, and it
+//! never exits the process: every failure is an [`Error`] the caller shows.
+
+pub mod datadir;
+pub mod error;
+pub mod learner;
+pub mod library;
+pub mod settings;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use store::Store;

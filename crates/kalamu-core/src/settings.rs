@@ -1,0 +1,55 @@
+//! Device settings kept in the store, such as the interface language.
+
+use crate::{Error, Result, Store};
+
+/// Interface languages the app ships message catalogs for.
+pub const LANGUAGES: &[&str] = &["en", "fr"];
+
+/// Settings of this device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// Interface language, one of [`LANGUAGES`].
+    pub language: String,
+    /// The learner picked last, if any.
+    pub current_learner: Option<String>,
+}
+
+impl Store {
+    /// Reads this device's settings, with defaults for what was never set.
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            language: self.setting("language")?.unwrap_or_else(|| "en".into()),
+            current_learner: self.setting("current_learner")?,
+        })
+    }
+
+    /// Sets the interface language.
+    pub fn set_language(&self, language: &str) -> Result<()> {
+        if !LANGUAGES.contains(&language) {
+            return Err(Error::BadSetting { key: "language", value: language.into(), allowed: "en, fr" });
+        }
+        self.put_setting("language", language)
+    }
+
+    /// Remembers which learner is studying now.
+    pub fn set_current_learner(&self, id: &str) -> Result<()> {
+        self.learner(id)?;
+        self.put_setting("current_learner", id)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The local store: one SQLite file in the data dir, created on first use
+//! and brought up to date by numbered migrations.
+
+mod migrate;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use migrate::{MIGRATIONS, Migration, SCHEMA_VERSION};
+
+use crate::{Error, Result};
+
+/// The store's file name inside the data dir.
+pub const FILE_NAME: &str = "kalamu.db";
+
+/// SQLite `application_id` that marks a file as a Kalamu store ("KLMU").
+pub const APPLICATION_ID: i32 = 0x4B4C_4D55;
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// An open local store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store inside the data directory `dir`.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the data directory", dir, e))?;
+        Self::open(&dir.join(FILE_NAME))
+    }
+
+    /// Opens (creating if needed) the store file at `path` and applies pending migrations.
+    ///
+    /// A file that is not a Kalamu store, or one written by a newer Kalamu,
+    /// is refused before anything is written to it.
+    pub fn open(path: &Path) -> Result<Self> {
+        check_header(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        check_identity(&conn, path)?;
+        migrate::refuse_newer(conn.pragma_query_value(None, "user_version", |r| r.get(0))?, path)?;
+        // WAL lets the app read while the CLI or a sync writes; FULL makes every
+        // committed learner action survive a power cut, not just a killed process.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        migrate::apply(&mut store.conn, path)?;
+        Ok(store)
+    }
+
+    /// The store file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version the store is at.
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Refuses a non-empty file that does not start with SQLite's magic bytes,
+/// without letting SQLite touch it.
+fn check_header(path: &Path) -> Result<()> {
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot open the store", path, e)),
+    };
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) => return Err(Error::io("cannot read the store", path, e)),
+        }
+    }
+    if read == 0 || head == *SQLITE_MAGIC {
+        Ok(())
+    } else {
+        Err(Error::NotAStore { path: path.to_path_buf(), what: "not an SQLite database".into() })
+    }
+}
+
+/// Refuses an SQLite database that belongs to another program.
+fn check_identity(conn: &Connection, path: &Path) -> Result<()> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if app_id == APPLICATION_ID {
+        return Ok(());
+    }
+    let foreign = || Error::NotAStore {
+        path: path.to_path_buf(),
+        what: "an SQLite database of another program".into(),
+    };
+    if app_id != 0 {
+        return Err(foreign());
+    }
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if objects > 0 { Err(foreign()) } else { Ok(()) }
+}
+
+/// Milliseconds since the Unix epoch by this device's clock.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_store_is_at_latest_schema_and_marked_as_kalamu() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let id: i32 = store.conn().pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+        assert_eq!(id, APPLICATION_ID);
+    }
+
+    #[test]
+    fn reopening_applies_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open_dir(dir.path()).unwrap());
+        let store = Store::open_dir(dir.path()).unwrap();
+        let rows: i64 =
+            store.conn().query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,4 @@
+//! Behaviour of kalamu-core across its parts, on real SQLite files.
+
+mod invariants;
+mod store;

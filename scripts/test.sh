@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing, then checks
+# formatting, lints, type-checks the UI, and runs unit, integration and
+# end-to-end tests (the real app in a real WebKit webview under Xvfb).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+declare -a STAGES=()
+SUITE_START=$(date +%s)
+
+report() {
+  echo
+  echo "== stage times =="
+  for line in "${STAGES[@]}"; do echo "  $line"; done
+  echo "  total: $(( $(date +%s) - SUITE_START ))s"
+}
+trap report EXIT
+
+stage() {
+  local name=$1; shift
+  echo
+  echo "== $name =="
+  local start; start=$(date +%s)
+  if "$@"; then
+    STAGES+=("$(printf '%-10s %5ss  ok' "$name" $(( $(date +%s) - start )))")
+  else
+    local rc=$?
+    STAGES+=("$(printf '%-10s %5ss  FAILED (exit %s)' "$name" $(( $(date +%s) - start )) "$rc")")
+    exit "$rc"
+  fi
+}
+
+setup() {
+  ensure_debian_packages
+  ensure_tauri_driver
+  command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked --quiet
+  rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+}
+
+ui() {
+  build_ui
+  (cd ui && npm run --silent check)
+}
+
+stage setup    setup
+stage fmt      cargo fmt --all -- --check
+stage ui       ui
+stage clippy   cargo clippy --workspace --all-targets --locked -- -D warnings
+stage build    cargo build --workspace --locked
+stage tests    cargo nextest run --workspace --locked --no-fail-fast

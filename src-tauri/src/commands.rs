@@ -1,0 +1,65 @@
+//! Tauri commands: parse, call kalamu-core, map the error. Nothing more.
+
+use kalamu_core::learner::Learner;
+use kalamu_core::library::PackSummary;
+use kalamu_core::settings::Settings;
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::CommandResult;
+use crate::state::AppState;
+
+/// What the UI needs at start-up.
+#[derive(Debug, Serialize)]
+pub struct AppInfo {
+    /// App version.
+    pub version: &'static str,
+    /// The data directory in use.
+    pub data_dir: Option<String>,
+    /// Device settings (language, current learner).
+    pub settings: Settings,
+}
+
+/// Version, data dir and settings; fails if the store could not be opened.
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
+    let settings = state.store()?.settings()?;
+    Ok(AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        data_dir: state.data_dir.as_ref().map(|d| d.display().to_string()),
+        settings,
+    })
+}
+
+/// The installed packs.
+#[tauri::command]
+pub fn library(state: State<'_, AppState>) -> CommandResult<Vec<PackSummary>> {
+    Ok(state.store()?.packs()?)
+}
+
+/// The learners on this laptop.
+#[tauri::command]
+pub fn learners(state: State<'_, AppState>) -> CommandResult<Vec<Learner>> {
+    Ok(state.store()?.learners()?)
+}
+
+/// Adds a learner and makes them the current one.
+#[tauri::command]
+pub fn add_learner(state: State<'_, AppState>, name: String) -> CommandResult<Learner> {
+    let store = state.store()?;
+    let learner = store.add_learner(&name)?;
+    store.set_current_learner(&learner.id)?;
+    Ok(learner)
+}
+
+/// Makes a learner the current one.
+#[tauri::command]
+pub fn select_learner(state: State<'_, AppState>, id: String) -> CommandResult<()> {
+    Ok(state.store()?.set_current_learner(&id)?)
+}
+
+/// Switches the interface language.
+#[tauri::command]
+pub fn set_language(state: State<'_, AppState>, language: String) -> CommandResult<()> {
+    Ok(state.store()?.set_language(&language)?)
+}

@@ -1,0 +1,28 @@
+//! Errors as the UI receives them: a stable code to tell kinds apart and a
+//! message to show.
+
+use serde::Serialize;
+
+/// An error crossing into the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandError {
+    /// Stable code, e.g. `newer_store`.
+    pub code: &'static str,
+    /// A sentence for the person in front of the screen.
+    pub message: String,
+}
+
+impl From<&kalamu_core::Error> for CommandError {
+    fn from(err: &kalamu_core::Error) -> Self {
+        CommandError { code: err.code(), message: err.to_string() }
+    }
+}
+
+impl From<kalamu_core::Error> for CommandError {
+    fn from(err: kalamu_core::Error) -> Self {
+        CommandError::from(&err)
+    }
+}
+
+/// Result of a Tauri command.
+pub type CommandResult<T> = Result<T, CommandError>;

@@ -1,0 +1,24 @@
+//! The Kalamu desktop app: a window over kalamu-core. Commands are thin;
+//! everything they do lives in kalamu-core.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod error;
+mod state;
+
+fn main() {
+    let state = state::AppState::open(state::data_dir_arg(std::env::args_os()));
+    tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::library,
+            commands::learners,
+            commands::add_learner,
+            commands::select_learner,
+            commands::set_language,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the Kalamu window could not be created");
+}

@@ -1,0 +1,219 @@
+//! Harness for end-to-end tests: the real `kalamu-app` binary in a real
+//! WebKit webview, driven over WebDriver (tauri-driver + WebKitWebDriver)
+//! on its own Xvfb display.
+//!
+//! Every process a test starts runs in a process group that is killed when
+//! the [`App`] is dropped, so a failing test leaves nothing behind. Every
+//! wait is bounded.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
+
+/// How long any single wait in these tests may take.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root exists")
+}
+
+/// The cargo target folder.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The app binary under test: `$KALAMU_APP_BIN`, else the debug build.
+pub fn app_binary() -> Result<PathBuf> {
+    let path = std::env::var_os("KALAMU_APP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug/kalamu-app"));
+    if !path.is_file() {
+        bail!("{} is missing: build the app first (cargo build -p kalamu-app)", path.display());
+    }
+    Ok(path)
+}
+
+/// A process group that is killed, whole, on drop.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let pgid = self.0.id();
+        // The group holds the process and everything it started (WebKitWebDriver,
+        // the app, WebKit's helper processes), so one signal reaches them all.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_group(cmd: &mut Command) -> Result<Group> {
+    let child =
+        cmd.process_group(0).stdin(Stdio::null()).spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+    Ok(Group(child))
+}
+
+/// A virtual X display of the size of a common school laptop screen.
+pub struct Display {
+    /// The `DISPLAY` value, e.g. `:93`.
+    pub name: String,
+    _xvfb: Group,
+}
+
+impl Display {
+    /// Starts Xvfb on the first free display number.
+    pub fn start() -> Result<Display> {
+        let first = 90 + (std::process::id() % 400);
+        for n in (first..first + 200).map(|n| n % 600 + 90) {
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
+            if socket.exists() || lock.exists() {
+                continue;
+            }
+            let mut xvfb = spawn_group(
+                Command::new("Xvfb")
+                    .arg(format!(":{n}"))
+                    .args(["-screen", "0", "1366x768x24", "-nolisten", "tcp", "-noreset"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if socket.exists() {
+                    return Ok(Display { name: format!(":{n}"), _xvfb: xvfb });
+                }
+                if xvfb.0.try_wait()?.is_some() {
+                    break; // lost a race for this number; try the next
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        bail!("no free X display found for Xvfb")
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// The running app with a WebDriver session on it.
+pub struct App {
+    /// The WebDriver client (one keep-alive connection).
+    pub client: Client,
+    /// The data directory the app was started on.
+    pub data_dir: PathBuf,
+    _driver: Group,
+    _display: Display,
+}
+
+impl App {
+    /// Starts the app on `data_dir` under a fresh display and opens a session.
+    pub async fn start(data_dir: &Path) -> Result<App> {
+        let display = Display::start()?;
+        let binary = app_binary()?;
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let driver_bin = std::env::var_os("TAURI_DRIVER").unwrap_or_else(|| "tauri-driver".into());
+        let log = std::fs::File::create(target_dir().join(format!("tauri-driver-{port}.log")))?;
+        let driver = spawn_group(
+            Command::new(&driver_bin)
+                .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+                .env("DISPLAY", &display.name)
+                .env_remove("WAYLAND_DISPLAY")
+                .stdout(log.try_clone()?)
+                .stderr(log),
+        )
+        .context("tauri-driver is needed for end-to-end tests (cargo install tauri-driver --locked)")?;
+        // tauri-driver listens before the WebKitWebDriver behind it does, and
+        // forwards a session request to a closed port as a dropped connection.
+        wait_for_port(port).await?;
+        wait_for_port(native_port).await?;
+
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary, "args": ["--data", data_dir] }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut builder = ClientBuilder::native();
+        builder.capabilities(caps);
+        let client = tokio::time::timeout(WAIT, builder.connect(&url))
+            .await
+            .context("the app did not open a WebDriver session in time")?
+            .context("cannot open a WebDriver session on the app")?;
+        Ok(App { client, data_dir: data_dir.to_path_buf(), _driver: driver, _display: display })
+    }
+
+    /// Waits (bounded) for an element matching `css` and returns its text.
+    pub async fn text_of(&self, css: &str) -> Result<String> {
+        let el = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element {css} appeared within {WAIT:?}"))?;
+        Ok(el.text().await?)
+    }
+
+    /// Waits (bounded) until the element matching `css` has exactly `expected` as text.
+    pub async fn wait_for_text(&self, css: &str, expected: &str) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                last = el.text().await.unwrap_or_default();
+                if last.trim() == expected {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{css} shows {last:?}, expected {expected:?}")
+    }
+
+    /// Clicks the element matching `css`, waiting (bounded) for it first.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let el = self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await?;
+        el.click().await?;
+        Ok(())
+    }
+
+    /// Saves a screenshot as `target/e2e-screenshots/NAME.png`.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let dir = target_dir().join("e2e-screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Ends the session (the app closes) and cleans up every process.
+    pub async fn close(self) -> Result<()> {
+        let App { client, _driver, _display, .. } = self;
+        // Closing can fail if the app is already gone; the group kill below covers that.
+        let _ = tokio::time::timeout(WAIT, client.close()).await;
+        drop(_driver);
+        Ok(())
+    }
+}
+
+async fn wait_for_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the WebDriver server did not listen on port {port} within {WAIT:?}")
+}
