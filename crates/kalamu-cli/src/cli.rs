@@ -19,8 +19,27 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make, check and look into course packs (for publishers).
+    #[command(subcommand)]
+    Pack(PackCommand),
+    /// Manage the publishers whose packs this laptop accepts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Install a course pack, or upgrade an installed one.
+    Import {
+        /// The .kpack file (from a USB stick, a download…).
+        file: PathBuf,
+        /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// List installed packs.
     Packs(ListArgs),
+    /// Uninstall a pack (learners' progress is kept).
+    Remove {
+        /// The pack's id, as `kalamu packs` shows it.
+        pack_id: String,
+    },
     /// Manage the learners on this laptop.
     #[command(subcommand)]
     Learner(LearnerCommand),
@@ -32,6 +51,64 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `kalamu pack …`
+#[derive(Debug, Subcommand)]
+pub enum PackCommand {
+    /// Write a new publisher secret key and print its public key.
+    Keygen {
+        /// Where to write the secret key (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build a pack from a source folder (pack.toml, lessons, media, quizzes).
+    Build {
+        /// The source folder.
+        src: PathBuf,
+        /// The .kpack file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Secret key to sign the pack with.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Check every byte and the signature of a pack; exit 0 only if all check out.
+    Verify {
+        /// The .kpack file.
+        file: PathBuf,
+        /// Accept a pack without a signature.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
+    /// Show a pack's id, version, title, signer, sizes and lessons.
+    Inspect {
+        /// The .kpack file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `kalamu trust …`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a publisher's public key.
+    Add {
+        /// The public key (64 hex digits, as `pack keygen` prints it).
+        public_key: String,
+        /// A name for the publisher, shown when a pack they signed is imported.
+        #[arg(long)]
+        name: String,
+    },
+    /// List trusted publishers.
+    List(ListArgs),
+    /// Stop trusting a publisher's key.
+    Remove {
+        /// The public key.
+        public_key: String,
+    },
 }
 
 /// `kalamu learner …`

@@ -1,20 +1,63 @@
 //! Command bodies: open the store, call kalamu-core, print.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use kalamu_core::pack::import::ImportOptions;
+use kalamu_core::pack::sign::SecretKey;
+use kalamu_core::pack::verify::{Discard, OpenedPack};
+use kalamu_core::pack::{Progress, build};
 use kalamu_core::{Store, datadir};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, LearnerCommand, ListArgs};
+use crate::cli::{Cli, Command, LearnerCommand, ListArgs, PackCommand, TrustCommand};
+use crate::progress::Bar;
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let store = || -> Result<Store> { Ok(Store::open_dir(&datadir::resolve(cli.data.as_deref())?)?) };
+    // Looking into a pack must not create a store as a side effect.
+    let existing_store = || -> Result<Store> {
+        let dir = datadir::resolve(cli.data.as_deref())?;
+        if !dir.join(kalamu_core::store::FILE_NAME).is_file() {
+            bail!("no store in {}", dir.display());
+        }
+        Ok(Store::open_dir(&dir)?)
+    };
     match &cli.command {
+        Command::Pack(cmd) => pack(cmd, existing_store),
+        Command::Trust(cmd) => trust(cmd, &store()?),
+        Command::Import { file, allow_unsigned } => {
+            let store = store()?;
+            let bar = Bar::new("Importing");
+            let options = ImportOptions { allow_unsigned: *allow_unsigned };
+            let report = store.import_pack(file, options, &mut |p: Progress| bar.set(p))?;
+            bar.finish();
+            let p = &report.pack;
+            match &report.upgraded_from {
+                Some(old) => println!("Upgraded {} ({}) from {old} to {}", p.title, p.id, p.version),
+                None => println!("Installed {} ({}) {}", p.title, p.id, p.version),
+            }
+            let signer = match (&report.signer_name, &p.signer) {
+                (Some(name), Some(key)) => format!("signed by {name} ({key})"),
+                (None, Some(key)) => format!("signed by an untrusted key {key}, accepted by you"),
+                _ => "unsigned, accepted by you".to_owned(),
+            };
+            println!("  {signer}");
+            println!(
+                "  {} files, {} bytes; {} bytes written, {} chunks already stored",
+                report.files, report.bytes, report.bytes_written, report.chunks_reused
+            );
+            Ok(())
+        }
         Command::Packs(list) => {
             let packs = store()?.packs()?;
             print_list(list, &packs, "No packs installed. Import one with: kalamu import FILE.kpack", |p| {
                 format!("{}\t{}\t{}", p.id, p.version, p.title)
             })
+        }
+        Command::Remove { pack_id } => {
+            store()?.remove_pack(pack_id)?;
+            println!("Removed {pack_id}; learners' progress in it is kept.");
+            Ok(())
         }
         Command::Learner(LearnerCommand::Add { name }) => {
             let learner = store()?.add_learner(name)?;
@@ -28,6 +71,126 @@ pub fn run(cli: Cli) -> Result<()> {
             })
         }
     }
+}
+
+fn pack(cmd: &PackCommand, store: impl Fn() -> Result<Store>) -> Result<()> {
+    match cmd {
+        PackCommand::Keygen { out } => {
+            let key = SecretKey::generate()?;
+            key.save(out)?;
+            eprintln!("Secret key written to {}; keep it private.", out.display());
+            println!("{}", key.public_hex());
+        }
+        PackCommand::Build { src, out, key } => {
+            let key = key.as_deref().map(SecretKey::load).transpose()?;
+            let bar = Bar::new("Building");
+            let report = build::build(src, out, key.as_ref(), &mut |p| bar.set(p))?;
+            bar.finish();
+            let m = &report.manifest;
+            println!(
+                "Built {} ({} {}): {} lessons, {} files, {} bytes",
+                out.display(),
+                m.id,
+                m.version,
+                m.lesson_count(),
+                m.files.len(),
+                report.pack_bytes
+            );
+            match report.signer {
+                Some(k) => println!("  signed by {k}"),
+                None => println!("  unsigned (pass --key to sign it)"),
+            }
+        }
+        PackCommand::Verify { file, allow_unsigned } => {
+            let mut pack = OpenedPack::open(file)?;
+            let bar = Bar::new("Verifying");
+            pack.stream(&mut Discard, &mut |p| bar.set(p))?;
+            bar.finish();
+            match &pack.signer {
+                Some(key) => println!("OK: every byte checks out; signed by {key}"),
+                None if *allow_unsigned => println!("OK: every byte checks out; the pack is not signed"),
+                None => bail!("{}: every byte checks out, but the pack is not signed", file.display()),
+            }
+        }
+        PackCommand::Inspect { file, json } => {
+            let pack = OpenedPack::open(file)?;
+            let trusted = match (&pack.signer, store()) {
+                (Some(key), Ok(store)) => store.trusted_name(key)?,
+                _ => None,
+            };
+            inspect(&pack, trusted, *json)?;
+        }
+    }
+    Ok(())
+}
+
+fn inspect(pack: &OpenedPack, trusted: Option<String>, json: bool) -> Result<()> {
+    let m = &pack.manifest;
+    if json {
+        #[derive(Serialize)]
+        struct Inspect<'a> {
+            signer: &'a Option<String>,
+            trusted_as: Option<String>,
+            total_bytes: u64,
+            manifest: &'a kalamu_core::pack::Manifest,
+        }
+        let out =
+            Inspect { signer: &pack.signer, trusted_as: trusted, total_bytes: m.total_bytes(), manifest: m };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("id:          {}", m.id);
+    println!("version:     {}", m.version);
+    println!("title:       {}", m.title);
+    println!("language:    {}", m.language);
+    println!("publisher:   {}", m.publisher);
+    println!("licence:     {}", m.licence);
+    let signer = match (&pack.signer, trusted) {
+        (Some(key), Some(name)) => format!("{key} (trusted as {name})"),
+        (Some(key), None) => format!("{key} (not in this laptop's trust store)"),
+        (None, _) => "none: the pack is unsigned".into(),
+    };
+    println!("signer:      {signer}");
+    println!("files:       {} ({} bytes)", m.files.len(), m.total_bytes());
+    println!("lessons:     {}", m.lesson_count());
+    for module in &m.modules {
+        println!("  {} — {}", module.id, module.title);
+        for lesson in &module.lessons {
+            let kind = match (&lesson.entry, &lesson.quiz) {
+                (Some(_), Some(q)) => format!("page + quiz of {}", q.items.len()),
+                (Some(_), None) => "page".into(),
+                (None, Some(q)) => format!("quiz of {}", q.items.len()),
+                (None, None) => String::new(),
+            };
+            println!("    {} — {} [{kind}]", lesson.id, lesson.title);
+        }
+    }
+    Ok(())
+}
+
+fn trust(cmd: &TrustCommand, store: &Store) -> Result<()> {
+    match cmd {
+        TrustCommand::Add { public_key, name } => {
+            let p = store.trust_add(public_key, name)?;
+            println!("Trusted {} ({})", p.name, p.public_key);
+        }
+        TrustCommand::List(list) => {
+            let publishers = store.trust_list()?;
+            print_list(
+                list,
+                &publishers,
+                "No trusted publishers. Add one with: kalamu trust add KEY --name NAME",
+                |p| format!("{}\t{}", p.public_key, p.name),
+            )?;
+        }
+        TrustCommand::Remove { public_key } => {
+            if !store.trust_remove(public_key)? {
+                bail!("{public_key} was not trusted");
+            }
+            println!("No longer trusted: {public_key}");
+        }
+    }
+    Ok(())
 }
 
 /// Prints a list as JSON, or one line per item, or a hint when it is empty.

@@ -44,6 +44,85 @@ pub enum Error {
         /// The allowed values, for the message.
         allowed: &'static str,
     },
+    /// A pack or a pack's source folder has a problem.
+    #[error("{pack}: {problem}")]
+    Pack {
+        /// The pack file or source folder.
+        pack: PathBuf,
+        /// The specific problem.
+        problem: crate::pack::Problem,
+    },
+    /// The pack is unsigned and the person has not accepted that.
+    #[error("{pack} is not signed; import it only if you trust where it came from (--allow-unsigned)")]
+    Unsigned {
+        /// The pack file.
+        pack: PathBuf,
+    },
+    /// The pack's signer is not in the trust store and the person has not accepted that.
+    #[error(
+        "{pack} is signed by an unknown publisher (key {key}); trust the key with `kalamu trust add` or import with --allow-unsigned"
+    )]
+    UnknownPublisher {
+        /// The pack file.
+        pack: PathBuf,
+        /// The signer's public key.
+        key: String,
+    },
+    /// The installed version is the same or newer.
+    #[error("{id} {installed} is already installed; {offered} is not newer")]
+    NotNewer {
+        /// Pack id.
+        id: String,
+        /// Installed version.
+        installed: String,
+        /// Version offered.
+        offered: String,
+    },
+    /// Not enough free disk space.
+    #[error("not enough free space in {dir}: the import needs {needed} MB and {available} MB are free")]
+    NoSpace {
+        /// Where the space is needed.
+        dir: PathBuf,
+        /// Megabytes needed.
+        needed: u64,
+        /// Megabytes free.
+        available: u64,
+    },
+    /// No installed pack with this id.
+    #[error("no installed pack with id {0}")]
+    NoSuchPack(String),
+    /// No file at this path in the pack.
+    #[error("pack {pack} has no file {path}")]
+    NoSuchFile {
+        /// Pack id.
+        pack: String,
+        /// Path asked for.
+        path: String,
+    },
+    /// A byte range outside the file.
+    #[error("bytes {start}..{end} are outside {path} ({size} bytes)")]
+    BadRange {
+        /// Path.
+        path: String,
+        /// Start asked for.
+        start: u64,
+        /// End asked for.
+        end: u64,
+        /// The file's size.
+        size: u64,
+    },
+    /// A key that cannot be used.
+    #[error("{what}")]
+    BadKey {
+        /// What is wrong with it.
+        what: String,
+    },
+    /// A stored chunk is missing or damaged.
+    #[error("the stored content of {path} is damaged; remove the pack and import it again")]
+    DamagedContent {
+        /// The file affected.
+        path: String,
+    },
     /// A file system operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -70,9 +149,23 @@ impl Error {
             Error::EmptyName => "empty_name",
             Error::NoSuchLearner(_) => "no_such_learner",
             Error::BadSetting { .. } => "bad_setting",
+            Error::Pack { problem, .. } => problem.code(),
+            Error::Unsigned { .. } => "unsigned",
+            Error::UnknownPublisher { .. } => "unknown_publisher",
+            Error::NotNewer { .. } => "not_newer",
+            Error::NoSpace { .. } => "no_space",
+            Error::NoSuchPack(_) => "no_such_pack",
+            Error::NoSuchFile { .. } => "no_such_file",
+            Error::BadRange { .. } => "bad_range",
+            Error::BadKey { .. } => "bad_key",
+            Error::DamagedContent { .. } => "damaged_content",
             Error::Io { .. } => "io",
             Error::Sqlite(_) => "store",
         }
+    }
+
+    pub(crate) fn pack(pack: impl Into<PathBuf>, problem: crate::pack::Problem) -> Self {
+        Error::Pack { pack: pack.into(), problem }
     }
 
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

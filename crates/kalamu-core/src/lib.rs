@@ -9,6 +9,7 @@ pub mod datadir;
 pub mod error;
 pub mod learner;
 pub mod library;
+pub mod pack;
 pub mod settings;
 pub mod store;
 

@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 
-use crate::store::now_millis;
 use crate::{Result, Store};
 
 /// One installed pack, as listed in the library.
@@ -46,27 +45,5 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Records a pack's metadata as installed (pack import builds on this; tests use it to seed a library).
-    pub fn put_pack(&self, pack: &PackSummary) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO packs (id, version, title, description, language, publisher, signer, installed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (id) DO UPDATE SET version = excluded.version, title = excluded.title,
-               description = excluded.description, language = excluded.language,
-               publisher = excluded.publisher, signer = excluded.signer, installed_at = excluded.installed_at",
-            (
-                &pack.id,
-                &pack.version,
-                &pack.title,
-                &pack.description,
-                &pack.language,
-                &pack.publisher,
-                &pack.signer,
-                if pack.installed_at == 0 { now_millis() } else { pack.installed_at },
-            ),
-        )?;
-        Ok(())
     }
 }

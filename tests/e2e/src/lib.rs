@@ -39,6 +39,22 @@ pub fn app_binary() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Builds the sample packs in `course-packs/`, signed with a fresh key that
+/// the store trusts, and imports them into the store in `data_dir`.
+pub fn install_sample_packs(data_dir: &Path) -> Result<()> {
+    use kalamu_core::pack::{build, import::ImportOptions, sign::SecretKey};
+    let store = kalamu_core::Store::open_dir(data_dir)?;
+    let key = SecretKey::generate()?;
+    store.trust_add(&key.public_hex(), "Kalamu samples")?;
+    let out = tempfile::tempdir()?;
+    for name in ["networks-intro", "bases-informatique"] {
+        let pack = out.path().join(format!("{name}.kpack"));
+        build::build(&workspace_root().join("course-packs").join(name), &pack, Some(&key), &mut |_| {})?;
+        store.import_pack(&pack, ImportOptions::default(), &mut |_| {})?;
+    }
+    Ok(())
+}
+
 /// A process group that is killed, whole, on drop.
 struct Group(Child);
 

@@ -1,22 +1,7 @@
 //! The real app in a real WebKit webview: what a learner sees at start-up.
 
 use anyhow::Result;
-use kalamu_core::Store;
-use kalamu_core::library::PackSummary;
-use kalamu_e2e::App;
-
-fn pack(id: &str, title: &str, language: &str) -> PackSummary {
-    PackSummary {
-        id: id.into(),
-        version: "1.0.0".into(),
-        title: title.into(),
-        description: "A course seeded into the store for this test.".into(),
-        language: language.into(),
-        publisher: "Kalamu tests".into(),
-        signer: None,
-        installed_at: 0,
-    }
-}
+use kalamu_e2e::{App, install_sample_packs};
 
 #[tokio::test(flavor = "current_thread")]
 async fn empty_data_dir_shows_empty_library_with_how_to_add_a_pack() -> Result<()> {
@@ -33,11 +18,7 @@ async fn empty_data_dir_shows_empty_library_with_how_to_add_a_pack() -> Result<(
 #[tokio::test(flavor = "current_thread")]
 async fn library_lists_the_installed_packs_by_title() -> Result<()> {
     let data = tempfile::tempdir()?;
-    {
-        let store = Store::open_dir(data.path())?;
-        store.put_pack(&pack("org.example.networks", "Introduction to computer networks", "en"))?;
-        store.put_pack(&pack("org.example.bases", "Les bases de l'informatique", "fr"))?;
-    }
+    install_sample_packs(data.path())?;
     let app = App::start(data.path()).await?;
     app.text_of("[data-testid=pack-card]").await?;
     let mut titles = Vec::new();

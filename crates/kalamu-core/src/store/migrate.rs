@@ -23,8 +23,14 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_init.sql", sql: include_str!("../../migrations/0001_init.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_init.sql", sql: include_str!("../../migrations/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "0002_pack_content.sql",
+        sql: include_str!("../../migrations/0002_pack_content.sql"),
+    },
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

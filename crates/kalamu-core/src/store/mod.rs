@@ -1,6 +1,7 @@
 //! The local store: one SQLite file in the data dir, created on first use
 //! and brought up to date by numbered migrations.
 
+pub mod chunks;
 mod migrate;
 
 use std::fs;
@@ -57,6 +58,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)?;
         let mut store = Store { conn, path: path.to_path_buf() };
         migrate::apply(&mut store.conn, path)?;
+        chunks::attach(&store.conn, path)?;
         Ok(store)
     }
 
@@ -72,6 +74,11 @@ impl Store {
 
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The directory holding the store.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 }
 

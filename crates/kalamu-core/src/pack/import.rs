@@ -1,0 +1,318 @@
+//! Importing a pack: one streaming pass that verifies every byte, stores
+//! new chunks (skipping those already stored, so a retried or upgraded
+//! import writes only what is missing), then makes the pack visible in one
+//! transaction. Until that commit the library is exactly as it was.
+
+use std::fs::File;
+use std::path::Path;
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use super::manifest::FileEntry;
+use super::verify::{FileSink, OpenedPack};
+use super::{Problem, Progress};
+use crate::library::PackSummary;
+use crate::store::chunks::CHUNK_SIZE;
+use crate::store::now_millis;
+use crate::{Error, Result, Store};
+
+/// Chunk bytes written between commits of the chunk store.
+const COMMIT_EVERY: u64 = 64 << 20;
+/// Free space kept in reserve beyond what the import writes.
+const SPACE_MARGIN: u64 = 32 << 20;
+
+/// What the person decided about trust for this import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
+    pub allow_unsigned: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// The pack as now installed.
+    pub pack: PackSummary,
+    /// The version it replaced, for an upgrade.
+    pub upgraded_from: Option<String>,
+    /// The trusted name of the signer, when trusted.
+    pub signer_name: Option<String>,
+    /// Files in the pack.
+    pub files: usize,
+    /// Content bytes in the pack.
+    pub bytes: u64,
+    /// Content bytes newly written to the chunk store.
+    pub bytes_written: u64,
+    /// Chunks that were already stored and not written again.
+    pub chunks_reused: u64,
+}
+
+impl Store {
+    /// Imports the pack at `path`.
+    pub fn import_pack(
+        &self,
+        path: &Path,
+        options: ImportOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport> {
+        let _lock = self.import_lock()?;
+        let mut pack = OpenedPack::open(path)?;
+        let signer_name = self.check_trust(&pack, options)?;
+        let upgraded_from = self.check_newer(&pack.manifest)?;
+        self.check_space(&pack.manifest.files)?;
+
+        let mut sink = ChunkSink::new(self);
+        if let Err(err) = pack.stream(&mut sink, progress) {
+            let keep = keeps_chunks(&err);
+            sink.finish(keep)?;
+            if !keep {
+                // Hostile or damaged content: leave the store as it was.
+                self.collect_garbage()?;
+            }
+            return Err(err);
+        }
+        sink.finish(true)?;
+
+        let summary = self.install(&pack, &sink.files)?;
+        self.collect_garbage()?;
+        Ok(ImportReport {
+            pack: summary,
+            upgraded_from,
+            signer_name,
+            files: pack.manifest.files.len(),
+            bytes: pack.manifest.total_bytes(),
+            bytes_written: sink.bytes_written,
+            chunks_reused: sink.chunks_reused,
+        })
+    }
+
+    /// Removes an installed pack and the content only it used. Progress is kept.
+    pub fn remove_pack(&self, id: &str) -> Result<()> {
+        let _lock = self.import_lock()?;
+        if self.conn().execute("DELETE FROM packs WHERE id = ?1", [id])? == 0 {
+            return Err(Error::NoSuchPack(id.to_owned()));
+        }
+        self.collect_garbage()?;
+        Ok(())
+    }
+
+    /// Serialises imports and garbage collection across processes; the OS
+    /// drops the lock if the process dies.
+    fn import_lock(&self) -> Result<File> {
+        let path = self.dir().join("import.lock");
+        let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        file.lock().map_err(|e| Error::io("cannot lock", &path, e))?;
+        Ok(file)
+    }
+
+    fn check_trust(&self, pack: &OpenedPack, options: ImportOptions) -> Result<Option<String>> {
+        match &pack.signer {
+            Some(key) => match self.trusted_name(key)? {
+                Some(name) => Ok(Some(name)),
+                None if options.allow_unsigned => Ok(None),
+                None => Err(Error::UnknownPublisher { pack: pack.path.clone(), key: key.clone() }),
+            },
+            None if options.allow_unsigned => Ok(None),
+            None => Err(Error::Unsigned { pack: pack.path.clone() }),
+        }
+    }
+
+    fn check_newer(&self, manifest: &super::Manifest) -> Result<Option<String>> {
+        let installed: Option<String> = self
+            .conn()
+            .query_row("SELECT version FROM packs WHERE id = ?1", [&manifest.id], |r| r.get(0))
+            .optional()?;
+        match installed {
+            Some(v) if semver::Version::parse(&v).is_ok_and(|v| v >= manifest.semver()) => {
+                Err(Error::NotNewer {
+                    id: manifest.id.clone(),
+                    installed: v,
+                    offered: manifest.version.clone(),
+                })
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn check_space(&self, files: &[FileEntry]) -> Result<()> {
+        let mut stmt =
+            self.conn().prepare_cached("SELECT 1 FROM content_chunks WHERE content = ?1 LIMIT 1")?;
+        let mut needed = 0u64;
+        for f in files {
+            let hash = hex::decode(&f.blake3).unwrap_or_default();
+            if stmt.query_row([hash], |_| Ok(())).optional()?.is_none() {
+                needed += f.size;
+            }
+        }
+        let available = fs4::available_space(self.dir())
+            .map_err(|e| Error::io("cannot read free space of", self.dir(), e))?;
+        if needed + SPACE_MARGIN > available {
+            return Err(Error::NoSpace {
+                dir: self.dir().to_path_buf(),
+                needed: (needed + SPACE_MARGIN).div_ceil(1 << 20),
+                available: available >> 20,
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes the pack visible: one transaction over the pack, its files and their chunk lists.
+    fn install(&self, pack: &OpenedPack, files: &[(FileEntry, ChunkList)]) -> Result<PackSummary> {
+        let m = &pack.manifest;
+        let tx = self.conn().unchecked_transaction()?;
+        // Checked again inside the transaction: another process may have installed meanwhile.
+        self.check_newer(m)?;
+        let summary = PackSummary {
+            id: m.id.clone(),
+            version: m.version.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            language: m.language.clone(),
+            publisher: m.publisher.clone(),
+            signer: pack.signer.clone(),
+            installed_at: now_millis(),
+        };
+        tx.execute(
+            "INSERT INTO packs (id, version, title, description, language, publisher, signer, installed_at, manifest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, title = excluded.title,
+               description = excluded.description, language = excluded.language, publisher = excluded.publisher,
+               signer = excluded.signer, installed_at = excluded.installed_at, manifest = excluded.manifest",
+            rusqlite::params![
+                summary.id,
+                summary.version,
+                summary.title,
+                summary.description,
+                summary.language,
+                summary.publisher,
+                summary.signer,
+                summary.installed_at,
+                pack.manifest_bytes
+            ],
+        )?;
+        tx.execute("DELETE FROM pack_files WHERE pack_id = ?1", [&m.id])?;
+        {
+            let mut file_stmt = tx.prepare(
+                "INSERT INTO pack_files (pack_id, path, size, content, media_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut chunk_stmt = tx.prepare(
+                "INSERT OR IGNORE INTO content_chunks (content, idx, chunk, len) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (f, chunks) in files {
+                let content = hex::decode(&f.blake3).expect("validated hex");
+                file_stmt.execute(rusqlite::params![m.id, f.path, f.size as i64, content, f.media_type])?;
+                for (idx, (hash, len)) in chunks.iter().enumerate() {
+                    chunk_stmt.execute(rusqlite::params![content, idx as i64, &hash[..], *len as i64])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(summary)
+    }
+}
+
+/// Whether an import that failed this way keeps the chunks it wrote, so a
+/// retry resumes: a read error (pulled USB stick) does; bad content does not.
+fn keeps_chunks(err: &Error) -> bool {
+    !matches!(err, Error::Pack { problem, .. } if !matches!(problem, Problem::Truncated { .. }))
+}
+
+/// A file's chunks in order: each chunk's hash and length.
+type ChunkList = Vec<([u8; 32], u32)>;
+
+/// Cuts files into chunks as they stream and stores the chunks not yet stored.
+struct ChunkSink<'a> {
+    store: &'a Store,
+    buf: Vec<u8>,
+    current: ChunkList,
+    files: Vec<(FileEntry, ChunkList)>,
+    in_tx: bool,
+    since_commit: u64,
+    bytes_written: u64,
+    chunks_reused: u64,
+}
+
+impl<'a> ChunkSink<'a> {
+    fn new(store: &'a Store) -> Self {
+        ChunkSink {
+            store,
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            current: Vec::new(),
+            files: Vec::new(),
+            in_tx: false,
+            since_commit: 0,
+            bytes_written: 0,
+            chunks_reused: 0,
+        }
+    }
+
+    fn flush_chunk(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let hash: [u8; 32] = *blake3::hash(&self.buf).as_bytes();
+        if self.store.has_chunk(&hash)? {
+            self.chunks_reused += 1;
+        } else {
+            if !self.in_tx {
+                self.store.conn().execute_batch("BEGIN")?;
+                self.in_tx = true;
+            }
+            self.store.put_chunk(&hash, &self.buf)?;
+            self.bytes_written += self.buf.len() as u64;
+            self.since_commit += self.buf.len() as u64;
+            if self.since_commit >= COMMIT_EVERY {
+                self.store.conn().execute_batch("COMMIT")?;
+                self.in_tx = false;
+                self.since_commit = 0;
+            }
+        }
+        self.current.push((hash, self.buf.len() as u32));
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Commits (or drops) the chunks written since the last commit.
+    fn finish(&mut self, keep: bool) -> Result<()> {
+        if self.in_tx {
+            self.in_tx = false;
+            self.store.conn().execute_batch(if keep { "COMMIT" } else { "ROLLBACK" })?;
+        }
+        Ok(())
+    }
+}
+
+impl FileSink for ChunkSink<'_> {
+    fn begin(&mut self, _: &FileEntry) -> Result<()> {
+        self.buf.clear();
+        self.current.clear();
+        Ok(())
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            let take = (CHUNK_SIZE - self.buf.len()).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() == CHUNK_SIZE {
+                self.flush_chunk()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, file: &FileEntry) -> Result<()> {
+        self.flush_chunk()?;
+        self.files.push((file.clone(), std::mem::take(&mut self.current)));
+        Ok(())
+    }
+}
+
+impl Drop for ChunkSink<'_> {
+    fn drop(&mut self) {
+        if self.in_tx {
+            let _ = self.store.conn().execute_batch("ROLLBACK");
+        }
+    }
+}

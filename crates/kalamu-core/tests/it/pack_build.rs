@@ -1,0 +1,139 @@
+//! `pack build`: a source folder becomes a pack, or the publisher is told
+//! exactly which file is wrong and why.
+
+use std::fs;
+use std::process::Command;
+
+use kalamu_core::Error;
+use kalamu_core::pack::Problem;
+use kalamu_core::pack::build::build;
+
+use crate::support::Env;
+
+fn build_error(env: &Env, src: &std::path::Path) -> (String, String) {
+    let out = env.path("out.kpack");
+    match build(src, &out, None, &mut |_| {}) {
+        Err(Error::Pack { problem: Problem::Source { file, problem }, .. }) => {
+            assert!(!out.exists(), "a failed build left a pack behind");
+            (file, problem)
+        }
+        other => panic!("expected a source problem, got {:?}", other.map(|r| r.manifest.id)),
+    }
+}
+
+#[test]
+fn built_pack_is_a_plain_zip_that_unzip_lists() {
+    let env = Env::new();
+    let src = env.source("src");
+    let (pack, report) = env.build(&src, "test");
+    assert_eq!(report.manifest.files.len(), 4, "pack.toml and quiz files are compiled in, not shipped");
+    let out = Command::new("unzip").arg("-l").arg(&pack).output().expect("unzip is installed");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for name in
+        ["kalamu-manifest.json", "kalamu-signature.json", "lessons/intro/index.html", "media/clip.webm"]
+    {
+        assert!(listing.contains(name), "unzip -l does not list {name}:\n{listing}");
+    }
+}
+
+#[test]
+fn build_names_a_lesson_whose_entry_file_is_missing() {
+    let env = Env::new();
+    let src = env.source("src");
+    fs::remove_file(src.join("lessons/intro/index.html")).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "pack.toml");
+    assert!(problem.contains("intro") && problem.contains("lessons/intro/index.html"), "{problem}");
+}
+
+#[test]
+fn build_names_a_quiz_item_with_no_correct_answer() {
+    let env = Env::new();
+    let src = env.source("src");
+    let quiz = fs::read_to_string(src.join("quizzes/m1.toml")).unwrap().replace("answer = 1", "answer = 5");
+    fs::write(src.join("quizzes/m1.toml"), quiz).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "quizzes/m1.toml");
+    assert!(problem.contains("q1") && problem.contains("no correct answer"), "{problem}");
+}
+
+#[test]
+fn build_names_a_file_referenced_but_missing() {
+    let env = Env::new();
+    let src = env.source("src");
+    fs::remove_file(src.join("lessons/intro/pic.png")).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "lessons/intro/index.html");
+    assert!(problem.contains("pic.png") && problem.contains("missing"), "{problem}");
+}
+
+#[test]
+fn build_refuses_a_lesson_that_needs_the_network() {
+    let env = Env::new();
+    let src = env.source("src");
+    fs::write(
+        src.join("lessons/intro/index.html"),
+        r#"<!doctype html><img src="https://cdn.example.com/a.png">"#,
+    )
+    .unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "lessons/intro/index.html");
+    assert!(problem.contains("external address"), "{problem}");
+}
+
+#[test]
+fn build_names_a_path_windows_cannot_hold() {
+    let env = Env::new();
+    let src = env.source("src");
+    fs::write(src.join("media/aux.txt"), "notes").unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "media/aux.txt");
+    assert!(problem.contains("Windows"), "{problem}");
+}
+
+#[test]
+fn build_names_a_file_over_the_size_limit() {
+    let env = Env::new();
+    let src = env.source("src");
+    // Sparse: costs no disk, but says 9 GiB.
+    fs::File::create(src.join("media/huge.webm")).unwrap().set_len(9 << 30).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "media/huge.webm");
+    assert!(problem.contains("over the limit"), "{problem}");
+}
+
+#[test]
+fn build_names_a_file_that_is_not_what_its_name_says() {
+    let env = Env::new();
+    let src = env.source("src");
+    fs::write(src.join("lessons/intro/pic.png"), "<html>not a picture</html>").unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "lessons/intro/pic.png");
+    assert!(problem.contains("image/png"), "{problem}");
+}
+
+#[cfg(unix)]
+#[test]
+fn build_refuses_links_in_the_source_folder() {
+    let env = Env::new();
+    let src = env.source("src");
+    std::os::unix::fs::symlink("/etc/passwd", src.join("media/passwd.txt")).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "media/passwd.txt");
+    assert!(problem.contains("symbolic link"), "{problem}");
+}
+
+#[test]
+fn sample_packs_in_the_repository_build() {
+    let env = Env::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs");
+    for (name, lang) in [("networks-intro", "en"), ("bases-informatique", "fr")] {
+        let (_, report) = env.build(&root.join(name), name);
+        let m = &report.manifest;
+        assert_eq!(m.language, lang);
+        assert!(m.lesson_count() >= 6, "{name} has {} lessons", m.lesson_count());
+        assert!(m.files.iter().any(|f| f.media_type == "video/webm"), "{name} has a video");
+        assert!(m.files.iter().any(|f| f.media_type == "audio/ogg"), "{name} has audio");
+    }
+}
