@@ -38,3 +38,24 @@ ensure_tauri_driver() {
 build_ui() {
   (cd "$ROOT/ui" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 }
+
+# Builds the sample packs from course-packs/ (signed with a demo publisher key
+# kept beside the data) and imports those not yet installed into $1.
+import_sample_packs() {
+  local data=$1 kalamu="$ROOT/target/debug/kalamu" out="$ROOT/target/sample-packs"
+  local key="$data/demo-publisher.key"
+  mkdir -p "$out" "$data"
+  if [ ! -f "$key" ]; then
+    "$kalamu" pack keygen --out "$key" > "$key.pub"
+  fi
+  "$kalamu" --data "$data" trust add "$(cat "$key.pub")" --name "Kalamu sample content" >/dev/null
+  local installed; installed=$("$kalamu" --data "$data" packs 2>/dev/null)
+  for src in "$ROOT"/course-packs/*/; do
+    local name; name=$(basename "$src")
+    "$kalamu" pack build "$src" --out "$out/$name.kpack" --key "$key" >/dev/null
+    local id; id=$(sed -n 's/^id *= *"\(.*\)"/\1/p' "$src/pack.toml")
+    if ! grep -q "^$id	" <<<"$installed"; then
+      "$kalamu" --data "$data" import "$out/$name.kpack"
+    fi
+  done
+}

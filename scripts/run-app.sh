@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds Kalamu and starts the app on a demo data
-# dir (.demo-data) with the sample packs imported.
+# Installs what is missing, builds Kalamu, imports the sample packs into a
+# demo data dir (.demo-data) and starts the app on it.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -11,6 +11,7 @@ cargo build --quiet -p kalamu-cli -p kalamu-app
 DATA="${KALAMU_DATA:-$ROOT/.demo-data}"
 mkdir -p "$DATA"
 echo "Data directory: $DATA"
+import_sample_packs "$DATA"
 
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "No display found; starting the app under a virtual display (xvfb-run)."

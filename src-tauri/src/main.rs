@@ -5,6 +5,7 @@
 
 mod commands;
 mod error;
+mod import;
 mod state;
 
 fn main() {
@@ -18,6 +19,9 @@ fn main() {
             commands::add_learner,
             commands::select_learner,
             commands::set_language,
+            import::find_packs,
+            import::preview_pack,
+            import::import_pack,
         ])
         .run(tauri::generate_context!())
         .expect("the Kalamu window could not be created");

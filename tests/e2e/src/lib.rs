@@ -39,17 +39,32 @@ pub fn app_binary() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Builds the sample packs in `course-packs/`, signed with a fresh key that
-/// the store trusts, and imports them into the store in `data_dir`.
+/// Builds the sample pack `name` from `course-packs/` into `out_dir`, signed with `key`.
+pub fn build_sample_pack(
+    name: &str,
+    out_dir: &Path,
+    key: &kalamu_core::pack::sign::SecretKey,
+) -> Result<PathBuf> {
+    let pack = out_dir.join(format!("{name}.kpack"));
+    kalamu_core::pack::build::build(
+        &workspace_root().join("course-packs").join(name),
+        &pack,
+        Some(key),
+        &mut |_| {},
+    )?;
+    Ok(pack)
+}
+
+/// Builds the sample packs, signed with a fresh key that the store trusts,
+/// and imports them into the store in `data_dir`.
 pub fn install_sample_packs(data_dir: &Path) -> Result<()> {
-    use kalamu_core::pack::{build, import::ImportOptions, sign::SecretKey};
+    use kalamu_core::pack::{import::ImportOptions, sign::SecretKey};
     let store = kalamu_core::Store::open_dir(data_dir)?;
     let key = SecretKey::generate()?;
     store.trust_add(&key.public_hex(), "Kalamu samples")?;
     let out = tempfile::tempdir()?;
     for name in ["networks-intro", "bases-informatique"] {
-        let pack = out.path().join(format!("{name}.kpack"));
-        build::build(&workspace_root().join("course-packs").join(name), &pack, Some(&key), &mut |_| {})?;
+        let pack = build_sample_pack(name, out.path(), &key)?;
         store.import_pack(&pack, ImportOptions::default(), &mut |_| {})?;
     }
     Ok(())
@@ -133,6 +148,11 @@ pub struct App {
 impl App {
     /// Starts the app on `data_dir` under a fresh display and opens a session.
     pub async fn start(data_dir: &Path) -> Result<App> {
+        App::start_with_env(data_dir, &[]).await
+    }
+
+    /// Like [`App::start`], with extra environment variables for the app.
+    pub async fn start_with_env(data_dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Result<App> {
         let display = Display::start()?;
         let binary = app_binary()?;
         let port = free_port()?;
@@ -144,6 +164,7 @@ impl App {
                 .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
                 .env("DISPLAY", &display.name)
                 .env_remove("WAYLAND_DISPLAY")
+                .envs(env.iter().copied())
                 .stdout(log.try_clone()?)
                 .stderr(log),
         )
@@ -205,6 +226,8 @@ impl App {
 
     /// Saves a screenshot as `target/e2e-screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        // WebKit paints after the DOM settles; give the frame time to reach the screen.
+        tokio::time::sleep(Duration::from_millis(400)).await;
         let png = self.client.screenshot().await?;
         let dir = target_dir().join("e2e-screenshots");
         std::fs::create_dir_all(&dir)?;

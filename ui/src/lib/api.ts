@@ -30,6 +30,44 @@ export interface AppInfo {
   settings: Settings;
 }
 
+export interface FoundPack {
+  path: string;
+  size: number;
+}
+
+export type Signer =
+  | { kind: "trusted"; key: string; name: string }
+  | { kind: "unknown"; key: string }
+  | { kind: "unsigned" };
+
+export interface PackPreview {
+  id: string;
+  version: string;
+  title: string;
+  description: string;
+  language: string;
+  publisher: string;
+  signer: Signer;
+  lessons: number;
+  bytes: number;
+  installed_version: string | null;
+}
+
+export interface ImportReport {
+  pack: PackSummary;
+  upgraded_from: string | null;
+  signer_name: string | null;
+  files: number;
+  bytes: number;
+  bytes_written: number;
+  chunks_reused: number;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
 /** An error from a command: a stable code and a sentence to show. */
 export interface CommandError {
   code: string;
@@ -47,4 +85,10 @@ export const api = {
   addLearner: (name: string) => invoke<Learner>("add_learner", { name }),
   selectLearner: (id: string) => invoke<void>("select_learner", { id }),
   setLanguage: (language: string) => invoke<void>("set_language", { language }),
+  findPacks: () => invoke<FoundPack[]>("find_packs"),
+  previewPack: (path: string) => invoke<PackPreview>("preview_pack", { path }),
+  importPack: (path: string, allowUnsigned: boolean) =>
+    invoke<ImportReport>("import_pack", { path, allowUnsigned }),
 };
+
+export const IMPORT_PROGRESS_EVENT = "import-progress";

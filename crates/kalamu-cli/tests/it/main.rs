@@ -1,9 +1,11 @@
 //! The `kalamu` binary as scripts and staff use it.
 
+mod packs;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn kalamu(data: &Path, args: &[&str]) -> Output {
+pub(crate) fn kalamu(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kalamu"))
         .arg("--data")
         .arg(data)
@@ -13,11 +15,11 @@ fn kalamu(data: &Path, args: &[&str]) -> Output {
         .expect("kalamu runs")
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 

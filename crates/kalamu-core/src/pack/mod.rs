@@ -3,9 +3,11 @@
 
 pub mod build;
 pub mod import;
+pub mod locate;
 pub mod manifest;
 pub mod media;
 pub mod path;
+pub mod preview;
 pub mod problem;
 pub mod sign;
 pub mod sniff;
@@ -32,7 +34,7 @@ pub const MAX_PACK_BYTES: u64 = 64 << 30;
 pub const MAX_FILES: usize = 50_000;
 
 /// Where a long operation (build, verify, import) has got to, for progress bars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Progress {
     /// Content bytes done so far.
     pub done: u64,

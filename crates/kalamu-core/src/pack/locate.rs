@@ -1,0 +1,65 @@
+//! Finding `.kpack` files where staff put them: USB sticks, downloads.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A pack file found on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundPack {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Pack files under `roots`, at most `max_depth` folders down, at most `limit` of them.
+/// Hidden folders and links are skipped; unreadable folders are passed over.
+pub fn find(roots: &[PathBuf], max_depth: usize, limit: usize) -> Vec<FoundPack> {
+    let mut found = Vec::new();
+    for root in roots {
+        walk(root, max_depth, limit, &mut found);
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup_by(|a, b| a.path == b.path);
+    found
+}
+
+fn walk(dir: &Path, depth: usize, limit: usize, found: &mut Vec<FoundPack>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if found.len() >= limit {
+            return;
+        }
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_file() && name.to_ascii_lowercase().ends_with(".kpack") {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            found.push(FoundPack { path: entry.path(), size });
+        } else if kind.is_dir() && depth > 0 {
+            walk(&entry.path(), depth - 1, limit, found);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_packs_in_subfolders_but_not_hidden_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let usb = dir.path().join("USB/Courses");
+        std::fs::create_dir_all(&usb).unwrap();
+        std::fs::create_dir_all(dir.path().join(".trash")).unwrap();
+        std::fs::write(usb.join("Networks.KPACK"), b"x").unwrap();
+        std::fs::write(usb.join("notes.txt"), b"x").unwrap();
+        std::fs::write(dir.path().join(".trash/old.kpack"), b"x").unwrap();
+        let found = find(&[dir.path().to_path_buf()], 3, 100);
+        assert_eq!(found, vec![FoundPack { path: usb.join("Networks.KPACK"), size: 1 }]);
+    }
+}

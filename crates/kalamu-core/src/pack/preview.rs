@@ -1,0 +1,86 @@
+//! What a person sees before deciding to import a pack: its title, who
+//! signed it and whether this laptop trusts them, and what it would replace.
+
+use std::path::Path;
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use super::verify::OpenedPack;
+use crate::{Result, Store};
+
+/// Whether the pack's signer is trusted here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signer {
+    /// Signed by a publisher in the trust store.
+    Trusted {
+        /// Public key.
+        key: String,
+        /// Name in the trust store.
+        name: String,
+    },
+    /// Signed, but by a key this laptop does not know.
+    Unknown {
+        /// Public key.
+        key: String,
+    },
+    /// Not signed at all.
+    Unsigned,
+}
+
+/// A pack's description before import.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackPreview {
+    /// Pack id.
+    pub id: String,
+    /// Version in the file.
+    pub version: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Content language.
+    pub language: String,
+    /// Publisher as the pack names itself.
+    pub publisher: String,
+    /// Who signed it, and whether they are trusted.
+    pub signer: Signer,
+    /// Number of lessons.
+    pub lessons: usize,
+    /// Content bytes.
+    pub bytes: u64,
+    /// The version installed now, if any.
+    pub installed_version: Option<String>,
+}
+
+impl Store {
+    /// Opens a pack (structure, manifest and signature only) and describes it.
+    pub fn preview_pack(&self, path: &Path) -> Result<PackPreview> {
+        let pack = OpenedPack::open(path)?;
+        let m = &pack.manifest;
+        let signer = match &pack.signer {
+            Some(key) => match self.trusted_name(key)? {
+                Some(name) => Signer::Trusted { key: key.clone(), name },
+                None => Signer::Unknown { key: key.clone() },
+            },
+            None => Signer::Unsigned,
+        };
+        let installed_version = self
+            .conn()
+            .query_row("SELECT version FROM packs WHERE id = ?1", [&m.id], |r| r.get(0))
+            .optional()?;
+        Ok(PackPreview {
+            id: m.id.clone(),
+            version: m.version.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            language: m.language.clone(),
+            publisher: m.publisher.clone(),
+            signer,
+            lessons: m.lesson_count(),
+            bytes: m.total_bytes(),
+            installed_version,
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! Importing packs from the window: finding pack files, previewing one
+//! (with its signer) and importing it with progress events.
+
+use std::path::PathBuf;
+
+use kalamu_core::pack::Progress;
+use kalamu_core::pack::import::{ImportOptions, ImportReport};
+use kalamu_core::pack::locate::{self, FoundPack};
+use kalamu_core::pack::preview::PackPreview;
+use tauri::{AppHandle, Emitter, Manager, State};
+
+use crate::error::{CommandError, CommandResult};
+use crate::state::AppState;
+
+/// Event carrying import progress to the window.
+pub const PROGRESS_EVENT: &str = "import-progress";
+
+/// Where staff are likely to have put pack files: `$KALAMU_PACK_DIRS`, then
+/// removable media and the user's downloads.
+fn search_roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> =
+        std::env::var_os("KALAMU_PACK_DIRS").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
+    roots.extend(["/media", "/run/media", "/mnt", "/Volumes"].map(PathBuf::from));
+    if let Some(home) = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")) {
+        let home = PathBuf::from(home);
+        roots.push(home.join("Downloads"));
+        roots.push(home.join("Desktop"));
+    }
+    roots
+}
+
+/// Pack files found on USB sticks and in the usual folders.
+#[tauri::command]
+pub async fn find_packs() -> Vec<FoundPack> {
+    tauri::async_runtime::spawn_blocking(|| locate::find(&search_roots(), 4, 200)).await.unwrap_or_default()
+}
+
+/// Describes a pack file before import: title, signer, installed version.
+#[tauri::command]
+pub fn preview_pack(state: State<'_, AppState>, path: String) -> CommandResult<PackPreview> {
+    Ok(state.store()?.preview_pack(std::path::Path::new(&path))?)
+}
+
+/// Imports a pack, emitting progress; `allow_unsigned` is the person's explicit decision.
+#[tauri::command]
+pub async fn import_pack(app: AppHandle, path: String, allow_unsigned: bool) -> CommandResult<ImportReport> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let state = app.state::<AppState>();
+        let store = state.store()?;
+        let mut last = 0u64;
+        let mut progress = |p: Progress| {
+            if p.done == p.total || p.done - last >= (p.total / 200).max(1 << 20) {
+                last = p.done;
+                let _ = app.emit(PROGRESS_EVENT, p);
+            }
+        };
+        Ok(store.import_pack(std::path::Path::new(&path), ImportOptions { allow_unsigned }, &mut progress)?)
+    })
+    .await
+    .map_err(|e| CommandError { code: "internal", message: e.to_string() })?
+}
