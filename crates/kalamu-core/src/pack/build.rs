@@ -154,7 +154,10 @@ pub fn build(
 
     let manifest_bytes = manifest.to_bytes();
     let signature = key.map(|k| k.sign(&manifest_bytes));
-    write_zip(src, out, &manifest_bytes, signature.as_ref(), &manifest.files)?;
+    if let Err(e) = write_zip(src, out, &manifest_bytes, signature.as_ref(), &manifest.files) {
+        let _ = fs::remove_file(part_path(out));
+        return Err(e);
+    }
     let pack_bytes = fs::metadata(out).map_err(|e| Error::io("cannot read", out, e))?.len();
     Ok(BuildReport { manifest, signer: signature.map(|s| s.public_key), pack_bytes })
 }
@@ -256,6 +259,11 @@ fn references(text: &str) -> Vec<&str> {
     out
 }
 
+/// Where a pack is written before it is renamed into place.
+fn part_path(out: &Path) -> PathBuf {
+    out.with_extension("kpack.part")
+}
+
 /// Writes the zip next to `out` and renames it into place, so a failed
 /// build never leaves a half-written pack under the final name.
 fn write_zip(
@@ -265,7 +273,7 @@ fn write_zip(
     signature: Option<&super::sign::SignatureEntry>,
     files: &[FileEntry],
 ) -> Result<()> {
-    let tmp: PathBuf = out.with_extension("kpack.part");
+    let tmp = part_path(out);
     let file = File::create(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
     let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     let zerr = |e: zip::result::ZipError| Error::io("cannot write", out, std::io::Error::other(e));

@@ -9,16 +9,15 @@ use std::path::Path;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
+use super::chunker::{ChunkList, Chunker, is_writer_gone};
 use super::manifest::FileEntry;
-use super::verify::{FileSink, OpenedPack};
+use super::verify::OpenedPack;
 use super::{Problem, Progress};
 use crate::library::PackSummary;
-use crate::store::chunks::CHUNK_SIZE;
+use crate::store::chunks;
 use crate::store::now_millis;
 use crate::{Error, Result, Store};
 
-/// Chunk bytes written between commits of the chunk store.
-const COMMIT_EVERY: u64 = 64 << 20;
 /// Free space kept in reserve beyond what the import writes.
 const SPACE_MARGIN: u64 = 32 << 20;
 
@@ -62,19 +61,24 @@ impl Store {
         let upgraded_from = self.check_newer(&pack.manifest)?;
         self.check_space(&pack.manifest.files)?;
 
-        let mut sink = ChunkSink::new(self);
-        if let Err(err) = pack.stream(&mut sink, progress) {
-            let keep = keeps_chunks(&err);
-            sink.finish(keep)?;
-            if !keep {
-                // Hostile or damaged content: leave the store as it was.
-                self.collect_garbage()?;
+        let mut chunker = Chunker::start(&self.dir().join(chunks::FILE_NAME))?;
+        let streamed = pack.stream(&mut chunker, progress);
+        let keep = streamed.as_ref().map_or_else(keeps_chunks, |_| true);
+        let finished = chunker.finish(keep);
+        let outcome = match (streamed, finished) {
+            (Ok(()), Ok(outcome)) => outcome,
+            (Ok(()), Err(writer)) => return Err(writer),
+            (Err(reader), Err(writer)) if is_writer_gone(&reader) => return Err(writer),
+            (Err(reader), _) => {
+                if !keep {
+                    // Hostile or damaged content: leave the store as it was.
+                    self.collect_garbage()?;
+                }
+                return Err(reader);
             }
-            return Err(err);
-        }
-        sink.finish(true)?;
+        };
 
-        let summary = self.install(&pack, &sink.files)?;
+        let summary = self.install(&pack, &outcome.files)?;
         self.collect_garbage()?;
         Ok(ImportReport {
             pack: summary,
@@ -82,8 +86,8 @@ impl Store {
             signer_name,
             files: pack.manifest.files.len(),
             bytes: pack.manifest.total_bytes(),
-            bytes_written: sink.bytes_written,
-            chunks_reused: sink.chunks_reused,
+            bytes_written: outcome.bytes_written,
+            chunks_reused: outcome.chunks_reused,
         })
     }
 
@@ -216,103 +220,4 @@ impl Store {
 /// retry resumes: a read error (pulled USB stick) does; bad content does not.
 fn keeps_chunks(err: &Error) -> bool {
     !matches!(err, Error::Pack { problem, .. } if !matches!(problem, Problem::Truncated { .. }))
-}
-
-/// A file's chunks in order: each chunk's hash and length.
-type ChunkList = Vec<([u8; 32], u32)>;
-
-/// Cuts files into chunks as they stream and stores the chunks not yet stored.
-struct ChunkSink<'a> {
-    store: &'a Store,
-    buf: Vec<u8>,
-    current: ChunkList,
-    files: Vec<(FileEntry, ChunkList)>,
-    in_tx: bool,
-    since_commit: u64,
-    bytes_written: u64,
-    chunks_reused: u64,
-}
-
-impl<'a> ChunkSink<'a> {
-    fn new(store: &'a Store) -> Self {
-        ChunkSink {
-            store,
-            buf: Vec::with_capacity(CHUNK_SIZE),
-            current: Vec::new(),
-            files: Vec::new(),
-            in_tx: false,
-            since_commit: 0,
-            bytes_written: 0,
-            chunks_reused: 0,
-        }
-    }
-
-    fn flush_chunk(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let hash: [u8; 32] = *blake3::hash(&self.buf).as_bytes();
-        if self.store.has_chunk(&hash)? {
-            self.chunks_reused += 1;
-        } else {
-            if !self.in_tx {
-                self.store.conn().execute_batch("BEGIN")?;
-                self.in_tx = true;
-            }
-            self.store.put_chunk(&hash, &self.buf)?;
-            self.bytes_written += self.buf.len() as u64;
-            self.since_commit += self.buf.len() as u64;
-            if self.since_commit >= COMMIT_EVERY {
-                self.store.conn().execute_batch("COMMIT")?;
-                self.in_tx = false;
-                self.since_commit = 0;
-            }
-        }
-        self.current.push((hash, self.buf.len() as u32));
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// Commits (or drops) the chunks written since the last commit.
-    fn finish(&mut self, keep: bool) -> Result<()> {
-        if self.in_tx {
-            self.in_tx = false;
-            self.store.conn().execute_batch(if keep { "COMMIT" } else { "ROLLBACK" })?;
-        }
-        Ok(())
-    }
-}
-
-impl FileSink for ChunkSink<'_> {
-    fn begin(&mut self, _: &FileEntry) -> Result<()> {
-        self.buf.clear();
-        self.current.clear();
-        Ok(())
-    }
-
-    fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
-        while !bytes.is_empty() {
-            let take = (CHUNK_SIZE - self.buf.len()).min(bytes.len());
-            self.buf.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.buf.len() == CHUNK_SIZE {
-                self.flush_chunk()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn end(&mut self, file: &FileEntry) -> Result<()> {
-        self.flush_chunk()?;
-        self.files.push((file.clone(), std::mem::take(&mut self.current)));
-        Ok(())
-    }
-}
-
-impl Drop for ChunkSink<'_> {
-    fn drop(&mut self) {
-        if self.in_tx {
-            let _ = self.store.conn().execute_batch("ROLLBACK");
-        }
-    }
 }

@@ -358,8 +358,12 @@ impl QuizKind {
                 }
             }
             QuizKind::Text { answers } => {
-                if answers.iter().all(|a| a.trim().is_empty()) {
+                if answers.is_empty() {
                     return Err("has no correct answer".into());
+                }
+                // A blank accepted answer would mark an empty response correct.
+                if answers.iter().any(|a| a.trim().is_empty()) {
+                    return Err("lists a blank accepted answer".into());
                 }
             }
         }

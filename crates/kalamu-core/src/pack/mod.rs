@@ -2,6 +2,7 @@
 //! importing them. See `course-packs/FORMAT.md` for the specification.
 
 pub mod build;
+mod chunker;
 pub mod import;
 pub mod locate;
 pub mod manifest;

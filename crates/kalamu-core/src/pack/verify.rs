@@ -64,7 +64,7 @@ impl OpenedPack {
     pub fn open(path: &Path) -> Result<OpenedPack> {
         let fail = |problem| Error::pack(path, problem);
         let file = File::open(path).map_err(|e| Error::io("cannot open the pack", path, e))?;
-        let mut reader = BufReader::new(file);
+        let mut reader = BufReader::with_capacity(1 << 20, file);
         // A zip whose start is intact but whose directory (at the end) is gone
         // is a partial copy, which deserves a clearer word than "not a zip".
         let starts_like_zip = reader.fill_buf().is_ok_and(|head| head.starts_with(b"PK\x03\x04"));
@@ -133,8 +133,10 @@ impl OpenedPack {
                 }));
             }
         }
-        if let Some(extra) = index
-            .keys()
+        let mut names: Vec<&String> = index.keys().collect();
+        names.sort(); // the same pack always reports the same entry
+        if let Some(extra) = names
+            .into_iter()
             .find(|name| *name != MANIFEST_NAME && *name != SIGNATURE_NAME && manifest.file(name).is_none())
         {
             return Err(fail(Problem::UnlistedEntry { path: extra.clone() }));

@@ -7,7 +7,7 @@
 //! are committed before any pack refers to them; chunks no pack refers to
 //! are collected by [`Store::collect_garbage`].
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::{Result, Store};
 
@@ -32,24 +32,6 @@ pub(super) fn attach(conn: &Connection, main_path: &std::path::Path) -> Result<(
 }
 
 impl Store {
-    /// Whether a chunk is already stored.
-    pub(crate) fn has_chunk(&self, hash: &[u8; 32]) -> Result<bool> {
-        Ok(self
-            .conn()
-            .query_row("SELECT 1 FROM chunks.chunks WHERE hash = ?1", [&hash[..]], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
-    /// Stores a chunk unless it is already there; returns whether it was written.
-    pub(crate) fn put_chunk(&self, hash: &[u8; 32], data: &[u8]) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached("INSERT OR IGNORE INTO chunks.chunks (hash, data) VALUES (?1, ?2)")?
-            .execute(params![&hash[..], data])?;
-        Ok(n == 1)
-    }
-
     /// Reads `buf.len()` bytes of a chunk from `offset`, without reading the rest of it.
     pub(crate) fn read_chunk(&self, hash: &[u8], offset: usize, buf: &mut [u8]) -> Result<bool> {
         let Some(rowid) = self
