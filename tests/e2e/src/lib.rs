@@ -71,7 +71,14 @@ pub fn install_sample_packs(data_dir: &Path) -> Result<()> {
 }
 
 /// A process group that is killed, whole, on drop.
-struct Group(Child);
+pub struct Group(Child);
+
+impl Group {
+    /// The group leader's process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Group {
     fn drop(&mut self) {
@@ -86,7 +93,8 @@ impl Drop for Group {
     }
 }
 
-fn spawn_group(cmd: &mut Command) -> Result<Group> {
+/// Starts `cmd` as the leader of a new process group.
+pub fn spawn_group(cmd: &mut Command) -> Result<Group> {
     let child =
         cmd.process_group(0).stdin(Stdio::null()).spawn().with_context(|| format!("cannot start {cmd:?}"))?;
     Ok(Group(child))

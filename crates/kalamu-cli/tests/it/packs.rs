@@ -121,49 +121,8 @@ fn unsigned_pack_verifies_only_when_allowed() {
 fn killed_import_leaves_library_unchanged_and_retry_reuses_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let src = dir.path().join("src");
-    let lesson = src.join("lessons/film");
-    fs::create_dir_all(&lesson).unwrap();
-    fs::write(
-        src.join("pack.toml"),
-        "format = 1\nid = \"org.example.film\"\nversion = \"1.0.0\"\ntitle = \"Film\"\nlanguage = \"en\"\npublisher = \"Test\"\n\
-         [[modules]]\nid = \"m\"\ntitle = \"M\"\n[[modules.lessons]]\nid = \"film\"\ntitle = \"Film\"\nentry = \"lessons/film/index.html\"\n",
-    )
-    .unwrap();
-    fs::write(lesson.join("index.html"), "<!doctype html><video src=\"film.webm\"></video>").unwrap();
-    let mut video = b"\x1a\x45\xdf\xa3".to_vec();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while video.len() < 256 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        video.extend_from_slice(&x.to_le_bytes());
-    }
-    fs::write(lesson.join("film.webm"), &video).unwrap();
-    drop(video);
-    let pack = dir.path().join("film.kpack");
-    let built =
-        kalamu(dir.path(), &["pack", "build", src.to_str().unwrap(), "--out", pack.to_str().unwrap()]);
-    assert!(built.status.success(), "{}", stderr(&built));
-    // Create the store first so the kill lands in the middle of the content.
-    assert!(kalamu(&data, &["packs"]).status.success());
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
-        .arg("--data")
-        .arg(&data)
-        .args(["import", "--allow-unsigned"])
-        .arg(&pack)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let chunks = data.join("chunks.db");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fs::metadata(&chunks).map(|m| m.len()).unwrap_or(0) < 96 << 20 {
-        assert!(Instant::now() < deadline, "the import never got going");
-        assert!(child.try_wait().unwrap().is_none(), "the import finished before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let pack = film_pack(dir.path(), "org.example.film", 256);
+    let mut child = import_until(&data, &pack, 96);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
@@ -173,14 +132,125 @@ fn killed_import_leaves_library_unchanged_and_retry_reuses_chunks() {
 
     let retry = kalamu(&data, &["import", "--allow-unsigned", pack.to_str().unwrap()]);
     assert!(retry.status.success(), "{}", stderr(&retry));
-    let report = stdout(&retry);
-    let reused: u64 = report
+    assert!(
+        chunks_reused(&stdout(&retry)) >= 64,
+        "the retry reuses the chunks stored before the kill: {}",
+        stdout(&retry)
+    );
+    assert!(stdout(&kalamu(&data, &["packs", "--json"])).contains("org.example.film"));
+}
+
+/// A USB stick pulled mid-import: the pack file vanishes under the reader.
+/// The import fails with a clear error, installs nothing, and once the stick
+/// is back the retry picks up the chunks already stored.
+#[test]
+fn pulled_usb_stick_fails_cleanly_and_retry_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pack = film_pack(dir.path(), "org.example.usb", 256);
+    let original = fs::read(&pack).unwrap();
+    let child = import_until(&data, &pack, 96);
+    fs::File::options().write(true).open(&pack).unwrap().set_len(1 << 20).unwrap(); // the data is gone
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("truncated or damaged"), "{}", stderr(&out));
+    assert_eq!(stdout(&kalamu(&data, &["packs", "--json"])).trim(), "[]");
+
+    fs::write(&pack, &original).unwrap(); // the stick is back
+    let retry = kalamu(&data, &["import", "--allow-unsigned", pack.to_str().unwrap()]);
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    assert!(chunks_reused(&stdout(&retry)) >= 64, "{}", stdout(&retry));
+}
+
+/// On a nearly full disk the import refuses before writing anything.
+/// The small disk is a 24 MiB tmpfs in a private mount namespace.
+#[test]
+fn import_checks_free_space_first_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = film_pack(dir.path(), "org.example.big", 40);
+
+    let small = dir.path().join("small-disk");
+    fs::create_dir_all(&small).unwrap();
+    let k = env!("CARGO_BIN_EXE_kalamu");
+    let script = format!(
+        "mount -t tmpfs -o size=24m tmpfs '{small}' || exit 99
+         '{k}' --data '{small}/data' packs 2>/dev/null
+         '{k}' --data '{small}/data' import --allow-unsigned '{pack}'; echo \"import exit $?\"
+         '{k}' --data '{small}/data' packs --json; du -sk '{small}/data'",
+        small = small.display(),
+        pack = pack.display()
+    );
+    let out = Command::new("unshare").args(["-rm", "sh", "-c", &script]).output().expect("unshare runs");
+    assert_ne!(out.status.code(), Some(99), "could not mount a small tmpfs: {}", stderr(&out));
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert!(se.contains("not enough free space"), "stderr: {se}");
+    assert!(so.contains("import exit 1"), "stdout: {so}");
+    assert!(so.contains("[]"), "nothing installed: {so}");
+    let used_kib: u64 = so.lines().last().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(used_kib < 2048, "the refused import wrote {used_kib} KiB");
+}
+
+/// Builds an unsigned pack holding one lesson with a `mib` MiB video of
+/// incompressible bytes.
+fn film_pack(dir: &Path, id: &str, mib: usize) -> PathBuf {
+    let src = dir.join(format!("src-{id}"));
+    let lesson = src.join("lessons/film");
+    fs::create_dir_all(&lesson).unwrap();
+    fs::write(
+        src.join("pack.toml"),
+        format!(
+            "format = 1\nid = \"{id}\"\nversion = \"1.0.0\"\ntitle = \"Film\"\nlanguage = \"en\"\npublisher = \"Test\"\n\
+             [[modules]]\nid = \"m\"\ntitle = \"M\"\n[[modules.lessons]]\nid = \"film\"\ntitle = \"Film\"\n\
+             entry = \"lessons/film/index.html\"\n"
+        ),
+    )
+    .unwrap();
+    fs::write(lesson.join("index.html"), "<!doctype html><video src=\"film.webm\"></video>").unwrap();
+    let mut video = b"\x1a\x45\xdf\xa3".to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while video.len() < mib << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        video.extend_from_slice(&x.to_le_bytes());
+    }
+    fs::write(lesson.join("film.webm"), &video).unwrap();
+    let pack = dir.join(format!("{id}.kpack"));
+    let built = kalamu(dir, &["pack", "build", src.to_str().unwrap(), "--out", pack.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    fs::remove_dir_all(&src).unwrap();
+    pack
+}
+
+/// Starts `kalamu import` of `pack` and waits until it has stored at least
+/// `mib` MiB of chunks, failing if it finishes first.
+fn import_until(data: &Path, pack: &Path, mib: u64) -> std::process::Child {
+    assert!(kalamu(data, &["packs"]).status.success()); // the store exists before the clock starts
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
+        .arg("--data")
+        .arg(data)
+        .args(["import", "--allow-unsigned"])
+        .arg(pack)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let chunks = data.join("chunks.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::metadata(&chunks).map(|m| m.len()).unwrap_or(0) < mib << 20 {
+        assert!(Instant::now() < deadline, "the import never got going");
+        assert!(child.try_wait().unwrap().is_none(), "the import finished before it could be interrupted");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child
+}
+
+/// The number in "N chunks already stored" of an import's report.
+fn chunks_reused(report: &str) -> u64 {
+    report
         .split(" chunks already stored")
         .next()
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(reused >= 64, "the retry should reuse the chunks stored before the kill: {report}");
-    let packs = stdout(&kalamu(&data, &["packs", "--json"]));
-    assert!(packs.contains("org.example.film"));
+        .unwrap_or(0)
 }
