@@ -56,7 +56,7 @@ fn main() -> Result<()> {
 
 /// `pid` and all its descendants.
 fn tree(pid: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
+    let mut parents: Vec<(u32, u32)> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
