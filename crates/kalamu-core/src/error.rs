@@ -123,6 +123,25 @@ pub enum Error {
         /// The file affected.
         path: String,
     },
+    /// A stored progress event cannot be read.
+    #[error("progress event {id} is damaged ({why})")]
+    DamagedEvent {
+        /// Event id.
+        id: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// No lesson with this id in the pack.
+    #[error("pack {pack} has no lesson {lesson}")]
+    NoSuchLesson {
+        /// Pack id.
+        pack: String,
+        /// Lesson id asked for.
+        lesson: String,
+    },
+    /// The lesson has no quiz to answer.
+    #[error("lesson {0} has no quiz")]
+    NoQuiz(String),
     /// A file system operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -159,6 +178,9 @@ impl Error {
             Error::BadRange { .. } => "bad_range",
             Error::BadKey { .. } => "bad_key",
             Error::DamagedContent { .. } => "damaged_content",
+            Error::DamagedEvent { .. } => "damaged_event",
+            Error::NoSuchLesson { .. } => "no_such_lesson",
+            Error::NoQuiz(_) => "no_quiz",
             Error::Io { .. } => "io",
             Error::Sqlite(_) => "store",
         }

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_pack_content.sql",
         sql: include_str!("../../migrations/0002_pack_content.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_progress.sql",
+        sql: include_str!("../../migrations/0003_progress.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -53,12 +53,12 @@ impl Store {
         migrate::refuse_newer(conn.pragma_query_value(None, "user_version", |r| r.get(0))?, path)?;
         // WAL lets the app read while the CLI or a sync writes; FULL makes every
         // committed learner action survive a power cut, not just a killed process.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        retry_busy(|| conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         let mut store = Store { conn, path: path.to_path_buf() };
         migrate::apply(&mut store.conn, path)?;
-        chunks::attach(&store.conn, path)?;
+        retry_busy(|| chunks::attach(&store.conn, path))?;
         Ok(store)
     }
 
@@ -79,6 +79,24 @@ impl Store {
     /// The directory holding the store.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// Runs `op` again while SQLite answers "busy" without waiting: switching to
+/// WAL and creating the chunk store need a moment alone with the file when
+/// several processes open a new store at once.
+fn retry_busy<T, E: Into<Error>>(mut op: impl FnMut() -> std::result::Result<T, E>) -> Result<T> {
+    let mut attempts = 0;
+    loop {
+        match op().map_err(Into::into) {
+            Err(Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 200 =>
+            {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -108,6 +126,15 @@ fn check_header(path: &Path) -> Result<()> {
 
 /// Refuses an SQLite database that belongs to another program.
 fn check_identity(conn: &Connection, path: &Path) -> Result<()> {
+    // One read transaction, so both reads see the same state even while
+    // another process is creating the store.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
+    let verdict = identity(&tx, path);
+    tx.commit()?;
+    verdict
+}
+
+fn identity(conn: &Connection, path: &Path) -> Result<()> {
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     if app_id == APPLICATION_ID {
         return Ok(());

@@ -4,6 +4,7 @@ mod invariants;
 mod pack_build;
 mod pack_hostile;
 mod pack_import;
+mod progress;
 mod rawzip;
 mod store;
 mod support;

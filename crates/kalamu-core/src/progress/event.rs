@@ -1,0 +1,219 @@
+//! Progress events: what a learner did, appended to the log and never
+//! changed. Each carries a UUIDv7, the learner, the device, a per-device
+//! sequence number and a hybrid logical clock stamp.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use super::hlc::Hlc;
+use crate::store::now_millis;
+use crate::{Error, Result, Store};
+
+/// A learner's answer to one quiz item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// A choice index (single).
+    Choice(usize),
+    /// Choice indexes (multiple).
+    Choices(Vec<usize>),
+    /// A number (numeric).
+    Number(f64),
+    /// Free text (text).
+    Text(String),
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// The learner opened the lesson.
+    LessonOpened,
+    /// Where the learner is in the lesson: a video's time or a page's scroll fraction.
+    Position {
+        /// The media file (pack path) for a video or audio position; none for the page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<String>,
+        /// Seconds into the media, or the page's scroll fraction (0–1).
+        at: f64,
+    },
+    /// The learner finished the lesson.
+    LessonCompleted,
+    /// One attempt at the lesson's quiz, graded when recorded.
+    QuizAttempt {
+        /// The answers given, by item id.
+        answers: BTreeMap<String, Answer>,
+        /// Items answered correctly.
+        score: u32,
+        /// Items in the quiz.
+        max: u32,
+    },
+    /// Time spent in the lesson since the last such event.
+    TimeSpent {
+        /// Seconds.
+        seconds: u32,
+    },
+}
+
+impl EventBody {
+    /// The `kind` tag stored beside the body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::LessonOpened => "lesson_opened",
+            EventBody::Position { .. } => "position",
+            EventBody::LessonCompleted => "lesson_completed",
+            EventBody::QuizAttempt { .. } => "quiz_attempt",
+            EventBody::TimeSpent { .. } => "time_spent",
+        }
+    }
+}
+
+/// One event of the progress log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Globally unique id (UUIDv7).
+    pub id: String,
+    /// The learner.
+    pub learner_id: String,
+    /// The device that recorded it.
+    pub device_id: String,
+    /// Sequence number on that device, from 1.
+    pub seq: u64,
+    /// Hybrid logical clock stamp.
+    pub hlc: Hlc,
+    /// The pack.
+    pub pack_id: String,
+    /// The lesson in the pack.
+    pub lesson_id: String,
+    /// What happened.
+    pub body: EventBody,
+}
+
+/// This device's identity and clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    /// Device id (UUID).
+    pub id: String,
+    /// Sequence number of the next event recorded here.
+    pub next_seq: u64,
+    /// Highest stamp seen.
+    pub last_hlc: Hlc,
+}
+
+impl Store {
+    /// This device's identity, made on first use.
+    pub fn device(&self) -> Result<Device> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO device (singleton, id, next_seq, last_hlc) VALUES (1, ?1, 1, 0)",
+            [uuid::Uuid::now_v7().to_string()],
+        )?;
+        Ok(self.conn().query_row("SELECT id, next_seq, last_hlc FROM device", [], |r| {
+            Ok(Device {
+                id: r.get(0)?,
+                next_seq: r.get::<_, i64>(1)? as u64,
+                last_hlc: Hlc(r.get::<_, i64>(2)? as u64),
+            })
+        })?)
+    }
+
+    /// Appends an event for a learner in one durable transaction and returns it.
+    pub fn record(&self, learner_id: &str, pack_id: &str, lesson_id: &str, body: EventBody) -> Result<Event> {
+        self.learner(learner_id)?;
+        self.device()?;
+        let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        let device = tx.query_row("SELECT id, next_seq, last_hlc FROM device", [], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, Hlc(r.get::<_, i64>(2)? as u64)))
+        })?;
+        let (device_id, seq, last) = device;
+        let hlc = Hlc::tick(last, now_millis().max(0) as u64);
+        let event = Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            learner_id: learner_id.to_owned(),
+            device_id,
+            seq,
+            hlc,
+            pack_id: pack_id.to_owned(),
+            lesson_id: lesson_id.to_owned(),
+            body,
+        };
+        insert(&tx, &event)?;
+        tx.execute("UPDATE device SET next_seq = ?1, last_hlc = ?2", (seq as i64 + 1, hlc.0 as i64))?;
+        tx.commit()?;
+        Ok(event)
+    }
+
+    /// Adds events recorded elsewhere (a set union: events already here are
+    /// skipped), and moves this device's clock past them. Returns how many were new.
+    pub fn merge_events(&self, events: &[Event]) -> Result<usize> {
+        self.device()?;
+        let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        let mut added = 0;
+        let mut last: Hlc =
+            Hlc(tx.query_row("SELECT last_hlc FROM device", [], |r| r.get::<_, i64>(0))? as u64);
+        for e in events {
+            let exists =
+                tx.query_row("SELECT 1 FROM events WHERE id = ?1", [&e.id], |_| Ok(())).optional()?.is_some();
+            if !exists {
+                insert(&tx, e)?;
+                added += 1;
+            }
+            last = Hlc::observe(last, e.hlc);
+        }
+        tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Every event of a learner, in clock order.
+    pub fn events_of(&self, learner_id: &str) -> Result<Vec<Event>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body FROM events
+             WHERE learner_id = ?1 ORDER BY hlc, device_id, seq",
+        )?;
+        let rows = stmt.query_map([learner_id], |r| {
+            let body: String = r.get(7)?;
+            Ok((
+                Event {
+                    id: r.get(0)?,
+                    learner_id: r.get(1)?,
+                    device_id: r.get(2)?,
+                    seq: r.get::<_, i64>(3)? as u64,
+                    hlc: Hlc(r.get::<_, i64>(4)? as u64),
+                    pack_id: r.get(5)?,
+                    lesson_id: r.get(6)?,
+                    body: EventBody::LessonOpened,
+                },
+                body,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut event, body) = row?;
+            event.body = serde_json::from_str(&body)
+                .map_err(|e| Error::DamagedEvent { id: event.id.clone(), why: e.to_string() })?;
+            out.push(event);
+        }
+        Ok(out)
+    }
+}
+
+fn insert(conn: &rusqlite::Connection, e: &Event) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(rusqlite::params![
+        e.id,
+        e.learner_id,
+        e.device_id,
+        e.seq as i64,
+        e.hlc.0 as i64,
+        e.pack_id,
+        e.lesson_id,
+        e.body.kind(),
+        serde_json::to_string(&e.body).expect("events serialize"),
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Grading quiz answers against the pack's quiz, with the feedback to show.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::event::Answer;
+use crate::pack::manifest::{Quiz, QuizKind};
+
+/// The verdict on one item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemResult {
+    /// Item id.
+    pub id: String,
+    /// Whether the answer was right.
+    pub correct: bool,
+    /// Feedback to show for that verdict.
+    pub feedback: String,
+}
+
+/// The verdict on a whole attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Graded {
+    /// Items answered correctly.
+    pub score: u32,
+    /// Items in the quiz.
+    pub max: u32,
+    /// Per item, in quiz order.
+    pub items: Vec<ItemResult>,
+}
+
+/// Grades `answers` (by item id) against `quiz`. A missing or ill-typed answer is wrong.
+pub fn grade(quiz: &Quiz, answers: &BTreeMap<String, Answer>) -> Graded {
+    let items: Vec<ItemResult> = quiz
+        .items
+        .iter()
+        .map(|item| {
+            let correct = answers.get(&item.id).is_some_and(|a| is_correct(&item.kind, a));
+            let feedback = if correct { &item.feedback_correct } else { &item.feedback_incorrect };
+            ItemResult { id: item.id.clone(), correct, feedback: feedback.clone() }
+        })
+        .collect();
+    Graded { score: items.iter().filter(|i| i.correct).count() as u32, max: items.len() as u32, items }
+}
+
+fn is_correct(kind: &QuizKind, answer: &Answer) -> bool {
+    match (kind, answer) {
+        (QuizKind::Single { answer: right, .. }, Answer::Choice(given)) => given == right,
+        (QuizKind::Single { answer: right, .. }, Answer::Choices(given)) => given.as_slice() == [*right],
+        (QuizKind::Multiple { answers: right, .. }, Answer::Choices(given)) => {
+            let mut given = given.clone();
+            given.sort_unstable();
+            given.dedup();
+            let mut right = right.clone();
+            right.sort_unstable();
+            given == right
+        }
+        (QuizKind::Numeric { answer: right, tolerance }, Answer::Number(given)) => {
+            given.is_finite() && (given - right).abs() <= *tolerance + 1e-9
+        }
+        (QuizKind::Numeric { .. }, Answer::Text(text)) => {
+            text.trim().replace(',', ".").parse::<f64>().is_ok_and(|n| is_correct(kind, &Answer::Number(n)))
+        }
+        (QuizKind::Text { answers: right }, Answer::Text(given)) => {
+            let given = normalise(given);
+            !given.is_empty() && right.iter().any(|r| normalise(r) == given)
+        }
+        _ => false,
+    }
+}
+
+/// Case, surrounding and repeated spaces, and apostrophe styles do not count.
+fn normalise(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase().replace(['’', '‘'], "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pack::manifest::QuizItem;
+
+    fn item(id: &str, kind: QuizKind) -> QuizItem {
+        QuizItem {
+            id: id.into(),
+            prompt: "?".into(),
+            kind,
+            feedback_correct: "yes".into(),
+            feedback_incorrect: "no".into(),
+        }
+    }
+
+    #[test]
+    fn every_item_type_is_graded_with_its_feedback() {
+        let quiz = Quiz {
+            items: vec![
+                item("s", QuizKind::Single { choices: vec!["a".into(), "b".into()], answer: 1 }),
+                item(
+                    "m",
+                    QuizKind::Multiple {
+                        choices: vec!["a".into(), "b".into(), "c".into()],
+                        answers: vec![0, 2],
+                    },
+                ),
+                item("n", QuizKind::Numeric { answer: 2000.0, tolerance: 100.0 }),
+                item("t", QuizKind::Text { answers: vec!["Système d’exploitation".into()] }),
+            ],
+        };
+        let mut answers = BTreeMap::new();
+        answers.insert("s".into(), Answer::Choice(1));
+        answers.insert("m".into(), Answer::Choices(vec![2, 0]));
+        answers.insert("n".into(), Answer::Text("1 950".replace(' ', "")));
+        answers.insert("t".into(), Answer::Text("  système  d'exploitation ".into()));
+        let g = grade(&quiz, &answers);
+        assert_eq!((g.score, g.max), (4, 4), "{g:?}");
+        assert!(g.items.iter().all(|i| i.feedback == "yes"));
+
+        answers.insert("m".into(), Answer::Choices(vec![0]));
+        answers.insert("t".into(), Answer::Text("".into()));
+        answers.remove("s");
+        let g = grade(&quiz, &answers);
+        assert_eq!(g.score, 1);
+        assert_eq!(g.items[0].feedback, "no");
+    }
+}
