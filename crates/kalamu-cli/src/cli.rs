@@ -43,6 +43,65 @@ pub enum Command {
     /// Manage the learners on this laptop.
     #[command(subcommand)]
     Learner(LearnerCommand),
+    /// Record and show learners' progress.
+    #[command(subcommand)]
+    Progress(ProgressCommand),
+}
+
+/// `kalamu progress …`
+#[derive(Debug, Subcommand)]
+pub enum ProgressCommand {
+    /// Record an event exactly as the app does.
+    Record {
+        /// The learner's id.
+        #[arg(long)]
+        learner: String,
+        /// The pack's id.
+        #[arg(long)]
+        pack: String,
+        /// The lesson's id.
+        #[arg(long)]
+        lesson: String,
+        /// What happened.
+        #[command(subcommand)]
+        event: RecordEvent,
+    },
+    /// Show progress: every learner's, or one learner's.
+    Show {
+        /// Only this learner.
+        #[arg(long)]
+        learner: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The events `progress record` can record.
+#[derive(Debug, Subcommand)]
+pub enum RecordEvent {
+    /// The learner opened the lesson.
+    Opened,
+    /// The learner's position: seconds into a video or audio, or a page's scroll fraction.
+    Position {
+        /// Seconds (media) or fraction 0–1 (page).
+        at: f64,
+        /// The media file's path in the pack, for a video or audio position.
+        #[arg(long)]
+        media: Option<String>,
+    },
+    /// The learner finished the lesson.
+    Completed,
+    /// Time spent in the lesson.
+    Time {
+        /// Seconds.
+        seconds: u32,
+    },
+    /// A quiz attempt: answers as JSON, e.g. '{"q1": 1, "q2": [0, 2], "q3": 8, "q4": "router"}'.
+    Quiz {
+        /// The answers by item id.
+        answers: String,
+    },
 }
 
 /// Options shared by list commands.

@@ -8,7 +8,9 @@ use kalamu_core::pack::{Progress, build};
 use kalamu_core::{Store, datadir};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, LearnerCommand, ListArgs, PackCommand, TrustCommand};
+use crate::cli::{
+    Cli, Command, LearnerCommand, ListArgs, PackCommand, ProgressCommand, RecordEvent, TrustCommand,
+};
 use crate::progress::Bar;
 
 /// Runs one parsed command line.
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{}", learner.id);
             Ok(())
         }
+        Command::Progress(cmd) => progress(cmd, &store()?),
         Command::Learner(LearnerCommand::List(list)) => {
             let learners = store()?.learners()?;
             print_list(list, &learners, "No learners yet. Add one with: kalamu learner add NAME", |l| {
@@ -163,6 +166,61 @@ fn inspect(pack: &OpenedPack, trusted: Option<String>, json: bool) -> Result<()>
                 (None, None) => String::new(),
             };
             println!("    {} — {} [{kind}]", lesson.id, lesson.title);
+        }
+    }
+    Ok(())
+}
+
+fn progress(cmd: &ProgressCommand, store: &Store) -> Result<()> {
+    use kalamu_core::progress::event::EventBody;
+    match cmd {
+        ProgressCommand::Record { learner, pack, lesson, event } => {
+            let body = match event {
+                RecordEvent::Opened => EventBody::LessonOpened,
+                RecordEvent::Position { at, media } => EventBody::Position { media: media.clone(), at: *at },
+                RecordEvent::Completed => EventBody::LessonCompleted,
+                RecordEvent::Time { seconds } => EventBody::TimeSpent { seconds: *seconds },
+                RecordEvent::Quiz { answers } => {
+                    let answers = serde_json::from_str(answers).map_err(|e| {
+                        anyhow::anyhow!("the answers are not a JSON object of item ids to answers: {e}")
+                    })?;
+                    let graded = store.answer_quiz(learner, pack, lesson, answers)?;
+                    println!("{}", serde_json::to_string(&graded)?);
+                    return Ok(());
+                }
+            };
+            store.lesson(pack, lesson)?; // only lessons of installed packs take progress
+            let event = store.record(learner, pack, lesson, body)?;
+            println!("{}", serde_json::to_string(&event)?);
+        }
+        ProgressCommand::Show { learner, json } => {
+            let learners = match learner {
+                Some(id) => vec![store.learner(id)?],
+                None => store.learners()?,
+            };
+            let mut all = Vec::new();
+            for l in learners {
+                let p = store.progress(&l.id)?;
+                if !json {
+                    println!("{} ({})", l.name, l.id);
+                    for pack in &p.packs {
+                        println!(
+                            "  {}: {}/{} lessons, {} min",
+                            pack.pack_id,
+                            pack.completed,
+                            pack.total,
+                            pack.seconds / 60
+                        );
+                    }
+                    if let Some(r) = &p.resume {
+                        println!("  resume: {} / {}", r.pack_id, r.lesson_id);
+                    }
+                }
+                all.push(serde_json::json!({ "learner": l, "progress": p }));
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The `kalamu` binary as scripts and staff use it.
 
 mod packs;
+mod progress;
 
 use std::path::Path;
 use std::process::{Command, Output};

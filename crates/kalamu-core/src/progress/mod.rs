@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use rusqlite::OptionalExtension;
 
 use crate::pack::Manifest;
+use crate::pack::manifest::Lesson;
 use crate::{Error, Result, Store};
 use event::{Answer, EventBody};
 use grade::Graded;
@@ -27,6 +28,16 @@ impl Store {
         Manifest::from_bytes(&bytes).map_err(|p| Error::pack(pack_id, p))
     }
 
+    /// A lesson of an installed pack.
+    pub fn lesson(&self, pack_id: &str, lesson_id: &str) -> Result<Lesson> {
+        self.manifest(pack_id)?
+            .modules
+            .into_iter()
+            .flat_map(|m| m.lessons)
+            .find(|l| l.id == lesson_id)
+            .ok_or_else(|| Error::NoSuchLesson { pack: pack_id.to_owned(), lesson: lesson_id.to_owned() })
+    }
+
     /// Grades a quiz attempt and records it, answers and all.
     pub fn answer_quiz(
         &self,
@@ -35,11 +46,7 @@ impl Store {
         lesson_id: &str,
         answers: BTreeMap<String, Answer>,
     ) -> Result<Graded> {
-        let manifest = self.manifest(pack_id)?;
-        let lesson =
-            manifest.modules.iter().flat_map(|m| &m.lessons).find(|l| l.id == lesson_id).ok_or_else(
-                || Error::NoSuchLesson { pack: pack_id.to_owned(), lesson: lesson_id.to_owned() },
-            )?;
+        let lesson = self.lesson(pack_id, lesson_id)?;
         let quiz = lesson.quiz.as_ref().ok_or_else(|| Error::NoQuiz(lesson_id.to_owned()))?;
         let graded = grade::grade(quiz, &answers);
         self.record(

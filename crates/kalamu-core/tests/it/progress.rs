@@ -177,3 +177,21 @@ fn sequence_numbers_count_up_per_device_and_stamps_never_repeat() {
     }
     assert!(events[0].hlc > Hlc(0));
 }
+
+#[test]
+fn upgrading_a_pack_keeps_every_learners_progress() {
+    let env = Env::new();
+    let learner = with_pack(&env);
+    let store = env.store();
+    store.record(&learner, PACK, "intro", EventBody::LessonCompleted).unwrap();
+    store.answer_quiz(&learner, PACK, "check", all_right()).unwrap();
+    let before = store.progress(&learner).unwrap();
+
+    let v2 = env.path("v2");
+    crate::support::small_source(&v2, "1.1.0");
+    let (pack, _) = env.build(&v2, "v2");
+    assert_eq!(env.import(&pack).unwrap().upgraded_from.as_deref(), Some("1.0.0"));
+    let after = env.store().progress(&learner).unwrap();
+    assert_eq!(after, before);
+    assert_eq!(after.packs[0].completed, 2);
+}

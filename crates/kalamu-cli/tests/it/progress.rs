@@ -1,0 +1,66 @@
+//! `kalamu progress`: recording as the app does, and showing what was derived.
+
+use std::path::Path;
+
+use crate::{kalamu, stderr, stdout};
+
+fn setup(dir: &Path) -> (std::path::PathBuf, String) {
+    let data = dir.join("data");
+    let pack = dir.join("bases.kpack");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/bases-informatique");
+    assert!(
+        kalamu(dir, &["pack", "build", src.to_str().unwrap(), "--out", pack.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(kalamu(&data, &["import", "--allow-unsigned", pack.to_str().unwrap()]).status.success());
+    let learner = stdout(&kalamu(&data, &["learner", "add", "Kadiatou"])).trim().to_owned();
+    (data, learner)
+}
+
+#[test]
+fn recorded_events_show_up_as_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, learner) = setup(dir.path());
+    let pack = "org.kalamu.samples.bases-informatique";
+    let record = |lesson: &str, event: &[&str]| {
+        let mut args = vec!["progress", "record", "--learner", &learner, "--pack", pack, "--lesson", lesson];
+        args.extend_from_slice(event);
+        let out = kalamu(&data, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    record("parties-ordinateur", &["opened"]);
+    record("parties-ordinateur", &["time", "120"]);
+    record("parties-ordinateur", &["completed"]);
+    record("le-binaire", &["opened"]);
+    record("le-binaire", &["position", "4.5", "--media", "media/compter-en-binaire.webm"]);
+    let graded = record("materiel-quiz", &["quiz", r#"{"q1": 0}"#]);
+    assert!(graded.contains("\"max\":5"), "{graded}");
+
+    let out = kalamu(&data, &["progress", "show", "--learner", &learner, "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let p = &shown[0]["progress"];
+    assert_eq!(p["packs"][0]["completed"], 2, "a completed lesson and an attempted quiz");
+    assert_eq!(p["packs"][0]["lessons"]["parties-ordinateur"]["seconds"], 120);
+    assert_eq!(p["resume"]["lesson_id"], "le-binaire");
+    assert_eq!(p["resume"]["position"]["at"], 4.5);
+}
+
+#[test]
+fn recording_against_a_missing_lesson_or_learner_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, learner) = setup(dir.path());
+    let pack = "org.kalamu.samples.bases-informatique";
+    let out = kalamu(
+        &data,
+        &["progress", "record", "--learner", &learner, "--pack", pack, "--lesson", "nope", "opened"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("has no lesson nope"), "{}", stderr(&out));
+    let out = kalamu(
+        &data,
+        &["progress", "record", "--learner", "ghost", "--pack", pack, "--lesson", "le-binaire", "opened"],
+    );
+    assert!(stderr(&out).contains("no learner with id ghost"), "{}", stderr(&out));
+}
