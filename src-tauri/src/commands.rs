@@ -1,7 +1,13 @@
 //! Tauri commands: parse, call kalamu-core, map the error. Nothing more.
 
+use std::collections::BTreeMap;
+
 use kalamu_core::learner::Learner;
 use kalamu_core::library::PackSummary;
+use kalamu_core::pack::outline::Outline;
+use kalamu_core::progress::event::{Answer, EventBody};
+use kalamu_core::progress::grade::Graded;
+use kalamu_core::progress::views::LearnerProgress;
 use kalamu_core::settings::Settings;
 use serde::Serialize;
 use tauri::State;
@@ -62,4 +68,43 @@ pub fn select_learner(state: State<'_, AppState>, id: String) -> CommandResult<(
 #[tauri::command]
 pub fn set_language(state: State<'_, AppState>, language: String) -> CommandResult<()> {
     Ok(state.store()?.set_language(&language)?)
+}
+
+/// The modules, lessons and quiz questions of an installed pack.
+#[tauri::command]
+pub fn outline(state: State<'_, AppState>, pack_id: String) -> CommandResult<Outline> {
+    Ok(state.store()?.outline(&pack_id)?)
+}
+
+/// A learner's progress in every installed pack.
+#[tauri::command]
+pub fn progress(state: State<'_, AppState>, learner_id: String) -> CommandResult<LearnerProgress> {
+    Ok(state.store()?.progress(&learner_id)?)
+}
+
+/// Records what a learner did in a lesson.
+#[tauri::command]
+pub fn record(
+    state: State<'_, AppState>,
+    learner_id: String,
+    pack_id: String,
+    lesson_id: String,
+    body: EventBody,
+) -> CommandResult<()> {
+    let store = state.store()?;
+    store.lesson(&pack_id, &lesson_id)?;
+    store.record(&learner_id, &pack_id, &lesson_id, body)?;
+    Ok(())
+}
+
+/// Grades and records a quiz attempt.
+#[tauri::command]
+pub fn answer_quiz(
+    state: State<'_, AppState>,
+    learner_id: String,
+    pack_id: String,
+    lesson_id: String,
+    answers: BTreeMap<String, Answer>,
+) -> CommandResult<Graded> {
+    Ok(state.store()?.answer_quiz(&learner_id, &pack_id, &lesson_id, answers)?)
 }

@@ -6,12 +6,14 @@
 mod commands;
 mod error;
 mod import;
+mod lesson;
 mod state;
 
 fn main() {
     let state = state::AppState::open(state::data_dir_arg(std::env::args_os()));
     tauri::Builder::default()
         .manage(state)
+        .register_asynchronous_uri_scheme_protocol(lesson::SCHEME, lesson::handle)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::library,
@@ -22,6 +24,10 @@ fn main() {
             import::find_packs,
             import::preview_pack,
             import::import_pack,
+            commands::outline,
+            commands::progress,
+            commands::record,
+            commands::answer_quiz,
         ])
         .run(tauri::generate_context!())
         .expect("the Kalamu window could not be created");

@@ -263,6 +263,12 @@ fn child_import(args: &str) {
     let peak = fs::read_to_string("/proc/self/status").ok().and_then(|s| vm_hwm(&s)).unwrap_or(0);
     let mut json = serde_json::to_value(&report).unwrap();
     json["peak_kib"] = peak.into();
+    if std::env::var_os("KALAMU_BENCH_MEMORY_DETAIL").is_some() {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let detail: Vec<&str> =
+            status.lines().filter(|l| l.starts_with("Rss") || l.starts_with("VmHWM")).collect();
+        eprintln!("child memory: {}", detail.join(", ").replace('\t', " "));
+    }
     println!("{json}");
 }
 

@@ -68,6 +68,86 @@ export interface Progress {
   total: number;
 }
 
+export interface Question {
+  id: string;
+  prompt: string;
+  kind: "single" | "multiple" | "numeric" | "text";
+  choices: string[];
+}
+
+export interface OutlineLesson {
+  id: string;
+  title: string;
+  entry: string | null;
+  quiz: Question[] | null;
+}
+
+export interface OutlineModule {
+  id: string;
+  title: string;
+  lessons: OutlineLesson[];
+}
+
+export interface Outline {
+  id: string;
+  title: string;
+  language: string;
+  modules: OutlineModule[];
+}
+
+export interface Score {
+  score: number;
+  max: number;
+}
+
+export interface Position {
+  media: string | null;
+  at: number;
+}
+
+export interface LessonProgress {
+  opened: boolean;
+  completed: boolean;
+  position: Position | null;
+  attempts: number;
+  best: Score | null;
+  mastered: boolean;
+  seconds: number;
+}
+
+export interface PackProgress {
+  pack_id: string;
+  completed: number;
+  total: number;
+  seconds: number;
+  lessons: Record<string, LessonProgress>;
+}
+
+export interface LearnerProgress {
+  packs: PackProgress[];
+  resume: { pack_id: string; lesson_id: string; position: Position | null } | null;
+  seconds: number;
+}
+
+export type Answer = number | number[] | string;
+
+export type EventBody =
+  | { kind: "lesson_opened" }
+  | { kind: "lesson_completed" }
+  | { kind: "position"; media?: string; at: number }
+  | { kind: "time_spent"; seconds: number };
+
+export interface Graded {
+  score: number;
+  max: number;
+  items: { id: string; correct: boolean; feedback: string }[];
+}
+
+/** The URL of a pack file in the lesson frame's scheme (each pack is its own host). */
+export function lessonUrl(packId: string, path: string): string {
+  return `kalamu-lesson://${packId}/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
 /** An error from a command: a stable code and a sentence to show. */
 export interface CommandError {
   code: string;
@@ -89,6 +169,12 @@ export const api = {
   previewPack: (path: string) => invoke<PackPreview>("preview_pack", { path }),
   importPack: (path: string, allowUnsigned: boolean) =>
     invoke<ImportReport>("import_pack", { path, allowUnsigned }),
+  outline: (packId: string) => invoke<Outline>("outline", { packId }),
+  progress: (learnerId: string) => invoke<LearnerProgress>("progress", { learnerId }),
+  record: (learnerId: string, packId: string, lessonId: string, body: EventBody) =>
+    invoke<void>("record", { learnerId, packId, lessonId, body }),
+  answerQuiz: (learnerId: string, packId: string, lessonId: string, answers: Record<string, Answer>) =>
+    invoke<Graded>("answer_quiz", { learnerId, packId, lessonId, answers }),
 };
 
 export const IMPORT_PROGRESS_EVENT = "import-progress";

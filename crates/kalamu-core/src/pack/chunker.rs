@@ -1,14 +1,14 @@
 //! Cutting streamed files into chunks and storing them on a second thread,
 //! so that reading and verifying a pack overlaps with writing the store.
 //!
-//! The reader hands over full 1 MiB buffers through a short bounded queue
-//! and gets them back for reuse, so memory stays flat whatever the pack's
-//! size. The writer has its own connection to `chunks.db`, skips chunks
+//! The reader hands over full 1 MiB buffers and gets them back for reuse;
+//! a fixed set of buffers circulates, so memory stays flat whatever the
+//! pack's size. The writer has its own connection to `chunks.db`, skips chunks
 //! already stored (a retried or upgraded import writes only what is
 //! missing) and commits every [`COMMIT_EVERY`] bytes.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,8 +21,10 @@ use crate::{Error, Result};
 
 /// Chunk bytes written between commits of the chunk store.
 const COMMIT_EVERY: u64 = 64 << 20;
-/// Chunks in flight between reader and writer.
-const QUEUE: usize = 4;
+/// Chunk buffers in all: the reader fills one while the writer stores the
+/// others. They circulate between the two threads and are never freed or
+/// added to, so import memory is fixed whatever the pack's size.
+const BUFFERS: usize = 4;
 
 /// A file's chunks in order: each chunk's hash and length.
 pub(crate) type ChunkList = Vec<([u8; 32], u32)>;
@@ -60,8 +62,11 @@ impl Chunker {
         let conn = Connection::open(db)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        let (tx, rx) = sync_channel(QUEUE);
-        let (free_tx, free) = sync_channel(QUEUE + 2);
+        let (tx, rx) = sync_channel(BUFFERS);
+        let (free_tx, free) = sync_channel(BUFFERS);
+        for _ in 1..BUFFERS {
+            free_tx.send(Vec::with_capacity(CHUNK_SIZE)).expect("the channel has room");
+        }
         let writer = std::thread::Builder::new()
             .name("chunk-writer".into())
             .spawn(move || write_chunks(&conn, rx, free_tx))
@@ -84,13 +89,9 @@ impl Chunker {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let next = match self.free.try_recv() {
-            Ok(mut b) => {
-                b.clear();
-                b
-            }
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::with_capacity(CHUNK_SIZE),
-        };
+        // Wait for the writer to hand a buffer back; it always does, unless it stopped.
+        let mut next = self.free.recv().map_err(|_| writer_gone(&self.db))?;
+        next.clear();
         let full = std::mem::replace(&mut self.buf, next);
         self.send(Msg::Chunk(full))
     }
@@ -168,7 +169,8 @@ fn write_chunks(conn: &Connection, rx: Receiver<Msg>, free: SyncSender<Vec<u8>>)
                     if let Some((_, chunks)) = current.as_mut() {
                         chunks.push((hash, data.len() as u32));
                     }
-                    let _ = free.try_send(data);
+                    // The reader may be gone after an error; then the buffer is simply dropped.
+                    let _ = free.send(data);
                 }
                 Ok(Msg::End) => out.files.extend(current.take()),
                 Ok(Msg::Finish { keep }) => return Ok(keep),

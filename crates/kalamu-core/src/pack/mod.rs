@@ -7,6 +7,7 @@ pub mod import;
 pub mod locate;
 pub mod manifest;
 pub mod media;
+pub mod outline;
 pub mod path;
 pub mod preview;
 pub mod problem;

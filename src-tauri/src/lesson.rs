@@ -1,0 +1,166 @@
+//! The `kalamu-lesson` scheme: serves installed pack files to the lesson
+//! frame, by byte range for media, under a strict content security policy.
+//!
+//! Each pack is its own host (`kalamu-lesson://PACK_ID/path`), so a lesson
+//! can name only its own pack's files; the policy forbids scripts, the
+//! network, forms, popups and navigating the app's window.
+
+use kalamu_core::Error;
+use tauri::http::{Method, Request, Response, StatusCode, header};
+use tauri::{AppHandle, Manager, UriSchemeContext, UriSchemeResponder};
+
+use crate::state::AppState;
+
+/// The scheme's name.
+pub const SCHEME: &str = "kalamu-lesson";
+
+/// Largest body sent for a request without a Range header; media players ask by range.
+const WHOLE_LIMIT: u64 = 32 << 20;
+/// Bytes sent for an open-ended range request.
+const OPEN_RANGE: u64 = 4 << 20;
+
+/// Answers a request on a worker thread, so the window never waits on the store.
+pub fn handle(
+    ctx: UriSchemeContext<'_, tauri::Wry>,
+    request: Request<Vec<u8>>,
+    responder: UriSchemeResponder,
+) {
+    let app = ctx.app_handle().clone();
+    std::thread::spawn(move || responder.respond(respond(&app, &request)));
+}
+
+fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "lessons are read-only");
+    }
+    let pack = request.uri().host().unwrap_or_default().to_owned();
+    let Some(path) = percent_decode(request.uri().path().trim_start_matches('/')) else {
+        return plain(StatusCode::BAD_REQUEST, "malformed path");
+    };
+    let state = app.state::<AppState>();
+    let Ok(store) = state.store() else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "the store is not open");
+    };
+    let info = match store.file_info(&pack, &path) {
+        Ok(info) => info,
+        Err(Error::NoSuchFile { .. }) => return plain(StatusCode::NOT_FOUND, "no such file in this pack"),
+        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let range = request
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| parse_range(r, info.size));
+    let (status, start, end) = match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b),
+        None if info.size <= WHOLE_LIMIT => (StatusCode::OK, 0, info.size),
+        None => (StatusCode::PARTIAL_CONTENT, 0, OPEN_RANGE.min(info.size)),
+    };
+    if request.headers().contains_key(header::RANGE) && range.is_none() {
+        return Response::builder()
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .header(header::CONTENT_RANGE, format!("bytes */{}", info.size))
+            .body(Vec::new())
+            .expect("valid response");
+    }
+    let body = if request.method() == Method::HEAD {
+        Vec::new()
+    } else {
+        match store.read_range(&pack, &path, start, end) {
+            Ok(bytes) => bytes,
+            Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        }
+    };
+    let content_type = match info.media_type.as_str() {
+        t @ ("text/html" | "text/css" | "text/plain" | "image/svg+xml") => format!("{t}; charset=utf-8"),
+        t => t.to_owned(),
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, end - start)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_SECURITY_POLICY, policy(&pack))
+        .header("X-Content-Type-Options", "nosniff")
+        .header(header::CACHE_CONTROL, "no-store");
+    if status == StatusCode::PARTIAL_CONTENT {
+        response =
+            response.header(header::CONTENT_RANGE, format!("bytes {start}-{}/{}", end.max(1) - 1, info.size));
+    }
+    response.body(body).expect("valid response")
+}
+
+/// The lesson's policy: its own pack's files only; no scripts, network, forms or popups.
+fn policy(pack: &str) -> String {
+    let own = format!("{SCHEME}://{pack}");
+    format!(
+        "default-src 'none'; img-src {own} data:; media-src {own}; style-src {own} 'unsafe-inline'; \
+         font-src {own}; frame-src 'none'; form-action 'none'; base-uri 'none'; sandbox"
+    )
+}
+
+fn plain(status: StatusCode, message: &str) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox")
+        .body(message.as_bytes().to_vec())
+        .expect("valid response")
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` as a half-open range within `size`.
+fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = header.strip_prefix("bytes=")?.split(',').next()?.trim();
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.saturating_sub(n), size)
+        }
+        (a, "") => {
+            let a: u64 = a.parse().ok()?;
+            (a, size.min(a.saturating_add(OPEN_RANGE)))
+        }
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.saturating_add(1).min(size)),
+    };
+    (start < end && end <= size).then_some((start, end))
+}
+
+/// Decodes `%XX` escapes; `None` for malformed escapes or text that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_read_as_media_players_send_them() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Some((0, 100)));
+        assert_eq!(parse_range("bytes=900-", 1000), Some((900, 1000)));
+        assert_eq!(parse_range("bytes=-100", 1000), Some((900, 1000)));
+        assert_eq!(parse_range("bytes=0-5000", 1000), Some((0, 1000)));
+        assert_eq!(parse_range("bytes=1000-", 1000), None);
+        assert_eq!(parse_range("items=0-1", 1000), None);
+    }
+
+    #[test]
+    fn paths_are_percent_decoded() {
+        assert_eq!(percent_decode("media/Vid%C3%A9o%201.webm").as_deref(), Some("media/Vidéo 1.webm"));
+        assert_eq!(percent_decode("bad%zz"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! Studying in the app: a learner opens a lesson in its sandboxed frame,
+//! answers a quiz, closes the app and finds everything again on restart.
+
+use anyhow::Result;
+use fantoccini::Locator;
+use kalamu_e2e::{App, WAIT, install_sample_packs};
+
+const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
+
+async fn add_learner(app: &App, name: &str) -> Result<()> {
+    app.click("[data-testid=add-learner]").await?;
+    let input =
+        app.client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=learner-name]")).await?;
+    input.send_keys(name).await?;
+    app.click(".inline-form button[type=submit]").await?;
+    app.text_of("[data-testid=learner-select]").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn learner_studies_answers_a_quiz_and_finds_it_all_after_a_restart() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let app = App::start(data.path()).await?;
+    add_learner(&app, "Aminata").await?;
+
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=what-is-a-network]").await?;
+    app.text_of("[data-testid=lesson-frame]").await?;
+
+    // The lesson renders inside its frame, images and all.
+    let frame = app.client.find(Locator::Css("[data-testid=lesson-frame]")).await?;
+    let src = frame.attr("src").await?.unwrap_or_default();
+    assert!(src.starts_with("kalamu-lesson://org.kalamu.samples.networks-intro/"), "{src}");
+    frame.enter_frame().await?;
+    let heading = app.client.wait().at_most(WAIT).for_element(Locator::Css("h1")).await?.text().await?;
+    assert_eq!(heading, "What is a network?");
+    let images_ok = app
+        .client
+        .execute("return [...document.images].length > 0 && [...document.images].every(i => i.complete && i.naturalWidth > 0)", vec![])
+        .await?;
+    assert_eq!(images_ok, serde_json::json!(true), "the lesson's images load from the pack");
+    app.client.enter_parent_frame().await?;
+    app.screenshot("lesson").await?;
+
+    app.click("[data-testid=mark-done]").await?;
+    app.wait_for_text("[data-testid=mark-done]", "Done").await?;
+
+    app.click(".lesson-nav button").await?; // back to the course
+    app.click("[data-lesson-id=basics-quiz]").await?;
+    app.click("[data-testid=quiz] input[type=radio]").await?;
+    app.click("[data-testid=quiz-submit]").await?;
+    let score = app.text_of("[data-testid=quiz-score]").await?;
+    assert!(score.contains("of 5 right"), "{score}");
+    let feedback = app.client.find_all(Locator::Css("[data-testid=feedback]")).await?;
+    assert_eq!(feedback.len(), 5, "every item gets feedback");
+    app.screenshot("quiz").await?;
+    app.close().await?;
+
+    // Restart: progress and the resume point are there.
+    let app = App::start(data.path()).await?;
+    let progress = app.text_of(&format!("{NETWORKS} [data-testid=pack-progress]")).await?;
+    assert!(progress.contains("2 of 7 lessons done"), "{progress}");
+    app.click(&format!("{NETWORKS} [data-testid=resume]")).await?;
+    app.text_of("[data-testid=quiz]").await?;
+    app.screenshot("resumed").await?;
+
+    // A second learner on the same laptop starts from nothing.
+    add_learner(&app, "Mamadou").await?;
+    let progress = app.text_of(&format!("{NETWORKS} [data-testid=pack-progress]")).await?;
+    assert!(progress.contains("0 of 7 lessons done"), "{progress}");
+    assert!(app.client.find_all(Locator::Css(&format!("{NETWORKS} [data-testid=resume]"))).await?.is_empty());
+    app.close().await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn opening_a_course_without_choosing_a_learner_asks_who_is_studying() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    let notice = app.text_of("[data-testid=notice]").await?;
+    assert!(notice.contains("Choose who is studying"), "{notice}");
+    app.close().await
+}
