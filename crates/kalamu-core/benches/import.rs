@@ -257,6 +257,12 @@ fn import_in_child(data: &Path, pack: &Path) -> (Duration, u64, serde_json::Valu
 
 fn child_import(args: &str) {
     let (data, pack) = args.split_once('\n').unwrap();
+    if std::env::var_os("KALAMU_BENCH_VERIFY_ONLY").is_some() {
+        let mut opened = kalamu_core::pack::verify::OpenedPack::open(Path::new(pack)).unwrap();
+        opened.stream(&mut kalamu_core::pack::verify::Discard, &mut |_| {}).unwrap();
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        eprintln!("verify only: {:?} KiB", vm_hwm(&status));
+    }
     let store = Store::open_dir(Path::new(data)).unwrap();
     let report =
         store.import_pack(Path::new(pack), ImportOptions { allow_unsigned: true }, &mut |_| {}).unwrap();

@@ -244,6 +244,12 @@ impl App {
         Ok(path)
     }
 
+    /// Kills the app and everything it started with SIGKILL, as a power cut
+    /// or a crash would, without closing the session first.
+    pub fn kill(self) {
+        drop(self);
+    }
+
     /// Ends the session (the app closes) and cleans up every process.
     pub async fn close(self) -> Result<()> {
         let App { client, _driver, _display, .. } = self;

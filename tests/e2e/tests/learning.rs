@@ -83,3 +83,36 @@ async fn opening_a_course_without_choosing_a_learner_asks_who_is_studying() -> R
     assert!(notice.contains("Choose who is studying"), "{notice}");
     app.close().await
 }
+
+/// SIGKILL right after an answer is recorded: after a restart the attempt
+/// is there, answers and all.
+#[tokio::test(flavor = "current_thread")]
+async fn answer_survives_kill_9_right_after_it_is_recorded() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let learner = kalamu_core::Store::open_dir(data.path())?.add_learner("Fanta")?;
+    kalamu_core::Store::open_dir(data.path())?.set_current_learner(&learner.id)?;
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=basics-quiz]").await?;
+    app.click("[data-testid=quiz] input[type=radio]").await?;
+    app.click("[data-testid=quiz-submit]").await?;
+    app.text_of("[data-testid=quiz-score]").await?; // the attempt is graded and recorded
+    app.kill();
+
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let progress = store.progress(&learner.id)?;
+    let quiz = &progress
+        .packs
+        .iter()
+        .find(|p| p.pack_id == "org.kalamu.samples.networks-intro")
+        .unwrap()
+        .lessons["basics-quiz"];
+    assert_eq!(quiz.attempts, 1, "the attempt survived the kill");
+    let attempt = store
+        .events_of(&learner.id)?
+        .into_iter()
+        .find(|e| e.lesson_id == "basics-quiz" && e.body.kind() == "quiz_attempt");
+    assert!(attempt.is_some());
+    Ok(())
+}

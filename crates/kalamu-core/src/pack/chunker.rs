@@ -160,9 +160,12 @@ fn write_chunks(conn: &Connection, rx: Receiver<Msg>, free: SyncSender<Vec<u8>>)
                         // copy a megabyte per chunk, and the churn shows as growing memory.
                         conn.prepare_cached("INSERT INTO chunks (hash, data) VALUES (?1, zeroblob(?2))")?
                             .execute(params![&hash[..], data.len() as i64])?;
-                        let mut blob =
-                            conn.blob_open("main", "chunks", "data", conn.last_insert_rowid(), false)?;
-                        blob.write_all_at(&data, 0)?;
+                        {
+                            // Closed before any COMMIT: an open blob counts as a running statement.
+                            let mut blob =
+                                conn.blob_open("main", "chunks", "data", conn.last_insert_rowid(), false)?;
+                            blob.write_all_at(&data, 0)?;
+                        }
                         out.bytes_written += data.len() as u64;
                         since_commit += data.len() as u64;
                         if since_commit >= COMMIT_EVERY {
