@@ -15,6 +15,24 @@ use tauri::State;
 use crate::error::CommandResult;
 use crate::state::AppState;
 
+static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Notes when the process started, for the start-up probe.
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(std::time::Instant::now);
+}
+
+/// The window has shown the library. With `KALAMU_STARTUP_PROBE` set, prints
+/// how long that took after the process started (for the start-up benchmark).
+#[tauri::command]
+pub fn ready() {
+    if std::env::var_os("KALAMU_STARTUP_PROBE").is_some()
+        && let Some(start) = PROCESS_START.get()
+    {
+        eprintln!("kalamu-ready-ms {}", start.elapsed().as_millis());
+    }
+}
+
 /// What the UI needs at start-up.
 #[derive(Debug, Serialize)]
 pub struct AppInfo {

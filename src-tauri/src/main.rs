@@ -10,12 +10,14 @@ mod lesson;
 mod state;
 
 fn main() {
+    commands::mark_process_start();
     let state = state::AppState::open(state::data_dir_arg(std::env::args_os()));
     tauri::Builder::default()
         .manage(state)
         .register_asynchronous_uri_scheme_protocol(lesson::SCHEME, lesson::handle)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::ready,
             commands::library,
             commands::learners,
             commands::add_learner,

@@ -54,7 +54,7 @@ fn main() {
     let t = Instant::now();
     let mut batch = Vec::with_capacity(10_000);
     for i in n..total {
-        let body = match i % 5 {
+        let body = match (i / 100) % 5 {
             0 => EventBody::LessonOpened,
             1 => EventBody::Position { media: None, at: (i % 100) as f64 / 100.0 },
             2 => EventBody::TimeSpent { seconds: 30 },

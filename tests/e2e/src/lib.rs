@@ -78,6 +78,11 @@ impl Group {
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
+
+    /// The leader's standard error, when it was piped.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.0.stderr.take()
+    }
 }
 
 impl Drop for Group {
@@ -161,8 +166,16 @@ impl App {
 
     /// Like [`App::start`], with extra environment variables for the app.
     pub async fn start_with_env(data_dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Result<App> {
+        App::start_binary(&app_binary()?, data_dir, env).await
+    }
+
+    /// Starts a given app binary on `data_dir` with extra environment variables.
+    pub async fn start_binary(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<App> {
         let display = Display::start()?;
-        let binary = app_binary()?;
         let port = free_port()?;
         let native_port = free_port()?;
         let driver_bin = std::env::var_os("TAURI_DRIVER").unwrap_or_else(|| "tauri-driver".into());

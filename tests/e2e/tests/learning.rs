@@ -116,3 +116,47 @@ async fn answer_survives_kill_9_right_after_it_is_recorded() -> Result<()> {
     assert!(attempt.is_some());
     Ok(())
 }
+
+/// The learner's screens at a school laptop's 1366×768, in French and in
+/// English, with screenshots of a lesson and a graded quiz in each.
+#[tokio::test(flavor = "current_thread")]
+async fn lesson_and_quiz_in_french_and_english_at_1366x768() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let learner = store.add_learner("Ousmane")?;
+    store.set_current_learner(&learner.id)?;
+    store.set_language("fr")?;
+    drop(store);
+    let app = App::start(data.path()).await?;
+    app.client.set_window_rect(0, 0, 1366, 768).await?;
+
+    let bases = "[data-pack-id='org.kalamu.samples.bases-informatique']";
+    app.click(&format!("{bases} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=parties-ordinateur]").await?;
+    app.wait_for_text("[data-testid=mark-done]", "Marquer comme terminée").await?;
+    app.screenshot("lesson-fr-1366x768").await?;
+    app.click(".lesson-nav button").await?;
+    app.click("[data-lesson-id=materiel-quiz]").await?;
+    app.click("[data-testid=quiz] input[type=radio]").await?;
+    app.click("[data-testid=quiz-submit]").await?;
+    let score = app.text_of("[data-testid=quiz-score]").await?;
+    assert!(score.starts_with("Vous avez"), "{score}");
+    app.screenshot("quiz-fr-1366x768").await?;
+
+    app.click("[data-testid=lang-en]").await?;
+    app.click(".lesson-nav button").await?;
+    app.click("[data-testid=pack-view] nav button").await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=switches-and-routers]").await?;
+    app.wait_for_text("[data-testid=mark-done]", "Mark as done").await?;
+    app.screenshot("lesson-en-1366x768").await?;
+    app.click(".lesson-nav button").await?;
+    app.click("[data-lesson-id=internet-quiz]").await?;
+    app.click("[data-testid=quiz] input[type=radio]").await?;
+    app.click("[data-testid=quiz-submit]").await?;
+    let score = app.text_of("[data-testid=quiz-score]").await?;
+    assert!(score.starts_with("You got"), "{score}");
+    app.screenshot("quiz-en-1366x768").await?;
+    app.close().await
+}

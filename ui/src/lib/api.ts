@@ -160,6 +160,7 @@ export function isCommandError(e: unknown): e is CommandError {
 
 export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
+  ready: () => invoke<void>("ready"),
   library: () => invoke<PackSummary[]>("library"),
   learners: () => invoke<Learner[]>("learners"),
   addLearner: (name: string) => invoke<Learner>("add_learner", { name }),
