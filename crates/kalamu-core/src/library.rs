@@ -46,4 +46,10 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// The version of pack `id` installed now, if any.
+    pub fn installed_version(&self, id: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self.conn().query_row("SELECT version FROM packs WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    }
 }

@@ -238,6 +238,30 @@ impl App {
         bail!("{css} shows {last:?}, expected {expected:?}")
     }
 
+    /// Waits (bounded) for the element matching `css`.
+    pub async fn element(&self, css: &str) -> Result<fantoccini::elements::Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element {css} appeared within {WAIT:?}"))
+    }
+
+    /// Types `text` into the field matching `css`.
+    pub async fn fill(&self, css: &str, text: &str) -> Result<()> {
+        self.element(css).await?.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Switches into the lesson frame once its page shows `ready_css`;
+    /// leave with `client.enter_parent_frame()`.
+    pub async fn enter_lesson_frame(&self, ready_css: &str) -> Result<()> {
+        self.element("[data-testid=lesson-frame]").await?.enter_frame().await?;
+        self.element(ready_css).await?;
+        Ok(())
+    }
+
     /// Clicks the element matching `css`, waiting (bounded) for it first.
     pub async fn click(&self, css: &str) -> Result<()> {
         let el = self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await?;

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use fantoccini::Locator;
 use kalamu_core::Store;
 use kalamu_e2e::{App, install_raw_pack};
 
@@ -88,14 +87,7 @@ async fn hostile_lesson_is_contained_in_its_frame() -> Result<()> {
     let app = App::start(data.path()).await?;
     app.click("[data-pack-id='org.example.hostile'] [data-testid=open-pack]").await?;
     app.click("[data-lesson-id=lesson]").await?;
-    let frame = app
-        .client
-        .wait()
-        .at_most(kalamu_e2e::WAIT)
-        .for_element(Locator::Css("[data-testid=lesson-frame]"))
-        .await?;
-    frame.enter_frame().await?;
-    app.client.wait().at_most(kalamu_e2e::WAIT).for_element(Locator::Css("h1")).await?;
+    app.enter_lesson_frame("h1").await?;
     tokio::time::sleep(Duration::from_secs(3)).await; // give every attempt (and the meta refresh) its chance
     let verdict = app
         .client

@@ -44,13 +44,7 @@ async fn pack_from_trusted_publisher_imports_from_a_typed_path() -> Result<()> {
     let app = App::start(data.path()).await?;
 
     app.click("[data-testid=import-open]").await?;
-    let input = app
-        .client
-        .wait()
-        .at_most(kalamu_e2e::WAIT)
-        .for_element(Locator::Css("[data-testid=import-path]"))
-        .await?;
-    input.send_keys(pack.to_str().unwrap()).await?;
+    app.fill("[data-testid=import-path]", pack.to_str().unwrap()).await?;
     app.click("[data-testid=import-choose]").await?;
     let signer = app.text_of("[data-testid=import-signer]").await?;
     assert!(signer.contains("Ministère de l'Éducation"), "{signer}");
@@ -72,13 +66,7 @@ async fn damaged_pack_shows_a_specific_error_and_installs_nothing() -> Result<()
     std::fs::write(&pack, &bytes[..bytes.len() / 2])?; // a copy cut short
     let app = App::start(data.path()).await?;
     app.click("[data-testid=import-open]").await?;
-    let input = app
-        .client
-        .wait()
-        .at_most(kalamu_e2e::WAIT)
-        .for_element(Locator::Css("[data-testid=import-path]"))
-        .await?;
-    input.send_keys(pack.to_str().unwrap()).await?;
+    app.fill("[data-testid=import-path]", pack.to_str().unwrap()).await?;
     app.click("[data-testid=import-choose]").await?;
     let error = app.text_of("[data-testid=import-error]").await?;
     assert!(error.contains("truncated"), "{error}");

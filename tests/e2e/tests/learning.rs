@@ -3,15 +3,13 @@
 
 use anyhow::Result;
 use fantoccini::Locator;
-use kalamu_e2e::{App, WAIT, install_sample_packs};
+use kalamu_e2e::{App, install_sample_packs};
 
 const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
 
 async fn add_learner(app: &App, name: &str) -> Result<()> {
     app.click("[data-testid=add-learner]").await?;
-    let input =
-        app.client.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=learner-name]")).await?;
-    input.send_keys(name).await?;
+    app.fill("[data-testid=learner-name]", name).await?;
     app.click(".inline-form button[type=submit]").await?;
     app.text_of("[data-testid=learner-select]").await?;
     Ok(())
@@ -29,11 +27,10 @@ async fn learner_studies_answers_a_quiz_and_finds_it_all_after_a_restart() -> Re
     app.text_of("[data-testid=lesson-frame]").await?;
 
     // The lesson renders inside its frame, images and all.
-    let frame = app.client.find(Locator::Css("[data-testid=lesson-frame]")).await?;
-    let src = frame.attr("src").await?.unwrap_or_default();
+    let src = app.element("[data-testid=lesson-frame]").await?.attr("src").await?.unwrap_or_default();
     assert!(src.starts_with("kalamu-lesson://org.kalamu.samples.networks-intro/"), "{src}");
-    frame.enter_frame().await?;
-    let heading = app.client.wait().at_most(WAIT).for_element(Locator::Css("h1")).await?.text().await?;
+    app.enter_lesson_frame("h1").await?;
+    let heading = app.element("h1").await?.text().await?;
     assert_eq!(heading, "What is a network?");
     let images_ok = app
         .client

@@ -123,10 +123,7 @@ impl Store {
     }
 
     fn check_newer(&self, manifest: &super::Manifest) -> Result<Option<String>> {
-        let installed: Option<String> = self
-            .conn()
-            .query_row("SELECT version FROM packs WHERE id = ?1", [&manifest.id], |r| r.get(0))
-            .optional()?;
+        let installed = self.installed_version(&manifest.id)?;
         match installed {
             Some(v) if semver::Version::parse(&v).is_ok_and(|v| v >= manifest.semver()) => {
                 Err(Error::NotNewer {

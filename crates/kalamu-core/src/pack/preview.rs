@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::verify::OpenedPack;
@@ -66,10 +65,7 @@ impl Store {
             },
             None => Signer::Unsigned,
         };
-        let installed_version = self
-            .conn()
-            .query_row("SELECT version FROM packs WHERE id = ?1", [&m.id], |r| r.get(0))
-            .optional()?;
+        let installed_version = self.installed_version(&m.id)?;
         Ok(PackPreview {
             id: m.id.clone(),
             version: m.version.clone(),

@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use fantoccini::Locator;
 use kalamu_e2e::{App, Display, install_sample_packs, spawn_group, target_dir};
 
 const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
@@ -49,14 +48,7 @@ async fn main() -> Result<()> {
     let app = App::start_binary(&binary, data.path(), &[]).await?;
     app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
     app.click("[data-lesson-id=packets-and-routing]").await?;
-    let frame = app
-        .client
-        .wait()
-        .at_most(kalamu_e2e::WAIT)
-        .for_element(Locator::Css("[data-testid=lesson-frame]"))
-        .await?;
-    frame.enter_frame().await?;
-    app.client.wait().at_most(kalamu_e2e::WAIT).for_element(Locator::Css("video")).await?;
+    app.enter_lesson_frame("video").await?;
     app.client
         .execute("const v = document.querySelector('video'); v.muted = true; v.play(); return true;", vec![])
         .await?;
