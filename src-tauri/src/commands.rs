@@ -67,19 +67,19 @@ pub fn learners(state: State<'_, AppState>) -> CommandResult<Vec<Learner>> {
     Ok(state.store()?.learners()?)
 }
 
-/// Adds a learner and makes them the current one.
+/// Adds a learner (with an optional four-digit PIN) and makes them the current one.
 #[tauri::command]
-pub fn add_learner(state: State<'_, AppState>, name: String) -> CommandResult<Learner> {
+pub fn add_learner(state: State<'_, AppState>, name: String, pin: Option<String>) -> CommandResult<Learner> {
     let store = state.store()?;
-    let learner = store.add_learner(&name)?;
+    let learner = store.add_learner_with_pin(&name, pin.as_deref().filter(|p| !p.is_empty()))?;
     store.set_current_learner(&learner.id)?;
     Ok(learner)
 }
 
-/// Makes a learner the current one.
+/// Makes a learner the current one, checking their PIN if they have one.
 #[tauri::command]
-pub fn select_learner(state: State<'_, AppState>, id: String) -> CommandResult<()> {
-    Ok(state.store()?.set_current_learner(&id)?)
+pub fn select_learner(state: State<'_, AppState>, id: String, pin: Option<String>) -> CommandResult<Learner> {
+    Ok(state.store()?.sign_in(&id, pin.as_deref())?)
 }
 
 /// Switches the interface language.

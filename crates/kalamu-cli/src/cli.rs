@@ -177,6 +177,9 @@ pub enum LearnerCommand {
     Add {
         /// The learner's name as shown in the learner picker.
         name: String,
+        /// A four-digit PIN the learner types to sign in on this laptop.
+        #[arg(long)]
+        pin: Option<String>,
     },
     /// List learners.
     List(ListArgs),

@@ -61,8 +61,8 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("Removed {pack_id}; learners' progress in it is kept.");
             Ok(())
         }
-        Command::Learner(LearnerCommand::Add { name }) => {
-            let learner = store()?.add_learner(name)?;
+        Command::Learner(LearnerCommand::Add { name, pin }) => {
+            let learner = store()?.add_learner_with_pin(name, pin.as_deref())?;
             println!("{}", learner.id);
             Ok(())
         }

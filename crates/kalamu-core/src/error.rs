@@ -31,6 +31,12 @@ pub enum Error {
     /// A name that must not be empty was empty.
     #[error("a learner's name cannot be empty")]
     EmptyName,
+    /// A PIN that is not four digits.
+    #[error("a PIN is exactly four digits")]
+    BadPin,
+    /// The PIN given does not match the learner's.
+    #[error("that PIN is not right for this learner")]
+    WrongPin,
     /// A learner id that is not in the store.
     #[error("no learner with id {0}")]
     NoSuchLearner(String),
@@ -166,6 +172,8 @@ impl Error {
             Error::NewerStore { .. } => "newer_store",
             Error::NoDataDir => "no_data_dir",
             Error::EmptyName => "empty_name",
+            Error::BadPin => "bad_pin",
+            Error::WrongPin => "wrong_pin",
             Error::NoSuchLearner(_) => "no_such_learner",
             Error::BadSetting { .. } => "bad_setting",
             Error::Pack { problem, .. } => problem.code(),

@@ -18,30 +18,55 @@ pub struct Learner {
     pub name: String,
     /// When the learner was created (unix milliseconds).
     pub created_at: i64,
+    /// Whether a PIN guards this learner on this laptop.
+    pub has_pin: bool,
 }
 
 impl Store {
     /// Adds a learner with a new id.
     pub fn add_learner(&self, name: &str) -> Result<Learner> {
+        self.add_learner_with_pin(name, None)
+    }
+
+    /// Adds a learner with a new id, guarded by a four-digit PIN if one is given.
+    pub fn add_learner_with_pin(&self, name: &str, pin: Option<&str>) -> Result<Learner> {
         let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
         if name.is_empty() {
             return Err(Error::EmptyName);
         }
-        let learner = Learner { id: uuid::Uuid::now_v7().to_string(), name, created_at: now_millis() };
+        let id = uuid::Uuid::now_v7().to_string();
+        let pin_hash = pin.map(|p| pin_hash(&id, p)).transpose()?;
+        let learner = Learner { id, name, created_at: now_millis(), has_pin: pin_hash.is_some() };
         self.conn().execute(
-            "INSERT INTO learners (id, name, created_at) VALUES (?1, ?2, ?3)",
-            (&learner.id, &learner.name, learner.created_at),
+            "INSERT INTO learners (id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4)",
+            (&learner.id, &learner.name, learner.created_at, pin_hash),
         )?;
+        Ok(learner)
+    }
+
+    /// Makes a learner the one studying now, checking their PIN if they have one.
+    pub fn sign_in(&self, id: &str, pin: Option<&str>) -> Result<Learner> {
+        let learner = self.learner(id)?;
+        let stored: Option<String> =
+            self.conn().query_row("SELECT pin_hash FROM learners WHERE id = ?1", [id], |r| r.get(0))?;
+        if let Some(stored) = stored {
+            let given = pin.map(|p| pin_hash(id, p)).transpose()?;
+            if given.as_deref() != Some(stored.as_str()) {
+                return Err(Error::WrongPin);
+            }
+        }
+        self.set_current_learner(id)?;
         Ok(learner)
     }
 
     /// Every learner on this laptop, by name.
     pub fn learners(&self) -> Result<Vec<Learner>> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT id, name, created_at FROM learners ORDER BY name COLLATE NOCASE, id")?;
-        let rows =
-            stmt.query_map([], |r| Ok(Learner { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?;
+        let mut stmt = self.conn().prepare(
+            "SELECT id, name, created_at, pin_hash IS NOT NULL FROM learners ORDER BY name COLLATE NOCASE, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Learner { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)?, has_pin: r.get(3)? })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -49,6 +74,17 @@ impl Store {
     pub fn learner(&self, id: &str) -> Result<Learner> {
         self.learners()?.into_iter().find(|l| l.id == id).ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
     }
+}
+
+/// A PIN keyed by the learner's id, so equal PINs do not look equal in the store.
+/// Four digits guard a shared laptop from a curious classmate, not from an attacker
+/// with the disk; the hash only keeps the PIN from being read off the file.
+fn pin_hash(learner_id: &str, pin: &str) -> Result<String> {
+    if pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::BadPin);
+    }
+    let key = blake3::hash(learner_id.as_bytes());
+    Ok(blake3::keyed_hash(key.as_bytes(), pin.as_bytes()).to_hex().to_string())
 }
 
 #[cfg(test)]
@@ -63,5 +99,26 @@ mod tests {
         let awa = store.add_learner("  Awa Camara ").unwrap();
         assert_eq!(awa.name, "Awa Camara");
         assert_eq!(store.learners().unwrap(), vec![awa]);
+    }
+
+    #[test]
+    fn learner_with_a_pin_signs_in_only_with_that_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        assert!(matches!(store.add_learner_with_pin("Sékou", Some("12a4")), Err(Error::BadPin)));
+        let sekou = store.add_learner_with_pin("Sékou", Some("2468")).unwrap();
+        assert!(sekou.has_pin);
+        assert!(matches!(store.sign_in(&sekou.id, None), Err(Error::WrongPin)));
+        assert!(matches!(store.sign_in(&sekou.id, Some("1357")), Err(Error::WrongPin)));
+        assert_eq!(store.settings().unwrap().current_learner, None);
+        store.sign_in(&sekou.id, Some("2468")).unwrap();
+        assert_eq!(store.settings().unwrap().current_learner.as_deref(), Some(sekou.id.as_str()));
+        let open = store.add_learner("Nènè").unwrap();
+        store.sign_in(&open.id, None).unwrap();
+        let raw: String = store
+            .conn()
+            .query_row("SELECT pin_hash FROM learners WHERE id = ?1", [&sekou.id], |r| r.get(0))
+            .unwrap();
+        assert!(!raw.contains("2468"), "the PIN itself is not stored");
     }
 }

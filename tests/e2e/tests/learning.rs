@@ -157,3 +157,31 @@ async fn lesson_and_quiz_in_french_and_english_at_1366x768() -> Result<()> {
     app.screenshot("quiz-en-1366x768").await?;
     app.close().await
 }
+
+/// A learner with a PIN signs in only with it, also after a restart.
+#[tokio::test(flavor = "current_thread")]
+async fn learner_with_a_pin_signs_in_only_with_the_right_pin() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let sekou = store.add_learner_with_pin("Sékou", Some("2468"))?;
+    drop(store);
+    let app = App::start(data.path()).await?;
+    app.click(&format!("[data-testid=learner-select] option[value='{}']", sekou.id)).await?;
+    app.fill("[data-testid=learner-pin]", "1111").await?;
+    app.click("[data-testid=learner-pin-ok]").await?;
+    let error = app.text_of("[data-testid=learner-error]").await?;
+    assert!(error.contains("not right"), "{error}");
+    app.fill("[data-testid=learner-pin]", "2468").await?;
+    app.click("[data-testid=learner-pin-ok]").await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.text_of("[data-testid=pack-view]").await?;
+    app.close().await?;
+
+    // After a restart nobody is signed in: the PIN is asked again.
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    let notice = app.text_of("[data-testid=notice]").await?;
+    assert!(notice.contains("Choose who is studying"), "{notice}");
+    app.close().await
+}

@@ -17,6 +17,7 @@ export interface Learner {
   id: string;
   name: string;
   created_at: number;
+  has_pin: boolean;
 }
 
 export interface Settings {
@@ -163,8 +164,8 @@ export const api = {
   ready: () => invoke<void>("ready"),
   library: () => invoke<PackSummary[]>("library"),
   learners: () => invoke<Learner[]>("learners"),
-  addLearner: (name: string) => invoke<Learner>("add_learner", { name }),
-  selectLearner: (id: string) => invoke<void>("select_learner", { id }),
+  addLearner: (name: string, pin: string | null) => invoke<Learner>("add_learner", { name, pin }),
+  selectLearner: (id: string, pin: string | null) => invoke<Learner>("select_learner", { id, pin }),
   setLanguage: (language: string) => invoke<void>("set_language", { language }),
   findPacks: () => invoke<FoundPack[]>("find_packs"),
   previewPack: (path: string) => invoke<PackPreview>("preview_pack", { path }),

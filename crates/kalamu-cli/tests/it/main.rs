@@ -84,3 +84,17 @@ fn blank_learner_name_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("name cannot be empty"));
 }
+
+#[test]
+fn learner_added_with_a_pin_is_listed_as_guarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kalamu(dir.path(), &["learner", "add", "Sékou", "--pin", "2468"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&kalamu(dir.path(), &["learner", "list", "--json"]))).unwrap();
+    assert_eq!(list[0]["has_pin"], true);
+    assert!(!stdout(&kalamu(dir.path(), &["learner", "list", "--json"])).contains("2468"));
+    let bad = kalamu(dir.path(), &["learner", "add", "Nènè", "--pin", "12"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("exactly four digits"));
+}

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_progress.sql",
         sql: include_str!("../../migrations/0003_progress.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_learner_pin.sql",
+        sql: include_str!("../../migrations/0004_learner_pin.sql"),
+    },
 ];
 
 /// The schema version this build writes.
