@@ -263,6 +263,17 @@ fn child_import(args: &str) {
         let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
         eprintln!("verify only: {:?} KiB", vm_hwm(&status));
     }
+    if std::env::var_os("KALAMU_BENCH_MEMORY_DETAIL").is_some() {
+        std::thread::spawn(|| {
+            let start = Instant::now();
+            loop {
+                let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let rss = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("").replace('\t', " ");
+                eprintln!("t={:.2}s {rss}", start.elapsed().as_secs_f64());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    }
     let store = Store::open_dir(Path::new(data)).unwrap();
     let report =
         store.import_pack(Path::new(pack), ImportOptions { allow_unsigned: true }, &mut |_| {}).unwrap();
