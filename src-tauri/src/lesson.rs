@@ -9,6 +9,7 @@ use kalamu_core::Error;
 use tauri::http::{Method, Request, Response, StatusCode, header};
 use tauri::{AppHandle, Manager, UriSchemeContext, UriSchemeResponder};
 
+use crate::media::MediaServer;
 use crate::state::AppState;
 
 /// The scheme's name.
@@ -63,7 +64,8 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
             .body(Vec::new())
             .expect("valid response");
     }
-    let body = if request.method() == Method::HEAD {
+    let media = app.try_state::<MediaServer>().map(|m| m.pack_prefix(&pack));
+    let mut body = if request.method() == Method::HEAD {
         Vec::new()
     } else {
         match store.read_range(&pack, &path, start, end) {
@@ -71,6 +73,14 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
             Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         }
     };
+    let mut end = end;
+    if info.media_type == "text/html"
+        && status == StatusCode::OK
+        && let (Some(prefix), Ok(html)) = (&media, std::str::from_utf8(&body))
+    {
+        body = point_media_at(html, &path, prefix).into_bytes();
+        end = start + body.len() as u64;
+    }
     let content_type = match info.media_type.as_str() {
         t @ ("text/html" | "text/css" | "text/plain" | "image/svg+xml") => format!("{t}; charset=utf-8"),
         t => t.to_owned(),
@@ -80,7 +90,7 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, end - start)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_SECURITY_POLICY, policy(&pack))
+        .header(header::CONTENT_SECURITY_POLICY, policy(&pack, media.as_deref()))
         .header("X-Content-Type-Options", "nosniff")
         .header(header::CACHE_CONTROL, "no-store");
     if status == StatusCode::PARTIAL_CONTENT {
@@ -90,13 +100,75 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     response.body(body).expect("valid response")
 }
 
-/// The lesson's policy: its own pack's files only; no scripts, network, forms or popups.
-fn policy(pack: &str) -> String {
+/// The lesson's policy: its own pack's files only (media through its own
+/// prefix of the loopback media server); no scripts, network, forms or popups.
+fn policy(pack: &str, media: Option<&str>) -> String {
     let own = format!("{SCHEME}://{pack}");
+    let media = media.unwrap_or_default();
     format!(
-        "default-src 'none'; img-src {own} data:; media-src {own}; style-src {own} 'unsafe-inline'; \
+        "default-src 'none'; img-src {own} data:; media-src {own} {media}; style-src {own} 'unsafe-inline'; \
          font-src {own}; frame-src 'none'; form-action 'none'; base-uri 'none'; sandbox"
     )
+}
+
+/// Points the relative `src` of `<video>`, `<audio>`, `<source>` and `<track>`
+/// tags at the media server; every other byte of the page is kept.
+fn point_media_at(html: &str, page: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 256);
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        let close = rest.find('>').map_or(rest.len(), |i| i + 1);
+        let tag = &rest[..close];
+        let name: String = tag[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if matches!(name.as_str(), "video" | "audio" | "source" | "track") {
+            out.push_str(&rewrite_src(tag, page, prefix));
+        } else {
+            out.push_str(tag);
+        }
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn rewrite_src(tag: &str, page: &str, prefix: &str) -> String {
+    let lower = tag.to_ascii_lowercase();
+    let Some(at) = lower.find(" src=") else { return tag.to_owned() };
+    let value_start = at + " src=".len();
+    let Some(quote @ ('"' | '\'')) = tag[value_start..].chars().next() else { return tag.to_owned() };
+    let Some(len) = tag[value_start + 1..].find(quote) else { return tag.to_owned() };
+    let value = &tag[value_start + 1..value_start + 1 + len];
+    if value.contains(':') || value.starts_with("//") {
+        return tag.to_owned(); // absolute: left as is, and the policy decides
+    }
+    let Some(resolved) =
+        kalamu_core::pack::path::resolve(page, value.split(['?', '#']).next().unwrap_or(value))
+    else {
+        return tag.to_owned();
+    };
+    let encoded: Vec<String> = resolved.split('/').map(percent_encode).collect();
+    format!(
+        "{}{quote}{prefix}{}{quote}{}",
+        &tag[..value_start],
+        encoded.join("/"),
+        &tag[value_start + 2 + len..]
+    )
+}
+
+fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<Vec<u8>> {
@@ -109,7 +181,7 @@ fn plain(status: StatusCode, message: &str) -> Response<Vec<u8>> {
 }
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` as a half-open range within `size`.
-fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
+pub(crate) fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
     let spec = header.strip_prefix("bytes=")?.split(',').next()?.trim();
     let (a, b) = spec.split_once('-')?;
     let (start, end) = match (a.trim(), b.trim()) {
@@ -127,7 +199,7 @@ fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
 }
 
 /// Decodes `%XX` escapes; `None` for malformed escapes or text that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -156,6 +228,14 @@ mod tests {
         assert_eq!(parse_range("bytes=0-5000", 1000), Some((0, 1000)));
         assert_eq!(parse_range("bytes=1000-", 1000), None);
         assert_eq!(parse_range("items=0-1", 1000), None);
+    }
+
+    #[test]
+    fn lesson_media_is_pointed_at_the_media_server() {
+        let page = r#"<p src="x.png"><VIDEO controls src="../../media/clip 1.webm"></VIDEO><audio src='https://example.org/a.ogg'>"#;
+        let out = point_media_at(page, "lessons/l1/index.html", "http://127.0.0.1:9/t/p/");
+        assert!(out.contains(r#"src="http://127.0.0.1:9/t/p/media/clip%201.webm""#), "{out}");
+        assert!(out.contains(r#"<p src="x.png">"#) && out.contains("https://example.org/a.ogg"), "{out}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod commands;
 mod error;
 mod import;
 mod lesson;
+mod media;
 mod state;
 
 fn main() {
@@ -14,6 +15,11 @@ fn main() {
     let state = state::AppState::open(state::data_dir_arg(std::env::args_os()));
     tauri::Builder::default()
         .manage(state)
+        .setup(|app| {
+            let server = media::MediaServer::start(app.handle().clone())?;
+            tauri::Manager::manage(app, server);
+            Ok(())
+        })
         .register_asynchronous_uri_scheme_protocol(lesson::SCHEME, lesson::handle)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,

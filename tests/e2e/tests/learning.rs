@@ -185,3 +185,45 @@ async fn learner_with_a_pin_signs_in_only_with_the_right_pin() -> Result<()> {
     assert!(notice.contains("Choose who is studying"), "{notice}");
     app.close().await
 }
+
+/// A lesson's video plays and seeks, served by byte range from the chunk store.
+#[tokio::test(flavor = "current_thread")]
+async fn lesson_video_plays_and_seeks() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let learner = store.add_learner("Mariama")?;
+    store.set_current_learner(&learner.id)?;
+    drop(store);
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=packets-and-routing]").await?;
+    app.enter_lesson_frame("video").await?;
+    app.client
+        .execute("const v = document.querySelector('video'); v.muted = true; v.play(); return true;", vec![])
+        .await?;
+    let state = |script: &'static str| {
+        let client = app.client.clone();
+        async move { client.execute(script, vec![]).await }
+    };
+    let deadline = std::time::Instant::now() + kalamu_e2e::WAIT;
+    while state("return document.querySelector('video').currentTime").await?.as_f64().unwrap_or(0.0) < 1.0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the video never played");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.client.execute("document.querySelector('video').currentTime = 7.5; return true;", vec![]).await?;
+    let deadline = std::time::Instant::now() + kalamu_e2e::WAIT;
+    loop {
+        let v = state("const v = document.querySelector('video'); return { at: v.currentTime, seeking: v.seeking, src: v.currentSrc, error: v.error && v.error.code };").await?;
+        assert!(v["error"].is_null(), "{v}");
+        if v["seeking"] == false && v["at"].as_f64().unwrap_or(0.0) >= 7.5 {
+            assert!(v["src"].as_str().unwrap_or("").starts_with("http://127.0.0.1:"), "{v}");
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the seek never finished: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.client.enter_parent_frame().await?;
+    app.screenshot("video-lesson").await?;
+    app.close().await
+}
