@@ -72,7 +72,14 @@ impl Store {
 
     /// The learner with this id.
     pub fn learner(&self, id: &str) -> Result<Learner> {
-        self.learners()?.into_iter().find(|l| l.id == id).ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .prepare_cached("SELECT id, name, created_at, pin_hash IS NOT NULL FROM learners WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok(Learner { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)?, has_pin: r.get(3)? })
+            })
+            .optional()?
+            .ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
     }
 }
 

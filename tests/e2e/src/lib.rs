@@ -70,6 +70,17 @@ pub fn install_sample_packs(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A fresh data dir with the sample packs installed and `name` signed in
+/// as the current learner.
+pub fn data_with_learner(name: &str) -> Result<(tempfile::TempDir, kalamu_core::learner::Learner)> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let learner = store.add_learner(name)?;
+    store.set_current_learner(&learner.id)?;
+    Ok((data, learner))
+}
+
 /// A process group that is killed, whole, on drop.
 pub struct Group(Child);
 

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use fantoccini::Locator;
-use kalamu_e2e::{App, install_sample_packs};
+use kalamu_e2e::{App, data_with_learner, install_sample_packs};
 
 const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
 
@@ -85,10 +85,7 @@ async fn opening_a_course_without_choosing_a_learner_asks_who_is_studying() -> R
 /// is there, answers and all.
 #[tokio::test(flavor = "current_thread")]
 async fn answer_survives_kill_9_right_after_it_is_recorded() -> Result<()> {
-    let data = tempfile::tempdir()?;
-    install_sample_packs(data.path())?;
-    let learner = kalamu_core::Store::open_dir(data.path())?.add_learner("Fanta")?;
-    kalamu_core::Store::open_dir(data.path())?.set_current_learner(&learner.id)?;
+    let (data, learner) = data_with_learner("Fanta")?;
     let app = App::start(data.path()).await?;
     app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
     app.click("[data-lesson-id=basics-quiz]").await?;
@@ -118,13 +115,8 @@ async fn answer_survives_kill_9_right_after_it_is_recorded() -> Result<()> {
 /// English, with screenshots of a lesson and a graded quiz in each.
 #[tokio::test(flavor = "current_thread")]
 async fn lesson_and_quiz_in_french_and_english_at_1366x768() -> Result<()> {
-    let data = tempfile::tempdir()?;
-    install_sample_packs(data.path())?;
-    let store = kalamu_core::Store::open_dir(data.path())?;
-    let learner = store.add_learner("Ousmane")?;
-    store.set_current_learner(&learner.id)?;
-    store.set_language("fr")?;
-    drop(store);
+    let (data, _) = data_with_learner("Ousmane")?;
+    kalamu_core::Store::open_dir(data.path())?.set_language("fr")?;
     let app = App::start(data.path()).await?;
     app.client.set_window_rect(0, 0, 1366, 768).await?;
 
@@ -189,12 +181,7 @@ async fn learner_with_a_pin_signs_in_only_with_the_right_pin() -> Result<()> {
 /// A lesson's video plays and seeks, served by byte range from the chunk store.
 #[tokio::test(flavor = "current_thread")]
 async fn lesson_video_plays_and_seeks() -> Result<()> {
-    let data = tempfile::tempdir()?;
-    install_sample_packs(data.path())?;
-    let store = kalamu_core::Store::open_dir(data.path())?;
-    let learner = store.add_learner("Mariama")?;
-    store.set_current_learner(&learner.id)?;
-    drop(store);
+    let (data, _) = data_with_learner("Mariama")?;
     let app = App::start(data.path()).await?;
     app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
     app.click("[data-lesson-id=packets-and-routing]").await?;

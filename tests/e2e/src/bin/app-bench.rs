@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use kalamu_e2e::{App, Display, install_sample_packs, spawn_group, target_dir};
+use kalamu_e2e::{App, Display, data_with_learner, spawn_group, target_dir};
 
 const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
 
@@ -22,12 +22,7 @@ async fn main() -> Result<()> {
         let release = target_dir().join("release/kalamu-app");
         if release.is_file() { release } else { target_dir().join("debug/kalamu-app") }
     });
-    let data = tempfile::tempdir()?;
-    install_sample_packs(data.path())?;
-    let store = kalamu_core::Store::open_dir(data.path())?;
-    let learner = store.add_learner("Benchmark")?;
-    store.set_current_learner(&learner.id)?;
-    drop(store);
+    let (data, _) = data_with_learner("Benchmark")?;
     println!("Kalamu app benchmark: {}", binary.display());
 
     let display = Display::start()?;
