@@ -148,6 +148,48 @@ pub enum Error {
     /// The lesson has no quiz to answer.
     #[error("lesson {0} has no quiz")]
     NoQuiz(String),
+    /// A sync batch that cannot be used.
+    #[error("the sync batch was refused: {0}")]
+    BadBatch(String),
+    /// A batch that would leave a hole in a device's sequence of events.
+    #[error(
+        "the sync batch skips events of device {device}: this side holds up to {have}, the batch starts at {got}"
+    )]
+    SyncGap {
+        /// The recording device.
+        device: String,
+        /// Highest sequence number held.
+        have: u64,
+        /// The sequence number that came.
+        got: u64,
+    },
+    /// Two different events claim the same device and sequence number.
+    #[error("event {seq} of device {device} differs from the one already stored; nothing was changed")]
+    SyncConflict {
+        /// The recording device.
+        device: String,
+        /// The sequence number.
+        seq: u64,
+    },
+    /// Sync needs an enrolment first.
+    #[error("this laptop is not enrolled with a hub yet; run `kalamu enroll --hub URL --code CODE`")]
+    NotEnrolled,
+    /// The laptop already belongs to another center.
+    #[error("this laptop belongs to center {ours}; it cannot also join {theirs}")]
+    OtherCenter {
+        /// The center it belongs to.
+        ours: String,
+        /// The center it was asked to join.
+        theirs: String,
+    },
+    /// A sync bundle that cannot be imported.
+    #[error("{path}: {problem}")]
+    Bundle {
+        /// The bundle file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: crate::sync::BundleProblem,
+    },
     /// A file system operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -189,6 +231,12 @@ impl Error {
             Error::DamagedEvent { .. } => "damaged_event",
             Error::NoSuchLesson { .. } => "no_such_lesson",
             Error::NoQuiz(_) => "no_quiz",
+            Error::BadBatch(_) => "bad_batch",
+            Error::SyncGap { .. } => "sync_gap",
+            Error::SyncConflict { .. } => "sync_conflict",
+            Error::NotEnrolled => "not_enrolled",
+            Error::OtherCenter { .. } => "other_center",
+            Error::Bundle { problem, .. } => problem.code(),
             Error::Io { .. } => "io",
             Error::Sqlite(_) => "store",
         }

@@ -1,5 +1,5 @@
-//! Kalamu's domain: the local store, installed packs, learners and (later)
-//! progress and sync rules.
+//! Kalamu's domain: the local store, installed packs, learners, progress
+//! and the sync rules.
 //!
 //! This crate's only I/O is the local store (one SQLite file in the data dir)
 //! and pack files. It knows nothing of Tauri, HTTP servers or clients, and it
@@ -13,6 +13,7 @@ pub mod pack;
 pub mod progress;
 pub mod settings;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 pub use store::Store;

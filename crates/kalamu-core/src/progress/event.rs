@@ -138,7 +138,7 @@ impl Store {
             lesson_id: lesson_id.to_owned(),
             body,
         };
-        insert(&tx, &event)?;
+        insert_new(&tx, &event)?;
         tx.execute("UPDATE device SET next_seq = ?1, last_hlc = ?2", (seq as i64 + 1, hlc.0 as i64))?;
         tx.commit()?;
         Ok(event)
@@ -153,10 +153,7 @@ impl Store {
         let mut last: Hlc =
             Hlc(tx.query_row("SELECT last_hlc FROM device", [], |r| r.get::<_, i64>(0))? as u64);
         for e in events {
-            let exists =
-                tx.query_row("SELECT 1 FROM events WHERE id = ?1", [&e.id], |_| Ok(())).optional()?.is_some();
-            if !exists {
-                insert(&tx, e)?;
+            if insert_new(&tx, e)? {
                 added += 1;
             }
             last = Hlc::observe(last, e.hlc);
@@ -168,52 +165,66 @@ impl Store {
 
     /// Every event of a learner, in clock order.
     pub fn events_of(&self, learner_id: &str) -> Result<Vec<Event>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body FROM events
-             WHERE learner_id = ?1 ORDER BY hlc, device_id, seq",
-        )?;
-        let rows = stmt.query_map([learner_id], |r| {
-            let body: String = r.get(7)?;
-            Ok((
-                Event {
-                    id: r.get(0)?,
-                    learner_id: r.get(1)?,
-                    device_id: r.get(2)?,
-                    seq: r.get::<_, i64>(3)? as u64,
-                    hlc: Hlc(r.get::<_, i64>(4)? as u64),
-                    pack_id: r.get(5)?,
-                    lesson_id: r.get(6)?,
-                    body: EventBody::LessonOpened,
-                },
-                body,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut event, body) = row?;
-            event.body = serde_json::from_str(&body)
-                .map_err(|e| Error::DamagedEvent { id: event.id.clone(), why: e.to_string() })?;
-            out.push(event);
-        }
-        Ok(out)
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE learner_id = ?1 ORDER BY hlc, device_id, seq"
+        ))?;
+        let rows = stmt.query_map([learner_id], read_event)?;
+        rows.map(|row| row?).collect()
     }
 }
 
-fn insert(conn: &rusqlite::Connection, e: &Event) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO events (id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(rusqlite::params![
-        e.id,
-        e.learner_id,
-        e.device_id,
-        e.seq as i64,
-        e.hlc.0 as i64,
-        e.pack_id,
-        e.lesson_id,
-        e.body.kind(),
-        serde_json::to_string(&e.body).expect("events serialize"),
-    ])?;
-    Ok(())
+/// The columns [`read_event`] reads, in its order.
+pub(crate) const EVENT_COLUMNS: &str = "id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body";
+
+/// One event from a row of [`EVENT_COLUMNS`]; a body that does not parse is a damaged event.
+pub(crate) fn read_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event>> {
+    let id: String = r.get(0)?;
+    let body: String = r.get(7)?;
+    let body = match serde_json::from_str(&body) {
+        Ok(body) => body,
+        Err(e) => return Ok(Err(Error::DamagedEvent { id, why: e.to_string() })),
+    };
+    Ok(Ok(Event {
+        id,
+        learner_id: r.get(1)?,
+        device_id: r.get(2)?,
+        seq: r.get::<_, i64>(3)? as u64,
+        hlc: Hlc(r.get::<_, i64>(4)? as u64),
+        pack_id: r.get(5)?,
+        lesson_id: r.get(6)?,
+        body,
+    }))
+}
+
+/// Stores an event unless it is already there; returns whether it was new.
+/// The same device and sequence number under another id is a conflict: two
+/// stores disagree about what that device recorded, and neither copy is dropped silently.
+pub(crate) fn insert_new(conn: &rusqlite::Connection, e: &Event) -> Result<bool> {
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO events (id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )?
+        .execute(rusqlite::params![
+            e.id,
+            e.learner_id,
+            e.device_id,
+            e.seq as i64,
+            e.hlc.0 as i64,
+            e.pack_id,
+            e.lesson_id,
+            e.body.kind(),
+            serde_json::to_string(&e.body).expect("events serialize"),
+        ])?;
+    if added == 1 {
+        return Ok(true);
+    }
+    let held: Option<String> = conn
+        .prepare_cached("SELECT id FROM events WHERE device_id = ?1 AND seq = ?2")?
+        .query_row((&e.device_id, e.seq as i64), |r| r.get(0))
+        .optional()?;
+    if held.as_deref() != Some(e.id.as_str()) {
+        return Err(Error::SyncConflict { device: e.device_id.clone(), seq: e.seq });
+    }
+    Ok(false)
 }

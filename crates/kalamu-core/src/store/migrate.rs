@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_learner_pin.sql",
         sql: include_str!("../../migrations/0004_learner_pin.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_hub_link.sql",
+        sql: include_str!("../../migrations/0005_hub_link.sql"),
+    },
 ];
 
 /// The schema version this build writes.

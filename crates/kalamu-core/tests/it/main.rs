@@ -8,3 +8,4 @@ mod progress;
 mod rawzip;
 mod store;
 mod support;
+mod sync;

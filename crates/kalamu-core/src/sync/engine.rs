@@ -1,0 +1,142 @@
+//! The device's side of the sync rules: what this store holds, the events
+//! another side lacks, and applying a batch received from elsewhere.
+//!
+//! Every batch is applied in one transaction: a batch is stored whole or
+//! not at all, so a sync cut at any point leaves the store as it was after
+//! the last acknowledged batch, and nothing half-written behind.
+
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+use super::vector::VersionVector;
+use super::wire::{Batch, LearnerRecord};
+use crate::progress::event::{EVENT_COLUMNS, insert_new, read_event};
+use crate::progress::hlc::Hlc;
+use crate::{Error, Result, Store};
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Events in the batch.
+    pub received: usize,
+    /// Events that were new here.
+    pub new: usize,
+}
+
+impl Store {
+    /// What this store holds: the highest sequence number per recording device.
+    pub fn sync_vector(&self) -> Result<VersionVector> {
+        let mut stmt =
+            self.conn().prepare_cached("SELECT device_id, MAX(seq) FROM events GROUP BY device_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// Up to `limit` events that a side holding `theirs` lacks, each device's
+    /// in sequence order, with the learners they refer to.
+    pub fn batch_after(&self, theirs: &VersionVector, limit: usize) -> Result<Batch> {
+        let mine = self.sync_vector()?;
+        let mut events = Vec::new();
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        ))?;
+        for (device, &held) in &mine.0 {
+            let from = theirs.get(device);
+            if held <= from {
+                continue;
+            }
+            let room = limit - events.len();
+            if room == 0 {
+                break;
+            }
+            for row in stmt.query_map((device, from as i64, room as i64), read_event)? {
+                events.push(row??);
+            }
+        }
+        let learners = self.learner_records(&events)?;
+        Ok(Batch { learners, events })
+    }
+
+    /// Stores a batch from elsewhere in one transaction: learners it does not
+    /// know yet, and the events it lacks. Refuses a batch that would leave a
+    /// gap in a device's sequence or that disagrees with what is stored.
+    pub fn apply_batch(&self, batch: &Batch) -> Result<Applied> {
+        let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        let mut held = VersionVector::default();
+        for device in batch.events.iter().map(|e| &e.device_id) {
+            if !held.0.contains_key(device) {
+                let seq: Option<i64> =
+                    tx.query_row("SELECT MAX(seq) FROM events WHERE device_id = ?1", [device], |r| r.get(0))?;
+                held.0.insert(device.clone(), seq.unwrap_or(0) as u64);
+            }
+        }
+        held.check_extends(batch)?;
+        // Inside the transaction: a refused batch must not even create this device's identity.
+        self.device()?;
+        for l in &batch.learners {
+            tx.prepare_cached(
+                "INSERT INTO learners (id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute((&l.id, &l.name, l.created_at, &l.pin_hash))?;
+        }
+        let mut last = Hlc(tx.query_row("SELECT last_hlc FROM device", [], |r| r.get::<_, i64>(0))? as u64);
+        let mut new = 0;
+        for e in &batch.events {
+            if insert_new(&tx, e)? {
+                new += 1;
+            }
+            last = Hlc::observe(last, e.hlc);
+        }
+        tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
+        tx.commit()?;
+        Ok(Applied { received: batch.events.len(), new })
+    }
+
+    /// The learners that `events` refer to, as they travel.
+    pub fn learner_records(&self, events: &[crate::progress::event::Event]) -> Result<Vec<LearnerRecord>> {
+        let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
+        ids.into_iter()
+            .map(|id| {
+                stmt.query_row([id], |r| {
+                    Ok(LearnerRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                        pin_hash: r.get(3)?,
+                    })
+                })
+                .optional()?
+                .ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
+            })
+            .collect()
+    }
+
+    /// What the hub has acknowledged holding, as last heard.
+    pub fn hub_vector(&self) -> Result<VersionVector> {
+        let mut stmt = self.conn().prepare_cached("SELECT device_id, seq FROM hub_vector")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// Remembers that the hub holds at least `vector`.
+    pub fn note_hub_vector(&self, vector: &VersionVector) -> Result<()> {
+        let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        for (device, &seq) in &vector.0 {
+            tx.prepare_cached(
+                "INSERT INTO hub_vector (device_id, seq) VALUES (?1, ?2)
+                 ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+            )?
+            .execute((device, seq as i64))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Events held here that the hub has not acknowledged.
+    pub fn pending(&self) -> Result<u64> {
+        Ok(self.hub_vector()?.lacks_from(&self.sync_vector()?))
+    }
+}

@@ -1,0 +1,88 @@
+//! This laptop's enrolment with its center's hub.
+
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+use crate::store::now_millis;
+use crate::{Error, Result, Store};
+
+/// The hub this laptop syncs with, and the credential it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubLink {
+    /// Base URL of the hub, e.g. `http://10.0.0.2:7878`.
+    pub hub_url: String,
+    /// The center's id.
+    pub center_id: String,
+    /// The center's name, for people.
+    pub center_name: String,
+    /// The secret this laptop shows the hub with every request.
+    pub device_token: String,
+    /// Hex key that seals the center's sync bundles.
+    pub center_key: String,
+    /// When the laptop was enrolled (unix ms).
+    pub enrolled_at: i64,
+    /// When the last sync finished (unix ms).
+    pub last_sync_at: Option<i64>,
+}
+
+impl Store {
+    /// The hub this laptop is enrolled with, if any.
+    pub fn hub_link(&self) -> Result<Option<HubLink>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT hub_url, center_id, center_name, device_token, center_key, enrolled_at, last_sync_at
+                 FROM hub_link",
+                [],
+                |r| {
+                    Ok(HubLink {
+                        hub_url: r.get(0)?,
+                        center_id: r.get(1)?,
+                        center_name: r.get(2)?,
+                        device_token: r.get(3)?,
+                        center_key: r.get(4)?,
+                        enrolled_at: r.get(5)?,
+                        last_sync_at: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The hub link, or an error that says how to enrol.
+    pub fn require_hub_link(&self) -> Result<HubLink> {
+        self.hub_link()?.ok_or(Error::NotEnrolled)
+    }
+
+    /// Records this laptop's enrolment. A laptop belongs to one center: moving
+    /// it to another would mix two centers' learners in one store.
+    pub fn set_hub_link(
+        &self,
+        hub_url: &str,
+        center_id: &str,
+        center_name: &str,
+        token: &str,
+        key: &str,
+    ) -> Result<()> {
+        if let Some(old) = self.hub_link()?
+            && old.center_id != center_id
+        {
+            return Err(Error::OtherCenter { ours: old.center_name, theirs: center_name.to_owned() });
+        }
+        self.conn().execute(
+            "INSERT INTO hub_link (singleton, hub_url, center_id, center_name, device_token, center_key, enrolled_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (singleton) DO UPDATE SET hub_url = excluded.hub_url, center_name = excluded.center_name,
+                 device_token = excluded.device_token, center_key = excluded.center_key,
+                 enrolled_at = excluded.enrolled_at",
+            (hub_url, center_id, center_name, token, key, now_millis()),
+        )?;
+        Ok(())
+    }
+
+    /// Notes that a sync just finished.
+    pub fn mark_synced(&self) -> Result<()> {
+        self.conn().execute("UPDATE hub_link SET last_sync_at = ?1", [now_millis()])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! The sync rules between two real stores: batches by version vector, the
+//! wire format's checks, and USB bundles.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use kalamu_core::progress::event::{Answer, EventBody};
+use kalamu_core::sync::bundle::{BundleHeader, BundleSource, write_bundle};
+use kalamu_core::sync::{Batch, BundleProblem, VersionVector};
+use kalamu_core::{Error, Store};
+
+use crate::support::Env;
+
+const PACK: &str = "org.example.test";
+const CENTER: &str = "0196a0a0-0000-7000-8000-000000000001";
+const KEY: &str = "8f1c2a0e5b7d4c3a9e6f1b2d3c4a5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+
+/// Sends everything `from` has that `to` lacks, in batches of `size`; returns the batch count.
+fn sync_into(from: &Store, to: &Store, size: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..10_000 {
+        let batch = from.batch_after(&to.sync_vector().unwrap(), size).unwrap();
+        if batch.events.is_empty() {
+            return n;
+        }
+        let wire = batch.encode();
+        to.apply_batch(&Batch::decode(&wire).unwrap()).unwrap();
+        n += 1;
+    }
+    panic!("sync did not finish");
+}
+
+fn studied(store: &Store, learner: &str, events: usize) {
+    for i in 0..events {
+        let body = match i % 4 {
+            0 => EventBody::LessonOpened,
+            1 => EventBody::Position { media: Some("media/intro.webm".into()), at: i as f64 * 1.5 },
+            2 => EventBody::TimeSpent { seconds: 30 + (i % 7) as u32 },
+            _ => EventBody::QuizAttempt {
+                answers: BTreeMap::from([("q1".to_owned(), Answer::Choice(i % 3))]),
+                score: (i % 2) as u32,
+                max: 1,
+            },
+        };
+        store.record(learner, PACK, &format!("lesson-{}", i % 7), body).unwrap();
+    }
+}
+
+#[test]
+fn a_learner_and_their_pin_travel_with_their_events() {
+    let (a, b) = (Env::new(), Env::new());
+    let (sa, sb) = (a.store(), b.store());
+    let awa = sa.add_learner_with_pin("Awa", Some("2468")).unwrap();
+    studied(&sa, &awa.id, 25);
+    assert_eq!(sync_into(&sa, &sb, 10), 3);
+    assert_eq!(sb.events_of(&awa.id).unwrap(), sa.events_of(&awa.id).unwrap());
+    assert!(matches!(sb.sign_in(&awa.id, Some("1111")), Err(Error::WrongPin)));
+    assert_eq!(sb.sign_in(&awa.id, Some("2468")).unwrap().name, "Awa");
+    // Both ways, then nothing more to send either way.
+    studied(&sb, &awa.id, 5);
+    sync_into(&sb, &sa, 10);
+    assert_eq!(sa.sync_vector().unwrap(), sb.sync_vector().unwrap());
+    assert_eq!(sync_into(&sa, &sb, 10), 0);
+    assert_eq!(sa.events_of(&awa.id).unwrap().len(), 30);
+}
+
+#[test]
+fn a_repeated_batch_changes_nothing() {
+    let (a, b) = (Env::new(), Env::new());
+    let (sa, sb) = (a.store(), b.store());
+    let learner = sa.add_learner("Mariama").unwrap();
+    studied(&sa, &learner.id, 12);
+    let batch = sa.batch_after(&VersionVector::default(), 100).unwrap();
+    let first = sb.apply_batch(&batch).unwrap();
+    let before = b.snapshot();
+    let again = sb.apply_batch(&batch).unwrap();
+    assert_eq!((first.new, again.new, again.received), (12, 0, 12));
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn a_batch_that_skips_events_is_refused_and_changes_nothing() {
+    let (a, b) = (Env::new(), Env::new());
+    let (sa, sb) = (a.store(), b.store());
+    let learner = sa.add_learner("Fodé").unwrap();
+    studied(&sa, &learner.id, 10);
+    let mut batch = sa.batch_after(&VersionVector::default(), 100).unwrap();
+    batch.events.drain(0..3);
+    let before = b.snapshot();
+    let err = sb.apply_batch(&batch).unwrap_err();
+    assert!(matches!(err, Error::SyncGap { have: 0, got: 4, .. }), "{err}");
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn two_different_events_with_one_sequence_number_are_refused() {
+    let (a, b) = (Env::new(), Env::new());
+    let (sa, sb) = (a.store(), b.store());
+    let learner = sa.add_learner("Kadiatou").unwrap();
+    studied(&sa, &learner.id, 3);
+    let batch = sa.batch_after(&VersionVector::default(), 100).unwrap();
+    sb.apply_batch(&batch).unwrap();
+    let mut forged = batch.clone();
+    forged.events[1].id = uuid::Uuid::now_v7().to_string();
+    let before = b.snapshot();
+    let err = sb.apply_batch(&forged).unwrap_err();
+    assert!(matches!(err, Error::SyncConflict { seq: 2, .. }), "{err}");
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn a_progress_event_costs_under_48_bytes_on_the_wire() {
+    let a = Env::new();
+    let sa = a.store();
+    let learners: Vec<_> = (0..20).map(|i| sa.add_learner(&format!("Learner {i}")).unwrap().id).collect();
+    for l in &learners {
+        studied(&sa, l, 250);
+    }
+    let batch = sa.batch_after(&VersionVector::default(), 5_000).unwrap();
+    assert_eq!(batch.events.len(), 5_000);
+    let per_event = batch.encode().len() as f64 / 5_000.0;
+    println!("{per_event:.1} bytes per event");
+    assert!(per_event <= 48.0, "{per_event:.1} bytes per event");
+}
+
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(bytes, 3).unwrap()
+}
+
+#[test]
+fn hostile_batches_get_specific_errors() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not zstd", b"{\"format\":1}".to_vec(), "not zstd data"),
+        ("a bomb", zstd(&vec![b' '; 80 << 20]), "expands beyond"),
+        ("not json", zstd(b"hello"), "not a batch"),
+        (
+            "ragged columns",
+            zstd(br#"{"format":1,"learners":[],"strings":[],"id":["x"],"learner":[],"device":[],"seq":[],"hlc":[],"pack":[],"lesson":[],"body":[]}"#),
+            "different lengths",
+        ),
+        (
+            "unknown learner",
+            zstd(br#"{"format":1,"learners":[],"strings":["0196a0a0-0000-7000-8000-000000000002","p","l"],"id":["0196a0a0-0000-7000-8000-000000000003"],"learner":[0],"device":[0],"seq":[1],"hlc":[5],"pack":[1],"lesson":[2],"body":[{"kind":"lesson_opened"}]}"#),
+            "learner the batch does not describe",
+        ),
+        (
+            "bad event id",
+            zstd(br#"{"format":1,"learners":[{"id":"0196a0a0-0000-7000-8000-000000000004","name":"A","created_at":1}],"strings":["0196a0a0-0000-7000-8000-000000000002","p","l"],"id":["../../etc"],"learner":[0],"device":[0],"seq":[1],"hlc":[5],"pack":[1],"lesson":[2],"body":[{"kind":"lesson_opened"}]}"#),
+            "event id \"../../etc\" is not a UUID",
+        ),
+        (
+            "sequence zero",
+            zstd(br#"{"format":1,"learners":[{"id":"0196a0a0-0000-7000-8000-000000000004","name":"A","created_at":1}],"strings":["0196a0a0-0000-7000-8000-000000000002","p","l"],"id":["0196a0a0-0000-7000-8000-000000000003"],"learner":[0],"device":[0],"seq":[0],"hlc":[5],"pack":[1],"lesson":[2],"body":[{"kind":"lesson_opened"}]}"#),
+            "has sequence 0",
+        ),
+        (
+            "future format",
+            zstd(br#"{"format":9,"learners":[],"strings":[],"id":[],"learner":[],"device":[],"seq":[],"hlc":[],"pack":[],"lesson":[],"body":[]}"#),
+            "format 9",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        match Batch::decode(&bytes) {
+            Err(Error::BadBatch(why)) => assert!(why.contains(expected), "{name}: {why}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+/// A store enrolled with the test center, with the hub's link set.
+fn enrolled(env: &Env) -> Store {
+    let store = env.store();
+    store.set_hub_link("http://127.0.0.1:9", CENTER, "Centre de Kindia", "kd1.token", KEY).unwrap();
+    store
+}
+
+/// Writes a bundle as the hub would, with every event of `from`.
+fn hub_bundle(from: &Store, path: &std::path::Path, center: &str, key: &str) {
+    let header = BundleHeader {
+        format: 1,
+        center_id: center.into(),
+        from: BundleSource::Hub,
+        created_at: 0,
+        events: 0,
+    };
+    let mut batches = vec![from.batch_after(&VersionVector::default(), 100_000).unwrap()].into_iter();
+    let key = kalamu_core::sync::bundle::center_bundle_key(key).unwrap();
+    write_bundle(path, &header, &key, || Ok(batches.next())).unwrap();
+}
+
+#[test]
+fn a_hub_bundle_imported_twice_adds_its_events_once() {
+    let (hub, laptop) = (Env::new(), Env::new());
+    let source = hub.store();
+    let learner = source.add_learner("Ibrahima").unwrap();
+    studied(&source, &learner.id, 40);
+    let file = hub.path("center.kbundle");
+    hub_bundle(&source, &file, CENTER, KEY);
+    let store = enrolled(&laptop);
+    let first = store.import_bundle(&file).unwrap();
+    assert_eq!((first.received, first.new), (40, 40));
+    let before = laptop.snapshot();
+    let again = store.import_bundle(&file).unwrap();
+    assert_eq!((again.received, again.new), (40, 0));
+    assert_eq!(laptop.snapshot(), before);
+    assert_eq!(store.events_of(&learner.id).unwrap().len(), 40);
+    assert_eq!(store.pending().unwrap(), 0, "the hub made it, so it holds all of it");
+}
+
+#[test]
+fn foreign_tampered_and_truncated_bundles_are_refused_and_change_nothing() {
+    let (hub, laptop) = (Env::new(), Env::new());
+    let source = hub.store();
+    let learner = source.add_learner("Ibrahima").unwrap();
+    studied(&source, &learner.id, 40);
+    let good = hub.path("center.kbundle");
+    hub_bundle(&source, &good, CENTER, KEY);
+    let bytes = std::fs::read(&good).unwrap();
+
+    let other = hub.path("other.kbundle");
+    hub_bundle(&source, &other, "0196a0a0-0000-7000-8000-0000000000ff", KEY);
+    let forged_key = hub.path("forged.kbundle");
+    hub_bundle(&source, &forged_key, CENTER, &"11".repeat(32));
+    let tampered = hub.path("tampered.kbundle");
+    let mut t = bytes.clone();
+    let mid = t.len() / 2;
+    t[mid] ^= 0x40;
+    std::fs::write(&tampered, t).unwrap();
+    let truncated = hub.path("truncated.kbundle");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+    let appended = hub.path("appended.kbundle");
+    let mut a = bytes.clone();
+    a.write_all(b"extra").unwrap();
+    std::fs::write(&appended, a).unwrap();
+    let garbage = hub.path("photo.jpg");
+    std::fs::write(&garbage, b"\xff\xd8\xff\xe0 not a bundle").unwrap();
+
+    let store = enrolled(&laptop);
+    let before = laptop.snapshot();
+    for (file, code) in [
+        (&other, "bundle_other_center"),
+        (&forged_key, "bundle_tampered"),
+        (&tampered, "bundle_tampered"),
+        (&truncated, "bundle_truncated"),
+        (&appended, "bundle_tampered"),
+        (&garbage, "not_a_bundle"),
+    ] {
+        let err = store.import_bundle(file).unwrap_err();
+        assert_eq!(err.code(), code, "{}: {err}", file.display());
+        assert_eq!(laptop.snapshot(), before, "{}", file.display());
+    }
+    assert!(matches!(
+        store.import_bundle(&other).unwrap_err(),
+        Error::Bundle { problem: BundleProblem::OtherCenter { .. }, .. }
+    ));
+}
+
+#[test]
+fn a_laptop_bundle_is_sealed_and_names_its_device() {
+    let laptop = Env::new();
+    let store = enrolled(&laptop);
+    let learner = store.add_learner("Oumou").unwrap();
+    studied(&store, &learner.id, 6_000);
+    let file = laptop.path("out.kbundle");
+    assert_eq!(store.export_bundle(&file).unwrap(), 6_000);
+    let mut reader = kalamu_core::sync::BundleReader::open(&file).unwrap();
+    assert_eq!(reader.header.from, BundleSource::Device(store.device().unwrap().id));
+    let key =
+        kalamu_core::sync::bundle::device_bundle_key(&kalamu_core::sync::bundle::token_hash("kd1.token"));
+    reader.verify(&key).unwrap();
+    let mut n = 0;
+    while let Some(batch) = reader.next_batch().unwrap() {
+        n += batch.events.len();
+    }
+    assert_eq!(n, 6_000);
+    // A laptop does not take another laptop's bundle: only the hub vouches for events.
+    assert_eq!(store.import_bundle(&file).unwrap_err().code(), "bundle_from_laptop");
+}
