@@ -46,6 +46,128 @@ pub enum Command {
     /// Record and show learners' progress.
     #[command(subcommand)]
     Progress(ProgressCommand),
+    /// Join this laptop to a center's hub with a one-time code from its staff.
+    Enroll {
+        /// The hub's address, e.g. http://192.168.1.10:7878.
+        #[arg(long)]
+        hub: String,
+        /// The enrolment code (`kalamu hub enroll-code` on the hub prints one).
+        #[arg(long)]
+        code: String,
+        /// A name staff will recognise this laptop by (default: its host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Push and pull progress with the hub now; print what moved and what is pending.
+    Sync(SyncArgs),
+    /// Run and manage a center's hub.
+    Hub(HubArgs),
+}
+
+/// `kalamu sync [export|import]`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncArgs {
+    /// Use this hub address from now on (the hub moved).
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// Seconds a request may take before the link counts as cut.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Carry progress on a USB stick instead.
+    #[command(subcommand)]
+    pub bundle: Option<BundleCommand>,
+}
+
+/// `kalamu sync export|import`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write this laptop's progress to a sync bundle for the hub.
+    Export {
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a sync bundle the center's hub made.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+    },
+}
+
+/// `kalamu hub …`
+#[derive(Debug, Args)]
+pub struct HubArgs {
+    /// The hub's database: sqlite:PATH (default: hub.db in the data directory).
+    #[arg(long, global = true, value_name = "URL")]
+    pub db: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: HubCommand,
+}
+
+/// The hub's commands.
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Serve the hub (on loopback unless told otherwise).
+    Serve {
+        /// Address to listen on; 0.0.0.0:7878 serves the whole network.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: String,
+    },
+    /// Manage centers.
+    #[command(subcommand)]
+    Center(CenterCommand),
+    /// Print a single-use code that enrols one laptop into a center.
+    EnrollCode {
+        /// The center's name or id.
+        center: String,
+        /// Minutes until the code stops working.
+        #[arg(long, default_value_t = 30)]
+        ttl_minutes: u32,
+    },
+    /// List enrolled laptops, their last contact and whether their clock is off.
+    Devices {
+        /// Only this center's laptops (name or id).
+        #[arg(long)]
+        center: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse a laptop from now on (lost, stolen or given away).
+    Revoke {
+        /// The laptop's device id, as `hub devices` shows it.
+        device: String,
+    },
+    /// Write a center's progress to a sync bundle for laptops that never reach the hub.
+    Export {
+        /// The center's name or id.
+        center: String,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a sync bundle a laptop made.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+    },
+}
+
+/// `kalamu hub center …`
+#[derive(Debug, Subcommand)]
+pub enum CenterCommand {
+    /// Add a center and print its id.
+    Add {
+        /// The center's name.
+        name: String,
+    },
+    /// List centers.
+    List(ListArgs),
 }
 
 /// `kalamu progress …`

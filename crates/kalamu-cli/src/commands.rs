@@ -67,6 +67,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Progress(cmd) => progress(cmd, &store()?),
+        Command::Enroll { hub, code, name } => crate::sync::enroll(&store()?, hub, code, name.as_deref()),
+        Command::Sync(args) => crate::sync::sync(&store()?, args),
+        Command::Hub(args) => crate::hub::run(args, &datadir::resolve(cli.data.as_deref())?),
         Command::Learner(LearnerCommand::List(list)) => {
             let learners = store()?.learners()?;
             print_list(list, &learners, "No learners yet. Add one with: kalamu learner add NAME", |l| {
@@ -252,7 +255,7 @@ fn trust(cmd: &TrustCommand, store: &Store) -> Result<()> {
 }
 
 /// Prints a list as JSON, or one line per item, or a hint when it is empty.
-fn print_list<T: Serialize>(
+pub(crate) fn print_list<T: Serialize>(
     args: &ListArgs,
     items: &[T],
     empty: &str,

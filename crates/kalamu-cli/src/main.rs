@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod hub;
 mod progress;
+mod sync;
 
 use std::process::ExitCode;
 

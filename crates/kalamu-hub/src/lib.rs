@@ -1,6 +1,14 @@
 //! The Kalamu hub: one per training center (SQLite) or per country
-//! (PostgreSQL). It enrols devices, syncs progress with them and publishes
-//! a catalog of packs.
+//! (PostgreSQL). It enrols laptops, syncs progress with them, and hands
+//! staff sync bundles for laptops that never reach it.
 //!
-//! The service itself arrives with the sync work; this crate fixes its
-//! place in the workspace so that kalamu-core stays free of server code.
+//! Handlers are thin ([`api`]); the sync rules come from kalamu-core; all
+//! state lives behind [`storage::Storage`], so hub processes are interchangeable.
+
+pub mod admin;
+pub mod api;
+pub mod error;
+pub mod sqlite;
+pub mod storage;
+
+pub use error::{HubError, Result};

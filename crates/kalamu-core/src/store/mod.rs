@@ -151,7 +151,7 @@ fn identity(conn: &Connection, path: &Path) -> Result<()> {
 }
 
 /// Milliseconds since the Unix epoch by this device's clock.
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -85,9 +85,25 @@ pub fn write_bundle(
     mut batches: impl FnMut() -> Result<Option<Batch>>,
 ) -> Result<()> {
     let tmp = partial_path(path);
-    let file = File::create(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+    let written = write_to(&tmp, header, key, &mut batches);
+    if written.is_err() {
+        // A half-written bundle must not be mistaken for one: nothing is left behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))?;
+    Ok(())
+}
+
+fn write_to(
+    tmp: &Path,
+    header: &BundleHeader,
+    key: &[u8; 32],
+    batches: &mut impl FnMut() -> Result<Option<Batch>>,
+) -> Result<()> {
+    let file = File::create(tmp).map_err(|e| Error::io("cannot create", tmp, e))?;
     let mut out = MacWriter { inner: BufWriter::new(file), mac: blake3::Hasher::new_keyed(key) };
-    let io = |e| Error::io("cannot write", &tmp, e);
+    let io = |e| Error::io("cannot write", tmp, e);
     out.write_all(MAGIC).map_err(io)?;
     let head = serde_json::to_vec(header).expect("headers serialize");
     out.write_all(&(head.len() as u32).to_le_bytes()).map_err(io)?;
@@ -103,7 +119,6 @@ pub fn write_bundle(
     inner.write_all(mac.as_bytes()).map_err(io)?;
     let file = inner.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))?;
     Ok(())
 }
 

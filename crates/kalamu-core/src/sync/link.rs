@@ -80,6 +80,13 @@ impl Store {
         Ok(())
     }
 
+    /// Points sync at the hub's new address (the hub moved).
+    pub fn set_hub_url(&self, hub_url: &str) -> Result<()> {
+        self.require_hub_link()?;
+        self.conn().execute("UPDATE hub_link SET hub_url = ?1", [hub_url.trim().trim_end_matches('/')])?;
+        Ok(())
+    }
+
     /// Notes that a sync just finished.
     pub fn mark_synced(&self) -> Result<()> {
         self.conn().execute("UPDATE hub_link SET last_sync_at = ?1", [now_millis()])?;

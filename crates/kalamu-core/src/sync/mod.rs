@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod engine;
 pub mod link;
+pub mod protocol;
 pub mod vector;
 pub mod wire;
 

@@ -1,0 +1,103 @@
+//! `kalamu hub …`: serve a center's hub and manage it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use kalamu_hub::admin;
+use kalamu_hub::storage::{self, DbUrl, Storage};
+
+use crate::cli::{CenterCommand, HubArgs, HubCommand};
+
+/// Runs one hub command against the database `--db` names (default: hub.db in the data dir).
+pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
+    let url = match &args.db {
+        Some(db) => DbUrl::parse(db)?,
+        None => DbUrl::Sqlite(data_dir.join("hub.db")),
+    };
+    let store = storage::open(&url)?;
+    match &args.command {
+        HubCommand::Serve { listen } => serve(store, listen),
+        HubCommand::Center(CenterCommand::Add { name }) => {
+            let center = store.add_center(name)?;
+            println!("{}", center.id);
+            eprintln!("Added center {}. Enrol its laptops with codes from `kalamu hub enroll-code`.", center.name);
+            Ok(())
+        }
+        HubCommand::Center(CenterCommand::List(list)) => {
+            let centers = store.centers()?;
+            crate::commands::print_list(list, &centers, "No centers yet. Add one with: kalamu hub center add NAME", |c| {
+                format!("{}\t{}", c.id, c.name)
+            })
+        }
+        HubCommand::EnrollCode { center, ttl_minutes } => {
+            let code = admin::new_enroll_code(store.as_ref(), center, *ttl_minutes)?;
+            println!("{}", code.code);
+            eprintln!(
+                "Enrols one laptop into {} within {ttl_minutes} minutes: kalamu enroll --hub URL --code {}",
+                code.center, code.code
+            );
+            Ok(())
+        }
+        HubCommand::Devices { center, json } => devices(store.as_ref(), center.as_deref(), *json),
+        HubCommand::Revoke { device } => {
+            let d = store.revoke(device, kalamu_core::store::now_millis())?;
+            println!("Revoked {} ({}); its next request is refused.", d.id, d.name);
+            Ok(())
+        }
+        HubCommand::Export { center, out } => {
+            let n = admin::export_bundle(store.as_ref(), center, out)?;
+            println!("Wrote {n} events to {}; import it on a laptop with `kalamu sync import`", out.display());
+            Ok(())
+        }
+        HubCommand::Import { file } => {
+            let done = admin::import_bundle(store.as_ref(), file)?;
+            println!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
+            Ok(())
+        }
+    }
+}
+
+fn serve(store: Arc<dyn Storage>, listen: &str) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        // Scripts and tests read the address from this line (the port may have been 0).
+        println!("Kalamu hub listening on http://{}", listener.local_addr()?);
+        kalamu_hub::api::serve(listener, store).await?;
+        anyhow::Ok(())
+    })
+}
+
+fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> {
+    let center_id = center.map(|c| store.center(c)).transpose()?.map(|c| c.id);
+    let devices = store.devices(center_id.as_deref())?;
+    if json {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            device: &'a kalamu_hub::storage::DeviceInfo,
+            clock_is_off: bool,
+        }
+        let rows: Vec<Row> = devices.iter().map(|d| Row { device: d, clock_is_off: d.clock_is_off() }).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if devices.is_empty() {
+        eprintln!("No laptops enrolled yet.");
+    }
+    for d in &devices {
+        let mut flags = Vec::new();
+        if d.revoked_at.is_some() {
+            flags.push("REVOKED".to_owned());
+        }
+        if d.clock_is_off() {
+            let off = d.clock_offset_ms.unwrap_or(0);
+            flags.push(format!("CLOCK OFF by {} h", off / 3_600_000));
+        }
+        let seen = d.last_seen_at.map_or("never synced".to_owned(), |t| format!("last seen {t}"));
+        println!("{}\t{}\t{} events\t{seen}\t{}", d.id, d.name, d.events, flags.join(" "));
+    }
+    Ok(())
+}

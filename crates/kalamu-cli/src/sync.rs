@@ -1,0 +1,99 @@
+//! `kalamu enroll` and `kalamu sync`: the laptop's side of the hub.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kalamu_client::SyncReport;
+use kalamu_core::Store;
+
+use crate::cli::{BundleCommand, SyncArgs};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the network runtime")
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "laptop".to_owned())
+}
+
+/// `kalamu enroll`
+pub fn enroll(store: &Store, hub: &str, code: &str, name: Option<&str>) -> Result<()> {
+    let name = name.map(str::to_owned).unwrap_or_else(host_name);
+    let link = runtime()?.block_on(kalamu_client::enroll(store, hub, code, &name))?;
+    println!("Enrolled with {} ({}) at {}", link.center_name, link.center_id, link.hub_url);
+    println!("  this laptop: {} ({name})", store.device()?.id);
+    Ok(())
+}
+
+/// `kalamu sync …`
+pub fn sync(store: &Store, args: &SyncArgs) -> Result<()> {
+    match &args.bundle {
+        Some(BundleCommand::Export { out }) => {
+            let events = store.export_bundle(out)?;
+            println!("Wrote {events} events to {}; import it on the hub with `kalamu hub import`", out.display());
+            Ok(())
+        }
+        Some(BundleCommand::Import { file }) => {
+            let done = store.import_bundle(file)?;
+            println!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
+            Ok(())
+        }
+        None => run(store, args),
+    }
+}
+
+fn run(store: &Store, args: &SyncArgs) -> Result<()> {
+    if let Some(url) = &args.hub {
+        store.set_hub_url(url)?;
+    }
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let result = runtime()?.block_on(kalamu_client::sync(store, timeout, |_| {}));
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let pending = store.pending().unwrap_or(0);
+            let err = anyhow::Error::from(err);
+            Err(match pending {
+                0 => err,
+                n => err.context(format!("{n} events are waiting for the hub")),
+            })
+        }
+    }
+}
+
+fn print_report(r: &SyncReport) {
+    println!("Sent {} events, received {} events in {} batches.", r.pushed, r.pulled, r.batches);
+    match r.pending {
+        0 => println!("Nothing is waiting for the hub."),
+        n => println!("{n} events recorded during the sync are waiting for the next one."),
+    }
+    if r.clock_offset_ms.abs() > 5 * 60 * 1000 {
+        println!(
+            "This laptop's clock is {} from the hub's; progress is safe, but set the clock right.",
+            human_offset(r.clock_offset_ms)
+        );
+    }
+}
+
+fn human_offset(ms: i64) -> String {
+    let (sign, s) = if ms < 0 { ("behind", -ms / 1000) } else { ("ahead", ms / 1000) };
+    let text = match s {
+        s if s >= 86_400 * 365 => format!("{} years", s / (86_400 * 365)),
+        s if s >= 86_400 => format!("{} days", s / 86_400),
+        s if s >= 3_600 => format!("{} hours", s / 3_600),
+        s => format!("{} minutes", s / 60),
+    };
+    format!("{text} {sign}")
+}

@@ -1,0 +1,54 @@
+//! The one error type of kalamu-client.
+
+/// Everything that can go wrong talking to a hub.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The hub did not answer: no network, hub down, or the link cut out.
+    #[error("the hub at {url} cannot be reached ({detail}); progress stays on this laptop until it can")]
+    Unreachable {
+        /// The hub's URL.
+        url: String,
+        /// What the network layer said.
+        detail: String,
+    },
+    /// The hub answered with a refusal.
+    #[error("the hub refused: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The hub's stable code (`revoked`, `code_used`, …).
+        code: String,
+        /// The hub's sentence.
+        message: String,
+    },
+    /// The hub answered something that is not the Kalamu protocol.
+    #[error("the hub at {url} answered something unexpected ({detail}); is it a Kalamu hub?")]
+    Protocol {
+        /// The hub's URL.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The hub URL cannot be used.
+    #[error("{0:?} is not a hub address; give one like http://192.168.1.10:7878")]
+    BadUrl(String),
+    /// The local store or the sync rules refused something.
+    #[error(transparent)]
+    Core(#[from] kalamu_core::Error),
+}
+
+impl ClientError {
+    /// A stable code for the UI to pick its words by.
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Refused { code, .. } => code,
+            ClientError::Protocol { .. } => "protocol",
+            ClientError::BadUrl(_) => "bad_url",
+            ClientError::Core(e) => e.code(),
+        }
+    }
+}
+
+/// Result with kalamu-client's [`ClientError`].
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

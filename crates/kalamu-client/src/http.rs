@@ -1,0 +1,125 @@
+//! The hub's API over HTTP, one method per endpoint.
+
+use std::time::Duration;
+
+use kalamu_core::store::now_millis;
+use kalamu_core::sync::protocol::{
+    self, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ClientError, Result};
+
+/// A connection to one hub, with or without a device credential.
+#[derive(Debug, Clone)]
+pub struct HubClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+impl HubClient {
+    /// A client for the hub at `url`; each request gives up after `timeout`.
+    pub fn new(url: &str, token: Option<String>, timeout: Duration) -> Result<HubClient> {
+        let base = url.trim().trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|_| ClientError::BadUrl(url.to_owned()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ClientError::BadUrl(url.to_owned()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            // A laptop talks to its center's hub directly; a system proxy would only get in the way.
+            .no_proxy()
+            .build()
+            .map_err(|e| ClientError::Protocol { url: base.clone(), detail: e.to_string() })?;
+        Ok(HubClient { http, base, token })
+    }
+
+    /// The hub's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(protocol::CLOCK_HEADER, now_millis().to_string());
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let response = req.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Refused { status, code: body.code, message: body.message }),
+            Err(_) => Err(ClientError::Protocol {
+                url: self.base.clone(),
+                detail: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),
+            }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let bytes = self.send(req).await?.bytes().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol { url: self.base.clone(), detail: e.to_string() })
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        let detail = if e.is_timeout() {
+            "it did not answer in time".to_owned()
+        } else if e.is_connect() {
+            "no connection".to_owned()
+        } else {
+            "the connection broke".to_owned()
+        };
+        ClientError::Unreachable { url: self.base.clone(), detail }
+    }
+
+    /// Whether the hub is there, and its clock.
+    pub async fn health(&self) -> Result<Health> {
+        self.json(self.request(reqwest::Method::GET, protocol::HEALTH)).await
+    }
+
+    /// Trades a one-time code for a device credential.
+    pub async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse> {
+        self.json(self.request(reqwest::Method::POST, protocol::ENROLL).json(req)).await
+    }
+
+    /// What the hub holds of this laptop's center.
+    pub async fn vector(&self) -> Result<VectorResponse> {
+        self.json(self.request(reqwest::Method::GET, protocol::VECTOR)).await
+    }
+
+    /// Sends one encoded batch; returns once the hub has stored it.
+    pub async fn push(&self, batch: Vec<u8>) -> Result<PushAck> {
+        self.json(
+            self.request(reqwest::Method::POST, protocol::PUSH)
+                .header(reqwest::header::CONTENT_TYPE, protocol::BATCH_TYPE)
+                .body(batch),
+        )
+        .await
+    }
+
+    /// Asks for what this laptop lacks: an encoded batch, and whether the hub holds more.
+    pub async fn pull(&self, req: &PullRequest) -> Result<(Vec<u8>, bool)> {
+        let response = self.send(self.request(reqwest::Method::POST, protocol::PULL).json(req)).await?;
+        let more = response.headers().get(protocol::MORE_HEADER).is_some_and(|v| v == "1");
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        Ok((bytes.to_vec(), more))
+    }
+}

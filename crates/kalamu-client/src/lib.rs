@@ -1,0 +1,11 @@
+//! The laptop's side of the network: the hub's API over HTTP, and the sync
+//! loop that drives kalamu-core's rules with it. Shared by the `kalamu`
+//! command and the app.
+
+pub mod error;
+pub mod http;
+pub mod sync;
+
+pub use error::{ClientError, Result};
+pub use http::HubClient;
+pub use sync::{SyncReport, enroll, sync};

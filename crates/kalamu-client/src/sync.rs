@@ -1,0 +1,108 @@
+//! Enrolment and one sync run: push what the hub lacks, then pull what this
+//! laptop lacks, one acknowledged batch at a time.
+//!
+//! Every batch is stored (and acknowledged) before the next is sent, so a
+//! run cut at any point resumes from the last acknowledged batch: the next
+//! run starts by asking the hub what it holds.
+
+use std::time::Duration;
+
+use kalamu_core::Store;
+use kalamu_core::sync::protocol::{EnrollRequest, PullRequest};
+use kalamu_core::sync::{Batch, VersionVector};
+use serde::Serialize;
+
+use crate::error::{ClientError, Result};
+use crate::http::HubClient;
+
+/// Events per batch: about 50 KB on the wire, well within every limit.
+pub const BATCH_EVENTS: usize = 5_000;
+/// Default time a request may take before the link counts as cut.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a sync run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Events sent that the hub did not have.
+    pub pushed: u64,
+    /// Events received that this laptop did not have.
+    pub pulled: u64,
+    /// Batches acknowledged, both ways.
+    pub batches: u64,
+    /// Events still waiting for the hub (0 after a complete run).
+    pub pending: u64,
+    /// This laptop's clock minus the hub's, in ms, as seen at the start.
+    pub clock_offset_ms: i64,
+}
+
+/// Enrols this laptop with a hub using a one-time code from the center's staff.
+pub async fn enroll(store: &Store, hub_url: &str, code: &str, device_name: &str) -> Result<kalamu_core::sync::HubLink> {
+    let client = HubClient::new(hub_url, None, DEFAULT_TIMEOUT)?;
+    let device = store.device()?;
+    let answer = client
+        .enroll(&EnrollRequest { code: code.to_owned(), device_id: device.id, device_name: device_name.to_owned() })
+        .await?;
+    store.set_hub_link(client.url(), &answer.center_id, &answer.center_name, &answer.device_token, &answer.center_key)?;
+    Ok(store.require_hub_link()?)
+}
+
+/// One full sync with the hub this laptop is enrolled with.
+pub async fn sync(store: &Store, timeout: Duration, mut progress: impl FnMut(&SyncReport)) -> Result<SyncReport> {
+    let link = store.require_hub_link()?;
+    let client = HubClient::new(&link.hub_url, Some(link.device_token.clone()), timeout)?;
+    let mut report = SyncReport::default();
+    let start = kalamu_core::store::now_millis();
+    let answer = client.vector().await?;
+    report.clock_offset_ms = start - answer.hub_time_ms;
+    let mut theirs = answer.vector;
+    store.note_hub_vector(&theirs)?;
+
+    // Push. The loop is bounded by what was pending when it began, plus slack
+    // for events recorded meanwhile; a hub that never acknowledges progress ends it.
+    let rounds = theirs.lacks_from(&store.sync_vector()?) / BATCH_EVENTS as u64 + 4;
+    for _ in 0..rounds {
+        let batch = store.batch_after(&theirs, BATCH_EVENTS)?;
+        if batch.events.is_empty() {
+            break;
+        }
+        let ack = client.push(batch.encode()).await?;
+        for (device, seq) in &ack.vector.0 {
+            theirs.raise(device, *seq);
+        }
+        store.note_hub_vector(&ack.vector)?;
+        report.pushed += ack.new as u64;
+        report.batches += 1;
+        report.pending = theirs.lacks_from(&store.sync_vector()?);
+        progress(&report);
+    }
+
+    // Pull, bounded the same way by what the hub said it holds.
+    let rounds = store.sync_vector()?.lacks_from(&theirs) / BATCH_EVENTS as u64 + 4;
+    for _ in 0..rounds {
+        let request = PullRequest { vector: store.sync_vector()?, limit: BATCH_EVENTS };
+        let (bytes, more) = client.pull(&request).await?;
+        let batch = Batch::decode(&bytes)?;
+        if batch.events.iter().any(|e| e.seq <= request.vector.get(&e.device_id)) {
+            return Err(ClientError::Protocol {
+                url: link.hub_url.clone(),
+                detail: "it sent events this laptop already holds".into(),
+            });
+        }
+        let applied = store.apply_batch(&batch)?;
+        let mut held = VersionVector::default();
+        for e in &batch.events {
+            held.raise(&e.device_id, e.seq);
+        }
+        // The hub sent these, so it holds them.
+        store.note_hub_vector(&held)?;
+        report.pulled += applied.new as u64;
+        report.batches += 1;
+        progress(&report);
+        if !more || batch.events.is_empty() {
+            break;
+        }
+    }
+    report.pending = store.pending()?;
+    store.mark_synced()?;
+    Ok(report)
+}

@@ -1,0 +1,91 @@
+//! The hub's HTTP API as both sides see it: paths, headers and JSON bodies.
+//! Batches travel as raw [`super::wire`] bytes, everything else as JSON.
+
+use serde::{Deserialize, Serialize};
+
+use super::vector::VersionVector;
+
+/// `GET`: is the hub there, and what time is it there.
+pub const HEALTH: &str = "/v1/health";
+/// `POST` [`EnrollRequest`] → [`EnrollResponse`].
+pub const ENROLL: &str = "/v1/enroll";
+/// `GET` → [`VectorResponse`]: what the hub holds of this center.
+pub const VECTOR: &str = "/v1/sync/vector";
+/// `POST` a batch → [`PushAck`].
+pub const PUSH: &str = "/v1/sync/push";
+/// `POST` [`PullRequest`] → a batch, with [`MORE_HEADER`].
+pub const PULL: &str = "/v1/sync/pull";
+/// The laptop's wall clock (unix ms) with every request, so the hub can flag clocks far off.
+pub const CLOCK_HEADER: &str = "x-kalamu-clock";
+/// On a pull response: `1` when the hub holds more than it sent.
+pub const MORE_HEADER: &str = "x-kalamu-more";
+/// Content type of a batch.
+pub const BATCH_TYPE: &str = "application/vnd.kalamu.batch+zstd";
+/// The credential's prefix, so a token pasted in the wrong place is recognisable.
+pub const TOKEN_PREFIX: &str = "kd1.";
+
+/// A laptop asks to join a center.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The one-time code the staff gave.
+    pub code: String,
+    /// The laptop's device id.
+    pub device_id: String,
+    /// A name for staff to recognise the laptop by.
+    pub device_name: String,
+}
+
+/// What an enrolled laptop keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The center's id.
+    pub center_id: String,
+    /// The center's name.
+    pub center_name: String,
+    /// The laptop's credential (the hub keeps only its hash).
+    pub device_token: String,
+    /// Hex key for the center's sync bundles.
+    pub center_key: String,
+}
+
+/// What the hub holds of the laptop's center.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VectorResponse {
+    /// Device → highest sequence number held.
+    pub vector: VersionVector,
+    /// The hub's clock (unix ms).
+    pub hub_time_ms: i64,
+}
+
+/// The hub's acknowledgement of one pushed batch: it is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushAck {
+    /// Events in the batch.
+    pub received: usize,
+    /// Events the hub did not have.
+    pub new: usize,
+    /// The hub's vector for the devices in the batch, after it.
+    pub vector: VersionVector,
+}
+
+/// The laptop asks for what it lacks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// What the laptop holds.
+    pub vector: VersionVector,
+    /// Most events to send back.
+    pub limit: usize,
+}
+
+/// The hub's answer to a health check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `kalamu-hub`.
+    pub service: String,
+    /// The hub's version.
+    pub version: String,
+    /// The hub's clock (unix ms).
+    pub time_ms: i64,
+}

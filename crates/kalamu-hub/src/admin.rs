@@ -1,0 +1,131 @@
+//! What staff do on the hub: centers, enrolment codes, devices, and the
+//! center's sync bundles for laptops that never reach the hub.
+
+use std::path::Path;
+
+use kalamu_core::store::now_millis;
+use kalamu_core::sync::bundle::{BundleHeader, BundleReader, BundleSource, center_bundle_key, device_bundle_key};
+use kalamu_core::sync::{BundleImport, BundleProblem, VersionVector};
+use serde::Serialize;
+
+use crate::error::{HubError, Result};
+use crate::storage::{Center, Storage};
+
+/// Characters of enrolment codes: no 0/O, 1/I/L, easy to read aloud and type.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 8;
+const BUNDLE_BATCH: usize = 5_000;
+
+/// A fresh enrolment code, as staff read it out.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrollCode {
+    /// The code, e.g. `K7PQ-9XMW`.
+    pub code: String,
+    /// The center it enrols into.
+    pub center: String,
+    /// When it stops working (unix ms).
+    pub expires_at: i64,
+}
+
+/// The form of a code that is hashed: upper case, no dashes or spaces.
+pub fn normalize_code(code: &str) -> String {
+    code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
+}
+
+/// The hash the hub keeps of a code.
+pub fn code_hash(code: &str) -> String {
+    blake3::derive_key("kalamu 2026 enrolment code", normalize_code(code).as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Issues a single-use code that enrols one laptop into `center` within `ttl_minutes`.
+pub fn new_enroll_code(store: &dyn Storage, center: &str, ttl_minutes: u32) -> Result<EnrollCode> {
+    let center = store.center(center)?;
+    let mut raw = [0u8; CODE_LEN];
+    getrandom::fill(&mut raw).expect("the OS has randomness");
+    // 31 symbols: the modulo bias is under 1 %, irrelevant for a code that lives minutes.
+    let chars: String = raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
+    let code = format!("{}-{}", &chars[..4], &chars[4..]);
+    let expires_at = now_millis() + i64::from(ttl_minutes) * 60_000;
+    store.add_enroll_code(&center.id, &code_hash(&code), expires_at)?;
+    Ok(EnrollCode { code, center: center.name, expires_at })
+}
+
+/// A new device credential.
+pub fn new_token() -> String {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).expect("the OS has randomness");
+    format!("{}{}", kalamu_core::sync::protocol::TOKEN_PREFIX, hex::encode(raw))
+}
+
+/// Writes every event of a center to a bundle that its laptops can import.
+pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u64> {
+    let center: Center = store.center(center)?;
+    let total = VersionVector::default().lacks_from(&store.vector(&center.id)?);
+    let header = BundleHeader {
+        format: 1,
+        center_id: center.id.clone(),
+        from: BundleSource::Hub,
+        created_at: now_millis(),
+        events: total,
+    };
+    let key = center_bundle_key(&center.bundle_key)?;
+    let mut sent = VersionVector::default();
+    let mut failure = None;
+    let written = kalamu_core::sync::bundle::write_bundle(path, &header, &key, || {
+        match store.pull(&center.id, &sent, BUNDLE_BATCH) {
+            Ok(batch) if batch.events.is_empty() => Ok(None),
+            Ok(batch) => {
+                for e in &batch.events {
+                    sent.raise(&e.device_id, e.seq);
+                }
+                Ok(Some(batch))
+            }
+            Err(e) => {
+                // Stops the writer, which removes its partial file; the real error is reported below.
+                failure = Some(e);
+                Err(kalamu_core::Error::NotEnrolled)
+            }
+        }
+    });
+    match (failure, written) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(e.into()),
+        (None, Ok(())) => Ok(total),
+    }
+}
+
+/// Imports a laptop's bundle: its seal must be that laptop's, the laptop
+/// must be enrolled here and not revoked, and the same rules as a network
+/// push apply. Importing it again changes nothing.
+pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
+    let mut reader = BundleReader::open(path)?;
+    let BundleSource::Device(device_id) = reader.header.from.clone() else {
+        return Err(bundle_error(path, BundleProblem::Tampered));
+    };
+    let (device, token_hash) = store.device_token_hash(&device_id).map_err(|e| match e {
+        HubError::NoSuchDevice(_) => HubError::OtherCenter(format!("the laptop {device_id} that made {}", path.display())),
+        e => e,
+    })?;
+    if device.center_id != reader.header.center_id {
+        return Err(bundle_error(
+            path,
+            BundleProblem::OtherCenter { ours: device.center_id, theirs: reader.header.center_id.clone() },
+        ));
+    }
+    if device.revoked_at.is_some() {
+        return Err(HubError::Revoked);
+    }
+    reader.verify(&device_bundle_key(&token_hash))?;
+    let mut done = BundleImport::default();
+    let now = now_millis();
+    while let Some(batch) = reader.next_batch()? {
+        let applied = store.push(&device.center_id, &batch, now)?;
+        done.received += applied.received as u64;
+        done.new += applied.new as u64;
+    }
+    Ok(done)
+}
+
+fn bundle_error(path: &Path, problem: BundleProblem) -> HubError {
+    HubError::Sync(kalamu_core::Error::Bundle { path: path.to_owned(), problem })
+}

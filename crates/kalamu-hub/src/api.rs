@@ -1,0 +1,167 @@
+//! The hub's HTTP API: thin handlers that check the credential, parse,
+//! call the storage off the async runtime, and map errors.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kalamu_core::store::now_millis;
+use kalamu_core::sync::bundle::token_hash;
+use kalamu_core::sync::protocol::{
+    self, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
+};
+use kalamu_core::sync::wire::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use kalamu_core::sync::{Batch, VersionVector};
+use serde::de::DeserializeOwned;
+
+use crate::admin::{code_hash, new_token};
+use crate::error::{HubError, Result};
+use crate::storage::{Caller, Storage};
+
+/// Largest JSON request body.
+const MAX_JSON: usize = 1 << 20;
+
+type Store = Arc<dyn Storage>;
+
+/// The hub's routes over a storage.
+pub fn router(store: Store) -> Router {
+    Router::new()
+        .route(protocol::HEALTH, get(health))
+        .route(protocol::ENROLL, post(enroll))
+        .route(protocol::VECTOR, get(vector))
+        .route(protocol::PUSH, post(push))
+        .route(protocol::PULL, post(pull))
+        .fallback(|| async { HubError::BadRequest("no such endpoint".into()) })
+        .with_state(store)
+}
+
+/// Serves the hub on `listener` until the process is asked to stop.
+pub async fn serve(listener: tokio::net::TcpListener, store: Store) -> std::io::Result<()> {
+    axum::serve(listener, router(store)).with_graceful_shutdown(stop_signal()).await
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handlers install");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Runs blocking storage work off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(HubError::Io(std::io::Error::other(format!("a hub worker failed: {e}")))))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| HubError::TooLarge(limit))
+}
+
+async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T> {
+    let bytes = read_body(body, MAX_JSON).await?;
+    serde_json::from_slice(&bytes).map_err(|e| HubError::BadRequest(format!("the JSON body is not understood ({e})")))
+}
+
+/// The caller behind the request's credential.
+async fn caller(store: &Store, headers: &HeaderMap) -> Result<Caller> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(HubError::NoCredential)?;
+    let hash = token_hash(token.trim());
+    let store = store.clone();
+    blocking(move || store.authenticate(&hash)).await
+}
+
+async fn health() -> Response {
+    axum::Json(Health {
+        service: "kalamu-hub".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        time_ms: now_millis(),
+    })
+    .into_response()
+}
+
+async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<EnrollResponse>> {
+    let req: EnrollRequest = read_json(body).await?;
+    if uuid::Uuid::try_parse(&req.device_id).is_err() {
+        return Err(HubError::BadRequest("device_id is not a UUID".into()));
+    }
+    let name: String = req.device_name.trim().chars().take(80).collect();
+    let name = if name.is_empty() { "laptop".to_owned() } else { name };
+    let token = new_token();
+    let hash = token_hash(&token);
+    let center = blocking(move || store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, now_millis())).await?;
+    Ok(axum::Json(EnrollResponse {
+        center_id: center.id,
+        center_name: center.name,
+        device_token: token,
+        center_key: center.bundle_key,
+    }))
+}
+
+async fn vector(State(store): State<Store>, headers: HeaderMap) -> Result<axum::Json<VectorResponse>> {
+    let who = caller(&store, &headers).await?;
+    let now = now_millis();
+    let offset = headers
+        .get(protocol::CLOCK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|clock| clock.saturating_sub(now));
+    let vector = blocking(move || {
+        // Once per sync (every sync starts here): when the laptop was seen, and how far off its clock is.
+        store.note_seen(&who.device_id, now, offset)?;
+        store.vector(&who.center_id)
+    })
+    .await?;
+    Ok(axum::Json(VectorResponse { vector, hub_time_ms: now }))
+}
+
+async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<axum::Json<PushAck>> {
+    let who = caller(&store, &headers).await?;
+    let bytes = read_body(body, MAX_BATCH_BYTES).await?;
+    let ack = blocking(move || {
+        let batch = Batch::decode(&bytes)?;
+        let applied = store.push(&who.center_id, &batch, now_millis())?;
+        let mut vector = VersionVector::default();
+        let held = store.vector(&who.center_id)?;
+        for e in &batch.events {
+            vector.raise(&e.device_id, held.get(&e.device_id));
+        }
+        Ok(PushAck { received: applied.received, new: applied.new, vector })
+    })
+    .await?;
+    Ok(axum::Json(ack))
+}
+
+async fn pull(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let who = caller(&store, &headers).await?;
+    let req: PullRequest = read_json(body).await?;
+    let limit = req.limit.clamp(1, MAX_BATCH_EVENTS);
+    let (bytes, more) = blocking(move || {
+        let batch = store.pull(&who.center_id, &req.vector, limit)?;
+        let mut after = req.vector.clone();
+        for e in &batch.events {
+            after.raise(&e.device_id, e.seq);
+        }
+        let more = after.lacks_from(&store.vector(&who.center_id)?) > 0;
+        Ok((batch.encode(), more))
+    })
+    .await?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(protocol::BATCH_TYPE));
+    headers.insert(protocol::MORE_HEADER, HeaderValue::from_static(if more { "1" } else { "0" }));
+    Ok(response)
+}

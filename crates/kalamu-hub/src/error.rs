@@ -1,0 +1,126 @@
+//! The one error type of kalamu-hub. Each error has an HTTP status and a
+//! stable code, and its message tells the laptop's user or the operator what to do.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Everything the hub can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// No credential came with the request.
+    #[error("this request has no device credential; enrol the laptop with `kalamu enroll`")]
+    NoCredential,
+    /// The credential is not one the hub gave.
+    #[error("the hub does not know this laptop; enrol it again with a new code from the center's staff")]
+    UnknownDevice,
+    /// The device was revoked by staff.
+    #[error("this laptop was removed from the center by its staff; ask them to enrol it again")]
+    Revoked,
+    /// The enrolment code is not one the hub issued.
+    #[error("that enrolment code is not right; check it, or ask the staff for a new one")]
+    BadCode,
+    /// The enrolment code was already used.
+    #[error("that enrolment code was already used; each code enrols one laptop, ask the staff for a new one")]
+    CodeUsed,
+    /// The enrolment code is too old.
+    #[error("that enrolment code has expired; ask the staff for a new one")]
+    CodeExpired,
+    /// The device is enrolled with another center already.
+    #[error("this laptop already belongs to another center")]
+    DeviceInOtherCenter,
+    /// Data of another center was asked for or offered.
+    #[error("{0} belongs to another center; a laptop reads and writes only its own center's data")]
+    OtherCenter(String),
+    /// No center by that name or id.
+    #[error("no center named {0:?}; list them with `kalamu hub center list`")]
+    NoSuchCenter(String),
+    /// A center with that name exists already.
+    #[error("a center named {0:?} exists already")]
+    CenterExists(String),
+    /// No device with that id.
+    #[error("no device {0}; list them with `kalamu hub devices`")]
+    NoSuchDevice(String),
+    /// A request that does not parse or breaks the protocol.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A request body beyond the limit.
+    #[error("the request is larger than the hub accepts ({0} bytes at most)")]
+    TooLarge(usize),
+    /// A database URL the hub cannot serve.
+    #[error("cannot use the database {0:?}: {1}")]
+    BadDatabase(String, String),
+    /// The sync rules refused what was offered (a gap, a conflict, a bad batch or bundle).
+    #[error("{0}")]
+    Sync(#[from] kalamu_core::Error),
+    /// The hub's database failed.
+    #[error("the hub's database failed: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl HubError {
+    /// A stable code for laptops and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::NoCredential => "no_credential",
+            HubError::UnknownDevice => "unknown_device",
+            HubError::Revoked => "revoked",
+            HubError::BadCode => "bad_code",
+            HubError::CodeUsed => "code_used",
+            HubError::CodeExpired => "code_expired",
+            HubError::DeviceInOtherCenter => "device_in_other_center",
+            HubError::OtherCenter(_) => "other_center",
+            HubError::NoSuchCenter(_) => "no_such_center",
+            HubError::CenterExists(_) => "center_exists",
+            HubError::NoSuchDevice(_) => "no_such_device",
+            HubError::BadRequest(_) => "bad_request",
+            HubError::TooLarge(_) => "too_large",
+            HubError::BadDatabase(..) => "bad_database",
+            HubError::Sync(e) => e.code(),
+            HubError::Database(_) => "database",
+            HubError::Io(_) => "io",
+        }
+    }
+
+    /// The HTTP status that goes with it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HubError::NoCredential | HubError::UnknownDevice | HubError::BadCode => StatusCode::UNAUTHORIZED,
+            HubError::Revoked | HubError::OtherCenter(_) | HubError::DeviceInOtherCenter => StatusCode::FORBIDDEN,
+            HubError::CodeUsed | HubError::CodeExpired => StatusCode::GONE,
+            HubError::NoSuchCenter(_) | HubError::NoSuchDevice(_) => StatusCode::NOT_FOUND,
+            HubError::CenterExists(_) => StatusCode::CONFLICT,
+            HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HubError::Sync(kalamu_core::Error::SyncConflict { .. }) => StatusCode::CONFLICT,
+            HubError::Sync(kalamu_core::Error::Sqlite(_) | kalamu_core::Error::Io { .. }) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            HubError::Sync(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HubError::BadDatabase(..) | HubError::Database(_) | HubError::Io(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { code: self.code().to_owned(), message: self.to_string() };
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+/// Result with the hub's [`HubError`].
+pub type Result<T, E = HubError> = std::result::Result<T, E>;

@@ -1,0 +1,412 @@
+//! The hub's storage in one SQLite file: the default for a center's hub.
+//!
+//! One writer connection and a few readers, in WAL mode, so syncs that only
+//! read (vectors, pulls) never wait behind one that writes.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use kalamu_core::progress::event::{Event, EventBody};
+use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{HubError, Result};
+use crate::storage::{Caller, Center, DeviceInfo, Storage};
+
+/// "KLMH" — marks the file as a Kalamu hub database.
+const APPLICATION_ID: i32 = 0x4B4C_4D48;
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_hub.sql")];
+const READERS: usize = 4;
+
+/// The SQLite implementation of [`Storage`].
+pub struct SqliteStorage {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) a hub database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStorage> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut writer = connect(path)?;
+        migrate(&mut writer, path)?;
+        let readers = (0..READERS).map(|_| connect(path)).collect::<Result<Vec<_>>>()?;
+        Ok(SqliteStorage { writer: Mutex::new(writer), readers: Mutex::new(readers), path: path.to_owned() })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let taken = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match taken {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // An acknowledged batch must survive a power cut: the laptop forgets it was pending.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let app: i32 = tx.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if app != APPLICATION_ID && objects > 0 {
+        return Err(HubError::BadDatabase(path.display().to_string(), "it is not a Kalamu hub database".into()));
+    }
+    if version > MIGRATIONS.len() {
+        return Err(HubError::BadDatabase(
+            path.display().to_string(),
+            format!("it was written by a newer hub (schema {version}); update Kalamu"),
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn random_hex() -> String {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("the OS has randomness");
+    hex::encode(key)
+}
+
+fn read_center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
+    Ok(Center { id: r.get(0)?, name: r.get(1)?, bundle_key: r.get(2)? })
+}
+
+const DEVICE_COLUMNS: &str = "d.id, d.center_id, d.name, d.enrolled_at, d.revoked_at, d.last_seen_at, d.clock_offset_ms,
+     coalesce((SELECT seq FROM heads h WHERE h.device_id = d.id), 0)";
+
+fn read_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        id: r.get(0)?,
+        center_id: r.get(1)?,
+        name: r.get(2)?,
+        enrolled_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+        last_seen_at: r.get(5)?,
+        clock_offset_ms: r.get(6)?,
+        events: r.get::<_, i64>(7)? as u64,
+    })
+}
+
+impl Storage for SqliteStorage {
+    fn add_center(&self, name: &str) -> Result<Center> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 120 {
+            return Err(HubError::BadRequest("a center's name is 1 to 120 characters".into()));
+        }
+        self.write(|conn| {
+            let center = Center { id: uuid::Uuid::now_v7().to_string(), name: name.to_owned(), bundle_key: random_hex() };
+            let added = conn.execute(
+                "INSERT INTO centers (id, name, bundle_key, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO NOTHING",
+                (&center.id, &center.name, &center.bundle_key, kalamu_core::store::now_millis()),
+            )?;
+            if added == 0 {
+                return Err(HubError::CenterExists(name.to_owned()));
+            }
+            Ok(center)
+        })
+    }
+
+    fn centers(&self) -> Result<Vec<Center>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id, name, bundle_key FROM centers ORDER BY name")?;
+            Ok(stmt.query_map([], read_center)?.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn center(&self, id_or_name: &str) -> Result<Center> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT id, name, bundle_key FROM centers WHERE id = ?1 OR name = ?1",
+                [id_or_name],
+                read_center,
+            )
+            .optional()?
+            .ok_or_else(|| HubError::NoSuchCenter(id_or_name.to_owned()))
+        })
+    }
+
+    fn add_enroll_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()> {
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO enroll_codes (code_hash, center_id, expires_at) VALUES (?1, ?2, ?3)",
+                (code_hash, center_id, expires_at),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn enroll(&self, code_hash: &str, device_id: &str, name: &str, token_hash: &str, now: i64) -> Result<Center> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let code: Option<(String, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT center_id, expires_at, used_at FROM enroll_codes WHERE code_hash = ?1",
+                    [code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((center_id, expires_at, used_at)) = code else { return Err(HubError::BadCode) };
+            if used_at.is_some() {
+                return Err(HubError::CodeUsed);
+            }
+            if now > expires_at {
+                return Err(HubError::CodeExpired);
+            }
+            let existing: Option<String> = tx
+                .query_row("SELECT center_id FROM devices WHERE id = ?1", [device_id], |r| r.get(0))
+                .optional()?;
+            match existing {
+                Some(c) if c != center_id => return Err(HubError::DeviceInOtherCenter),
+                // Staff gave this laptop a new code: a new credential, and a revocation lifted.
+                Some(_) => tx.execute(
+                    "UPDATE devices SET token_hash = ?2, name = ?3, revoked_at = NULL, enrolled_at = ?4 WHERE id = ?1",
+                    (device_id, token_hash, name, now),
+                )?,
+                None => tx.execute(
+                    "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    (device_id, &center_id, name, token_hash, now),
+                )?,
+            };
+            tx.execute(
+                "UPDATE enroll_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
+                (code_hash, now, device_id),
+            )?;
+            let center = tx.query_row(
+                "SELECT id, name, bundle_key FROM centers WHERE id = ?1",
+                [&center_id],
+                read_center,
+            )?;
+            tx.commit()?;
+            Ok(center)
+        })
+    }
+
+    fn authenticate(&self, token_hash: &str) -> Result<Caller> {
+        self.read(|conn| {
+            let row: Option<(String, String, Option<i64>)> = conn
+                .prepare_cached("SELECT id, center_id, revoked_at FROM devices WHERE token_hash = ?1")?
+                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            match row {
+                None => Err(HubError::UnknownDevice),
+                Some((_, _, Some(_))) => Err(HubError::Revoked),
+                Some((device_id, center_id, None)) => Ok(Caller { device_id, center_id }),
+            }
+        })
+    }
+
+    fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()> {
+        self.write(|conn| {
+            conn.prepare_cached(
+                "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
+            )?
+            .execute((device_id, now, clock_offset_ms))?;
+            Ok(())
+        })
+    }
+
+    fn devices(&self, center_id: Option<&str>) -> Result<Vec<DeviceInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d WHERE ?1 IS NULL OR d.center_id = ?1 ORDER BY d.center_id, d.name"
+            ))?;
+            Ok(stmt.query_map([center_id], read_device)?.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn device_token_hash(&self, device_id: &str) -> Result<(DeviceInfo, String)> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {DEVICE_COLUMNS}, d.token_hash FROM devices d WHERE d.id = ?1"),
+                [device_id],
+                |r| Ok((read_device(r)?, r.get(8)?)),
+            )
+            .optional()?
+            .ok_or_else(|| HubError::NoSuchDevice(device_id.to_owned()))
+        })
+    }
+
+    fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo> {
+        self.write(|conn| {
+            conn.execute("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1", (device_id, now))?;
+            Ok(())
+        })?;
+        Ok(self.device_token_hash(device_id)?.0)
+    }
+
+    fn vector(&self, center_id: &str) -> Result<VersionVector> {
+        self.read(|conn| vector_of(conn, center_id))
+    }
+
+    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<Applied> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut held = VersionVector::default();
+            for device in batch.events.iter().map(|e| &e.device_id) {
+                if held.0.contains_key(device) {
+                    continue;
+                }
+                let row: Option<(String, i64)> = tx
+                    .prepare_cached(
+                        "SELECT d.center_id, coalesce(h.seq, 0) FROM devices d
+                         LEFT JOIN heads h ON h.device_id = d.id WHERE d.id = ?1",
+                    )?
+                    .query_row([device], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                match row {
+                    Some((c, seq)) if c == center_id => held.0.insert(device.clone(), seq as u64),
+                    _ => return Err(HubError::OtherCenter(format!("device {device}"))),
+                };
+            }
+            let after = held.check_extends(batch)?;
+            for l in &batch.learners {
+                let owner: Option<String> = tx
+                    .prepare_cached("SELECT center_id FROM learners WHERE id = ?1")?
+                    .query_row([&l.id], |r| r.get(0))
+                    .optional()?;
+                match owner {
+                    Some(c) if c != center_id => return Err(HubError::OtherCenter(format!("learner {}", l.id))),
+                    Some(_) => {}
+                    None => {
+                        tx.prepare_cached(
+                            "INSERT INTO learners (id, center_id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute((&l.id, center_id, &l.name, l.created_at, &l.pin_hash))?;
+                    }
+                }
+            }
+            let mut new = 0;
+            for e in &batch.events {
+                let added = tx
+                    .prepare_cached(
+                        "INSERT INTO events (id, center_id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body, received_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![
+                        e.id,
+                        center_id,
+                        e.learner_id,
+                        e.device_id,
+                        e.seq as i64,
+                        e.hlc.0 as i64,
+                        e.pack_id,
+                        e.lesson_id,
+                        e.body.kind(),
+                        serde_json::to_string(&e.body).expect("events serialize"),
+                        now,
+                    ])?;
+                if added == 1 {
+                    new += 1;
+                    continue;
+                }
+                let same: Option<String> = tx
+                    .prepare_cached("SELECT id FROM events WHERE device_id = ?1 AND seq = ?2")?
+                    .query_row((&e.device_id, e.seq as i64), |r| r.get(0))
+                    .optional()?;
+                if same.as_deref() != Some(e.id.as_str()) {
+                    return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
+                }
+            }
+            for (device, seq) in &after.0 {
+                tx.prepare_cached(
+                    "INSERT INTO heads (device_id, center_id, seq) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                )?
+                .execute((device, center_id, *seq as i64))?;
+            }
+            tx.commit()?;
+            Ok(Applied { received: batch.events.len(), new })
+        })
+    }
+
+    fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch> {
+        self.read(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let held = vector_of(&tx, center_id)?;
+            let mut events = Vec::new();
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body FROM events
+                 WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            for (device, &seq) in &held.0 {
+                let from = theirs.get(device);
+                let room = limit.saturating_sub(events.len());
+                if seq <= from {
+                    continue;
+                }
+                if room == 0 {
+                    break;
+                }
+                let rows = stmt.query_map((device, from as i64, room as i64), |r| {
+                    let body: String = r.get(7)?;
+                    Ok((
+                        Event {
+                            id: r.get(0)?,
+                            learner_id: r.get(1)?,
+                            device_id: r.get(2)?,
+                            seq: r.get::<_, i64>(3)? as u64,
+                            hlc: Hlc(r.get::<_, i64>(4)? as u64),
+                            pack_id: r.get(5)?,
+                            lesson_id: r.get(6)?,
+                            body: EventBody::LessonOpened,
+                        },
+                        body,
+                    ))
+                })?;
+                for row in rows {
+                    let (mut event, body) = row?;
+                    event.body = serde_json::from_str(&body).map_err(|e| {
+                        kalamu_core::Error::DamagedEvent { id: event.id.clone(), why: e.to_string() }
+                    })?;
+                    events.push(event);
+                }
+            }
+            let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+            let mut learners = Vec::with_capacity(ids.len());
+            let mut stmt = tx.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
+            for id in ids {
+                learners.push(stmt.query_row([id], |r| {
+                    Ok(LearnerRecord { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)?, pin_hash: r.get(3)? })
+                })?);
+            }
+            Ok(Batch { learners, events })
+        })
+    }
+}
+
+fn vector_of(conn: &Connection, center_id: &str) -> Result<VersionVector> {
+    let mut stmt = conn.prepare_cached("SELECT device_id, seq FROM heads WHERE center_id = ?1")?;
+    let rows = stmt.query_map([center_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
+}

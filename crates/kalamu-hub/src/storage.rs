@@ -1,0 +1,128 @@
+//! The hub's storage, behind one trait so a center's SQLite file and a
+//! country's PostgreSQL database serve the same hub. The hub keeps no state
+//! outside it: any number of hub processes can share one database.
+//!
+//! Methods are blocking; the HTTP layer calls them off the async runtime.
+
+use std::path::PathBuf;
+
+use kalamu_core::sync::{Applied, Batch, VersionVector};
+use serde::Serialize;
+
+use crate::error::{HubError, Result};
+
+/// A training center.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Center {
+    /// UUID.
+    pub id: String,
+    /// Name, unique on the hub.
+    pub name: String,
+    /// Hex key that seals the center's sync bundles.
+    #[serde(skip)]
+    pub bundle_key: String,
+}
+
+/// An enrolled laptop, as staff see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceInfo {
+    /// The laptop's device id.
+    pub id: String,
+    /// Its center's id.
+    pub center_id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was enrolled (unix ms).
+    pub enrolled_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Its last request (unix ms).
+    pub last_seen_at: Option<i64>,
+    /// Its clock minus the hub's at its last request.
+    pub clock_offset_ms: Option<i64>,
+    /// Events the hub holds from it.
+    pub events: u64,
+}
+
+/// Clocks further off than this are flagged to staff.
+pub const CLOCK_FLAG_MS: i64 = 5 * 60 * 1000;
+
+impl DeviceInfo {
+    /// Whether this laptop's clock is far enough off to tell staff.
+    pub fn clock_is_off(&self) -> bool {
+        self.clock_offset_ms.is_some_and(|o| o.abs() > CLOCK_FLAG_MS)
+    }
+}
+
+/// Who made a request, once their credential checks out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The laptop's device id.
+    pub device_id: String,
+    /// Its center.
+    pub center_id: String,
+}
+
+/// Everything the hub stores.
+pub trait Storage: Send + Sync + 'static {
+    /// Adds a center.
+    fn add_center(&self, name: &str) -> Result<Center>;
+    /// Every center, by name.
+    fn centers(&self) -> Result<Vec<Center>>;
+    /// A center by id or name.
+    fn center(&self, id_or_name: &str) -> Result<Center>;
+    /// Stores the hash of a new enrolment code for a center, valid until `expires_at`.
+    fn add_enroll_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()>;
+    /// Uses up an enrolment code and enrols the device with its center, all at once.
+    fn enroll(&self, code_hash: &str, device_id: &str, name: &str, token_hash: &str, now: i64) -> Result<Center>;
+    /// The device a credential belongs to; refuses revoked ones.
+    fn authenticate(&self, token_hash: &str) -> Result<Caller>;
+    /// Notes a request from a device and how far its clock is from the hub's.
+    fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()>;
+    /// Enrolled devices, of one center or of all.
+    fn devices(&self, center_id: Option<&str>) -> Result<Vec<DeviceInfo>>;
+    /// A device and the hash of its credential (for its bundles' seal).
+    fn device_token_hash(&self, device_id: &str) -> Result<(DeviceInfo, String)>;
+    /// Refuses a device from now on.
+    fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo>;
+    /// What the hub holds of a center.
+    fn vector(&self, center_id: &str) -> Result<VersionVector>;
+    /// Stores a batch from a device of `center_id`, whole or not at all.
+    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<Applied>;
+    /// Up to `limit` of the center's events that a side holding `theirs` lacks.
+    fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
+}
+
+/// Where the hub keeps its data, from a `--db` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+impl DbUrl {
+    /// Parses `sqlite:PATH`, `postgres://…` or a plain path.
+    pub fn parse(s: &str) -> Result<DbUrl> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres(s.to_owned()));
+        }
+        let path = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")).unwrap_or(s);
+        if path.is_empty() {
+            return Err(HubError::BadDatabase(s.to_owned(), "no file named".into()));
+        }
+        Ok(DbUrl::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// Opens the storage a `--db` URL names.
+pub fn open(url: &DbUrl) -> Result<std::sync::Arc<dyn Storage>> {
+    match url {
+        DbUrl::Sqlite(path) => Ok(std::sync::Arc::new(crate::sqlite::SqliteStorage::open(path)?)),
+        DbUrl::Postgres(u) => Err(HubError::BadDatabase(
+            u.clone(),
+            "this hub build serves SQLite only; PostgreSQL support is not built yet".into(),
+        )),
+    }
+}
