@@ -6,13 +6,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # Debian packages: Tauri's build libraries, the WebKit WebDriver, a virtual
-# display, GStreamer plugins for lesson video and audio, zip tools for packs.
+# display, GStreamer plugins for lesson video and audio, zip tools for packs,
+# and faketime for the sync tests of a laptop whose clock is years off.
 DEB_PACKAGES=(
   build-essential pkg-config file libssl-dev libxdo-dev librsvg2-dev
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
   webkit2gtk-driver xvfb xauth
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   zip unzip
+  faketime
 )
 
 as_root() {

@@ -21,14 +21,20 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
             println!("{}", center.id);
-            eprintln!("Added center {}. Enrol its laptops with codes from `kalamu hub enroll-code`.", center.name);
+            eprintln!(
+                "Added center {}. Enrol its laptops with codes from `kalamu hub enroll-code`.",
+                center.name
+            );
             Ok(())
         }
         HubCommand::Center(CenterCommand::List(list)) => {
             let centers = store.centers()?;
-            crate::commands::print_list(list, &centers, "No centers yet. Add one with: kalamu hub center add NAME", |c| {
-                format!("{}\t{}", c.id, c.name)
-            })
+            crate::commands::print_list(
+                list,
+                &centers,
+                "No centers yet. Add one with: kalamu hub center add NAME",
+                |c| format!("{}\t{}", c.id, c.name),
+            )
         }
         HubCommand::EnrollCode { center, ttl_minutes } => {
             let code = admin::new_enroll_code(store.as_ref(), center, *ttl_minutes)?;
@@ -47,7 +53,10 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         }
         HubCommand::Export { center, out } => {
             let n = admin::export_bundle(store.as_ref(), center, out)?;
-            println!("Wrote {n} events to {}; import it on a laptop with `kalamu sync import`", out.display());
+            println!(
+                "Wrote {n} events to {}; import it on a laptop with `kalamu sync import`",
+                out.display()
+            );
             Ok(())
         }
         HubCommand::Import { file } => {
@@ -61,8 +70,9 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
 fn serve(store: Arc<dyn Storage>, listen: &str) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
         // Scripts and tests read the address from this line (the port may have been 0).
         println!("Kalamu hub listening on http://{}", listener.local_addr()?);
         kalamu_hub::api::serve(listener, store).await?;
@@ -80,7 +90,8 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
             device: &'a kalamu_hub::storage::DeviceInfo,
             clock_is_off: bool,
         }
-        let rows: Vec<Row> = devices.iter().map(|d| Row { device: d, clock_is_off: d.clock_is_off() }).collect();
+        let rows: Vec<Row> =
+            devices.iter().map(|d| Row { device: d, clock_is_off: d.clock_is_off() }).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }

@@ -9,7 +9,10 @@ use kalamu_core::Store;
 use crate::cli::{BundleCommand, SyncArgs};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the network runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
 }
 
 fn host_name() -> String {
@@ -35,7 +38,10 @@ pub fn sync(store: &Store, args: &SyncArgs) -> Result<()> {
     match &args.bundle {
         Some(BundleCommand::Export { out }) => {
             let events = store.export_bundle(out)?;
-            println!("Wrote {events} events to {}; import it on the hub with `kalamu hub import`", out.display());
+            println!(
+                "Wrote {events} events to {}; import it on the hub with `kalamu hub import`",
+                out.display()
+            );
             Ok(())
         }
         Some(BundleCommand::Import { file }) => {

@@ -76,7 +76,8 @@ impl HubClient {
 
     async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
         let bytes = self.send(req).await?.bytes().await.map_err(|e| self.unreachable(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol { url: self.base.clone(), detail: e.to_string() })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Protocol { url: self.base.clone(), detail: e.to_string() })
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ClientError {

@@ -36,18 +36,37 @@ pub struct SyncReport {
 }
 
 /// Enrols this laptop with a hub using a one-time code from the center's staff.
-pub async fn enroll(store: &Store, hub_url: &str, code: &str, device_name: &str) -> Result<kalamu_core::sync::HubLink> {
+pub async fn enroll(
+    store: &Store,
+    hub_url: &str,
+    code: &str,
+    device_name: &str,
+) -> Result<kalamu_core::sync::HubLink> {
     let client = HubClient::new(hub_url, None, DEFAULT_TIMEOUT)?;
     let device = store.device()?;
     let answer = client
-        .enroll(&EnrollRequest { code: code.to_owned(), device_id: device.id, device_name: device_name.to_owned() })
+        .enroll(&EnrollRequest {
+            code: code.to_owned(),
+            device_id: device.id,
+            device_name: device_name.to_owned(),
+        })
         .await?;
-    store.set_hub_link(client.url(), &answer.center_id, &answer.center_name, &answer.device_token, &answer.center_key)?;
+    store.set_hub_link(
+        client.url(),
+        &answer.center_id,
+        &answer.center_name,
+        &answer.device_token,
+        &answer.center_key,
+    )?;
     Ok(store.require_hub_link()?)
 }
 
 /// One full sync with the hub this laptop is enrolled with.
-pub async fn sync(store: &Store, timeout: Duration, mut progress: impl FnMut(&SyncReport)) -> Result<SyncReport> {
+pub async fn sync(
+    store: &Store,
+    timeout: Duration,
+    mut progress: impl FnMut(&SyncReport),
+) -> Result<SyncReport> {
     let link = store.require_hub_link()?;
     let client = HubClient::new(&link.hub_url, Some(link.device_token.clone()), timeout)?;
     let mut report = SyncReport::default();

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use kalamu_core::store::now_millis;
-use kalamu_core::sync::bundle::{BundleHeader, BundleReader, BundleSource, center_bundle_key, device_bundle_key};
+use kalamu_core::sync::bundle::{
+    BundleHeader, BundleReader, BundleSource, center_bundle_key, device_bundle_key,
+};
 use kalamu_core::sync::{BundleImport, BundleProblem, VersionVector};
 use serde::Serialize;
 
@@ -34,7 +36,10 @@ pub fn normalize_code(code: &str) -> String {
 
 /// The hash the hub keeps of a code.
 pub fn code_hash(code: &str) -> String {
-    blake3::derive_key("kalamu 2026 enrolment code", normalize_code(code).as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    blake3::derive_key("kalamu 2026 enrolment code", normalize_code(code).as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Issues a single-use code that enrols one laptop into `center` within `ttl_minutes`.
@@ -43,7 +48,8 @@ pub fn new_enroll_code(store: &dyn Storage, center: &str, ttl_minutes: u32) -> R
     let mut raw = [0u8; CODE_LEN];
     getrandom::fill(&mut raw).expect("the OS has randomness");
     // 31 symbols: the modulo bias is under 1 %, irrelevant for a code that lives minutes.
-    let chars: String = raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
+    let chars: String =
+        raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
     let code = format!("{}-{}", &chars[..4], &chars[4..]);
     let expires_at = now_millis() + i64::from(ttl_minutes) * 60_000;
     store.add_enroll_code(&center.id, &code_hash(&code), expires_at)?;
@@ -103,7 +109,9 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
         return Err(bundle_error(path, BundleProblem::Tampered));
     };
     let (device, token_hash) = store.device_token_hash(&device_id).map_err(|e| match e {
-        HubError::NoSuchDevice(_) => HubError::OtherCenter(format!("the laptop {device_id} that made {}", path.display())),
+        HubError::NoSuchDevice(_) => {
+            HubError::OtherCenter(format!("the laptop {device_id} that made {}", path.display()))
+        }
         e => e,
     })?;
     if device.center_id != reader.header.center_id {

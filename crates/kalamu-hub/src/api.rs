@@ -69,7 +69,8 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes> {
 
 async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T> {
     let bytes = read_body(body, MAX_JSON).await?;
-    serde_json::from_slice(&bytes).map_err(|e| HubError::BadRequest(format!("the JSON body is not understood ({e})")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| HubError::BadRequest(format!("the JSON body is not understood ({e})")))
 }
 
 /// The caller behind the request's credential.
@@ -102,7 +103,9 @@ async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<Enr
     let name = if name.is_empty() { "laptop".to_owned() } else { name };
     let token = new_token();
     let hash = token_hash(&token);
-    let center = blocking(move || store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, now_millis())).await?;
+    let center =
+        blocking(move || store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, now_millis()))
+            .await?;
     Ok(axum::Json(EnrollResponse {
         center_id: center.id,
         center_name: center.name,

@@ -88,7 +88,9 @@ impl HubError {
     pub fn status(&self) -> StatusCode {
         match self {
             HubError::NoCredential | HubError::UnknownDevice | HubError::BadCode => StatusCode::UNAUTHORIZED,
-            HubError::Revoked | HubError::OtherCenter(_) | HubError::DeviceInOtherCenter => StatusCode::FORBIDDEN,
+            HubError::Revoked | HubError::OtherCenter(_) | HubError::DeviceInOtherCenter => {
+                StatusCode::FORBIDDEN
+            }
             HubError::CodeUsed | HubError::CodeExpired => StatusCode::GONE,
             HubError::NoSuchCenter(_) | HubError::NoSuchDevice(_) => StatusCode::NOT_FOUND,
             HubError::CenterExists(_) => StatusCode::CONFLICT,

@@ -74,7 +74,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if app != APPLICATION_ID && objects > 0 {
-        return Err(HubError::BadDatabase(path.display().to_string(), "it is not a Kalamu hub database".into()));
+        return Err(HubError::BadDatabase(
+            path.display().to_string(),
+            "it is not a Kalamu hub database".into(),
+        ));
     }
     if version > MIGRATIONS.len() {
         return Err(HubError::BadDatabase(
@@ -101,7 +104,8 @@ fn read_center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
     Ok(Center { id: r.get(0)?, name: r.get(1)?, bundle_key: r.get(2)? })
 }
 
-const DEVICE_COLUMNS: &str = "d.id, d.center_id, d.name, d.enrolled_at, d.revoked_at, d.last_seen_at, d.clock_offset_ms,
+const DEVICE_COLUMNS: &str =
+    "d.id, d.center_id, d.name, d.enrolled_at, d.revoked_at, d.last_seen_at, d.clock_offset_ms,
      coalesce((SELECT seq FROM heads h WHERE h.device_id = d.id), 0)";
 
 fn read_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfo> {
@@ -124,7 +128,11 @@ impl Storage for SqliteStorage {
             return Err(HubError::BadRequest("a center's name is 1 to 120 characters".into()));
         }
         self.write(|conn| {
-            let center = Center { id: uuid::Uuid::now_v7().to_string(), name: name.to_owned(), bundle_key: random_hex() };
+            let center = Center {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: name.to_owned(),
+                bundle_key: random_hex(),
+            };
             let added = conn.execute(
                 "INSERT INTO centers (id, name, bundle_key, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO NOTHING",
@@ -166,7 +174,14 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn enroll(&self, code_hash: &str, device_id: &str, name: &str, token_hash: &str, now: i64) -> Result<Center> {
+    fn enroll(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        name: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Center> {
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let code: Option<(String, i64, Option<i64>)> = tx
@@ -259,7 +274,10 @@ impl Storage for SqliteStorage {
 
     fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo> {
         self.write(|conn| {
-            conn.execute("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1", (device_id, now))?;
+            conn.execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                (device_id, now),
+            )?;
             Ok(())
         })?;
         Ok(self.device_token_hash(device_id)?.0)
@@ -392,12 +410,19 @@ impl Storage for SqliteStorage {
                     events.push(event);
                 }
             }
-            let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+            let ids: std::collections::BTreeSet<&str> =
+                events.iter().map(|e| e.learner_id.as_str()).collect();
             let mut learners = Vec::with_capacity(ids.len());
-            let mut stmt = tx.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
+            let mut stmt =
+                tx.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
             for id in ids {
                 learners.push(stmt.query_row([id], |r| {
-                    Ok(LearnerRecord { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)?, pin_hash: r.get(3)? })
+                    Ok(LearnerRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                        pin_hash: r.get(3)?,
+                    })
                 })?);
             }
             Ok(Batch { learners, events })

@@ -74,7 +74,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores the hash of a new enrolment code for a center, valid until `expires_at`.
     fn add_enroll_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()>;
     /// Uses up an enrolment code and enrols the device with its center, all at once.
-    fn enroll(&self, code_hash: &str, device_id: &str, name: &str, token_hash: &str, now: i64) -> Result<Center>;
+    fn enroll(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        name: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Center>;
     /// The device a credential belongs to; refuses revoked ones.
     fn authenticate(&self, token_hash: &str) -> Result<Caller>;
     /// Notes a request from a device and how far its clock is from the hub's.

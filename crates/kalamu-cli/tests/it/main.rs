@@ -1,7 +1,11 @@
 //! The `kalamu` binary as scripts and staff use it.
 
+mod fleet;
 mod packs;
 mod progress;
+mod proxy;
+mod sync;
+mod sync_faults;
 
 use std::path::Path;
 use std::process::{Command, Output};

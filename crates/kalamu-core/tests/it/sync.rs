@@ -17,15 +17,13 @@ const KEY: &str = "8f1c2a0e5b7d4c3a9e6f1b2d3c4a5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1
 
 /// Sends everything `from` has that `to` lacks, in batches of `size`; returns the batch count.
 fn sync_into(from: &Store, to: &Store, size: usize) -> usize {
-    let mut n = 0;
-    for _ in 0..10_000 {
+    for n in 0..10_000 {
         let batch = from.batch_after(&to.sync_vector().unwrap(), size).unwrap();
         if batch.events.is_empty() {
             return n;
         }
         let wire = batch.encode();
         to.apply_batch(&Batch::decode(&wire).unwrap()).unwrap();
-        n += 1;
     }
     panic!("sync did not finish");
 }

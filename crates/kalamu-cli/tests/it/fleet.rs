@@ -1,0 +1,217 @@
+//! A real hub process on loopback and laptops with real data directories,
+//! driven through the `kalamu` binary as staff and the app would.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use kalamu_core::Store;
+use kalamu_core::progress::event::EventBody;
+
+use crate::{kalamu, stderr, stdout};
+
+/// The sample pack every test laptop studies.
+pub const PACK: &str = "org.kalamu.samples.networks-intro";
+const LESSONS: &[&str] = &["what-is-a-network", "switches-and-routers", "ip-addresses"];
+
+/// A hub process serving a SQLite file in its own data directory.
+pub struct Hub {
+    /// The hub's data directory.
+    pub dir: tempfile::TempDir,
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Hub {
+    /// Starts `kalamu hub serve` on a free loopback port.
+    pub fn start() -> Hub {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir)
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Hub {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
+            .arg("--data")
+            .arg(dir.path())
+            .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+        Hub { dir, child, addr }
+    }
+
+    /// The hub's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `kalamu hub ARGS` against this hub's database.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["hub"];
+        all.extend_from_slice(args);
+        kalamu(self.dir.path(), &all)
+    }
+
+    /// Adds a center; returns its id.
+    pub fn add_center(&self, name: &str) -> String {
+        ok(self.run(&["center", "add", name])).trim().to_owned()
+    }
+
+    /// A fresh enrolment code for a center.
+    pub fn code(&self, center: &str) -> String {
+        ok(self.run(&["enroll-code", center])).trim().to_owned()
+    }
+
+    /// A read-only look into the hub's database.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.dir.path().join("hub.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+
+    /// Every event id the hub holds, with how many rows hold it.
+    pub fn event_ids(&self) -> (BTreeSet<String>, usize) {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT id FROM events").unwrap();
+        let ids: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let rows = ids.len();
+        (ids.into_iter().collect(), rows)
+    }
+
+    /// Sends one raw HTTP/1.1 request; returns the status and the body.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+        raw_request(self.addr, method, path, headers, body)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection, without any client library in between.
+pub fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The hub may refuse an oversized body before reading all of it.
+    let _ = s.write_all(body);
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    (status, response[split..].to_vec())
+}
+
+/// A laptop: its own data directory with the sample pack installed.
+pub struct Laptop {
+    /// Its data directory.
+    pub data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Laptop {
+    /// A laptop with the sample pack installed.
+    pub fn new() -> Laptop {
+        let dir = tempfile::tempdir().unwrap();
+        let pack = dir.path().join("networks.kpack");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/networks-intro");
+        ok(kalamu(dir.path(), &["pack", "build", src.to_str().unwrap(), "--out", pack.to_str().unwrap()]));
+        let data = dir.path().join("data");
+        ok(kalamu(&data, &["import", "--allow-unsigned", pack.to_str().unwrap()]));
+        Laptop { data, _dir: dir }
+    }
+
+    /// Runs `kalamu ARGS` on this laptop.
+    pub fn run(&self, args: &[&str]) -> Output {
+        kalamu(&self.data, args)
+    }
+
+    /// Enrols with a hub.
+    pub fn enroll(&self, url: &str, code: &str, name: &str) {
+        ok(self.run(&["enroll", "--hub", url, "--code", code, "--name", name]));
+    }
+
+    /// The laptop's store, opened in this process.
+    pub fn store(&self) -> Store {
+        Store::open_dir(&self.data).unwrap()
+    }
+
+    /// This laptop's device id.
+    pub fn device_id(&self) -> String {
+        self.store().device().unwrap().id
+    }
+
+    /// Adds a learner; returns the id.
+    pub fn add_learner(&self, name: &str) -> String {
+        ok(self.run(&["learner", "add", name])).trim().to_owned()
+    }
+
+    /// Records `n` events of studying for a learner, as the app would.
+    pub fn study(&self, learner: &str, n: usize) {
+        let store = self.store();
+        for i in 0..n {
+            let lesson = LESSONS[i % LESSONS.len()];
+            let body = match i % 3 {
+                0 => EventBody::LessonOpened,
+                1 => EventBody::TimeSpent { seconds: 20 + (i % 50) as u32 },
+                _ => EventBody::Position { media: None, at: (i % 10) as f64 / 10.0 },
+            };
+            store.record(learner, PACK, lesson, body).unwrap();
+        }
+    }
+
+    /// Every event id this laptop holds.
+    pub fn event_ids(&self) -> BTreeSet<String> {
+        let db = rusqlite::Connection::open(self.data.join("kalamu.db")).unwrap();
+        let mut stmt = db.prepare("SELECT id FROM events").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// `kalamu sync` (through `url` if given), with a short timeout.
+    pub fn sync(&self, url: Option<&str>) -> Output {
+        let mut args = vec!["sync", "--timeout", "3"];
+        if let Some(u) = url {
+            args.extend(["--hub", u]);
+        }
+        self.run(&args)
+    }
+
+    /// The credential this laptop shows the hub.
+    pub fn token(&self) -> String {
+        self.store().hub_link().unwrap().unwrap().device_token
+    }
+}
+
+/// The command's stdout, after asserting that it succeeded.
+pub fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}

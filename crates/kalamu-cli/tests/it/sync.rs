@@ -1,0 +1,325 @@
+//! Enrolment and sync between a real hub process and laptops, over loopback.
+
+use kalamu_core::sync::{Batch, VersionVector};
+
+use crate::fleet::{Hub, Laptop, PACK, ok};
+use crate::{stderr, stdout};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
+}
+
+/// A hub with one center and two enrolled laptops.
+fn center_with_two_laptops() -> (Hub, Laptop, Laptop) {
+    let hub = Hub::start();
+    hub.add_center("Centre de Kindia");
+    let (a, b) = (Laptop::new(), Laptop::new());
+    a.enroll(&hub.url(), &hub.code("Centre de Kindia"), "laptop-a");
+    b.enroll(&hub.url(), &hub.code("Centre de Kindia"), "laptop-b");
+    (hub, a, b)
+}
+
+#[test]
+fn a_learner_who_studied_on_laptop_a_finds_all_progress_on_laptop_b() {
+    let (hub, a, b) = center_with_two_laptops();
+    let awa = ok(a.run(&["learner", "add", "Awa", "--pin", "2468"])).trim().to_owned();
+    a.study(&awa, 40);
+    let lesson = ["--learner", &awa, "--pack", PACK, "--lesson", "ip-addresses"];
+    ok(a.run(&[&["progress", "record"], &lesson[..], &["completed"]].concat()));
+    let sent = ok(a.sync(None));
+    assert!(sent.contains("Sent 41 events"), "{sent}");
+    assert!(sent.contains("Nothing is waiting"), "{sent}");
+
+    let got = ok(b.sync(None));
+    assert!(got.contains("received 41 events"), "{got}");
+    let learners = json(&b.run(&["learner", "list", "--json"]));
+    assert_eq!(learners[0]["name"], "Awa");
+    assert_eq!(learners[0]["has_pin"], true, "the PIN travels with the learner");
+    let show = |l: &Laptop| json(&l.run(&["progress", "show", "--learner", &awa, "--json"]));
+    assert_eq!(show(&b), show(&a));
+    assert_eq!(show(&b)[0]["progress"]["packs"][0]["lessons"]["ip-addresses"]["completed"], true);
+
+    // Awa goes on studying on B; A sees it after its next sync.
+    b.study(&awa, 7);
+    assert!(ok(b.sync(None)).contains("Sent 7 events"));
+    assert!(ok(a.sync(None)).contains("received 7 events"));
+    assert_eq!(show(&a), show(&b));
+    let (on_hub, rows) = hub.event_ids();
+    assert_eq!(rows, 48);
+    assert_eq!(on_hub, a.event_ids());
+    assert_eq!(on_hub, b.event_ids());
+    // A sync with nothing new moves nothing.
+    let again = json(&a.run(&["sync", "--json"]));
+    assert_eq!((again["pushed"].as_u64(), again["pulled"].as_u64()), (Some(0), Some(0)));
+}
+
+#[test]
+fn sync_says_what_is_pending_when_the_hub_is_away() {
+    let (hub, a, _b) = center_with_two_laptops();
+    let learner = a.add_learner("Mamadou");
+    a.study(&learner, 5);
+    let url = hub.url();
+    drop(hub);
+    let out = a.sync(Some(&url));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot be reached") && err.contains("5 events are waiting for the hub"), "{err}");
+    assert_eq!(a.store().pending().unwrap(), 5);
+}
+
+#[test]
+fn enrolment_codes_work_once_and_expire() {
+    let hub = Hub::start();
+    hub.add_center("Centre de Labé");
+    let (a, b, c) = (Laptop::new(), Laptop::new(), Laptop::new());
+    let code = hub.code("Centre de Labé");
+    a.enroll(&hub.url(), &code, "a");
+    let again = b.run(&["enroll", "--hub", &hub.url(), "--code", &code]);
+    assert!(stderr(&again).contains("already used"), "{}", stderr(&again));
+    let wrong = b.run(&["enroll", "--hub", &hub.url(), "--code", "AAAA-BBBB"]);
+    assert!(stderr(&wrong).contains("not right"), "{}", stderr(&wrong));
+    let stale = ok(hub.run(&["enroll-code", "Centre de Labé", "--ttl-minutes", "0"])).trim().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let late = c.run(&["enroll", "--hub", &hub.url(), "--code", &stale]);
+    assert!(stderr(&late).contains("expired"), "{}", stderr(&late));
+    // Codes are typed by people: case and dashes do not matter.
+    let typed = hub.code("Centre de Labé").to_lowercase().replace('-', " ");
+    b.enroll(&hub.url(), &typed, "b");
+    // The hub keeps only hashes of codes and credentials.
+    let db = hub.db();
+    let stored: String =
+        db.query_row("SELECT group_concat(code_hash) FROM enroll_codes", [], |r| r.get(0)).unwrap();
+    assert!(!stored.contains(&code) && !stored.contains(&code.replace('-', "")));
+    let token = a.token();
+    let hashes: String =
+        db.query_row("SELECT group_concat(token_hash) FROM devices", [], |r| r.get(0)).unwrap();
+    assert!(!hashes.contains(&token) && !hashes.contains(token.trim_start_matches("kd1.")));
+}
+
+#[test]
+fn a_revoked_laptop_is_refused_at_once() {
+    let (hub, a, b) = center_with_two_laptops();
+    let learner = b.add_learner("Hawa");
+    b.study(&learner, 3);
+    ok(b.sync(None));
+    ok(hub.run(&["revoke", &b.device_id()]));
+    b.study(&learner, 2);
+    let out = b.sync(None);
+    assert!(stderr(&out).contains("removed from the center"), "{}", stderr(&out));
+    for (method, path) in [("GET", "/v1/sync/vector"), ("POST", "/v1/sync/push"), ("POST", "/v1/sync/pull")] {
+        let (status, body) =
+            hub.request(method, path, &[("Authorization", &format!("Bearer {}", b.token()))], b"{}");
+        assert_eq!(status, 403, "{path}");
+        assert!(String::from_utf8_lossy(&body).contains("\"code\":\"revoked\""), "{path}");
+    }
+    assert_eq!(hub.event_ids().1, 3, "nothing from the revoked laptop after the revocation");
+    let devices = json(&hub.run(&["devices", "--json"]));
+    let revoked: Vec<_> = devices.as_array().unwrap().iter().filter(|d| !d["revoked_at"].is_null()).collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["name"], "laptop-b");
+    ok(a.sync(None));
+}
+
+#[test]
+fn a_laptop_of_one_center_is_refused_everything_of_another_center() {
+    let hub = Hub::start();
+    hub.add_center("Centre de Kindia");
+    hub.add_center("Centre de Labé");
+    let (a, b) = (Laptop::new(), Laptop::new());
+    a.enroll(&hub.url(), &hub.code("Centre de Kindia"), "kindia-1");
+    b.enroll(&hub.url(), &hub.code("Centre de Labé"), "labe-1");
+    let (la, lb) = (a.add_learner("Aminata"), b.add_learner("Boubacar"));
+    a.study(&la, 4);
+    b.study(&lb, 6);
+    ok(a.sync(None));
+    ok(b.sync(None));
+    let before = hub.event_ids();
+    let auth = format!("Bearer {}", a.token());
+    let auth = [("Authorization", auth.as_str())];
+
+    // Reading: the vector and a pull from nothing show only Kindia's data.
+    let (status, body) = hub.request("GET", "/v1/sync/vector", &auth, b"");
+    assert_eq!(status, 200);
+    let vector: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(vector["vector"].get(b.device_id()).is_none());
+    let (status, body) = hub.request("POST", "/v1/sync/pull", &auth, br#"{"vector":{},"limit":1000}"#);
+    assert_eq!(status, 200);
+    let pulled = Batch::decode(&body).unwrap();
+    assert_eq!(pulled.events.len(), 4);
+    assert!(pulled.events.iter().all(|e| e.learner_id == la));
+
+    // Writing: Labé's events as they are, then passed off as laptop A's own.
+    let theirs = b.store().batch_after(&VersionVector::default(), 100).unwrap();
+    let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &theirs.encode());
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("other_center"));
+    let mut disguised = theirs.clone();
+    for (i, e) in disguised.events.iter_mut().enumerate() {
+        e.device_id = a.device_id();
+        e.seq = 5 + i as u64;
+        e.id = uuid::Uuid::now_v7().to_string();
+    }
+    let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &disguised.encode());
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains(&format!("learner {lb} belongs to another center")));
+
+    // Bundles: Labé's hub bundle on a Kindia laptop.
+    let file = hub.dir.path().join("labe.kbundle");
+    ok(hub.run(&["export", "Centre de Labé", "--out", file.to_str().unwrap()]));
+    let out = a.run(&["sync", "import", file.to_str().unwrap()]);
+    assert!(stderr(&out).contains("belongs to center"), "{}", stderr(&out));
+    assert_eq!(hub.event_ids(), before);
+    assert_eq!(a.event_ids().len(), 4);
+}
+
+#[test]
+fn malformed_oversized_and_replayed_requests_get_clear_errors_and_change_nothing() {
+    let (hub, a, _b) = center_with_two_laptops();
+    let learner = a.add_learner("Fanta");
+    a.study(&learner, 10);
+    let batch = a.store().batch_after(&VersionVector::default(), 100).unwrap().encode();
+    let token = format!("Bearer {}", a.token());
+    let auth = [("Authorization", token.as_str())];
+    let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &batch);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let before = hub.event_ids();
+
+    let huge = vec![7u8; 9 << 20];
+    /// Method, path, headers, body, expected status and error code.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        ("GET", "/v1/sync/vector", vec![], vec![], 401, "no_credential"),
+        ("GET", "/v1/sync/vector", vec![("Authorization", "Bearer kd1.00ff")], vec![], 401, "unknown_device"),
+        ("POST", "/v1/sync/push", auth.to_vec(), b"not zstd at all".to_vec(), 422, "bad_batch"),
+        ("POST", "/v1/sync/push", auth.to_vec(), huge, 413, "too_large"),
+        ("POST", "/v1/sync/pull", auth.to_vec(), b"{\"vector\":".to_vec(), 400, "bad_request"),
+        (
+            "POST",
+            "/v1/sync/pull",
+            auth.to_vec(),
+            br#"{"vector":{},"limit":5,"x":1}"#.to_vec(),
+            400,
+            "bad_request",
+        ),
+        ("POST", "/v1/enroll", vec![], b"[]".to_vec(), 400, "bad_request"),
+        (
+            "POST",
+            "/v1/enroll",
+            vec![],
+            br#"{"code":"AAAA-AAAA","device_id":"../x","device_name":"x"}"#.to_vec(),
+            400,
+            "bad_request",
+        ),
+        ("DELETE", "/v1/sync/vector", auth.to_vec(), vec![], 405, ""),
+        ("GET", "/v1/admin", vec![], vec![], 400, "bad_request"),
+    ];
+    for (method, path, headers, body, status, code) in cases {
+        let (got, answer) = hub.request(method, path, &headers, &body);
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert!(answer.contains(code), "{method} {path}: {answer}");
+        if !code.is_empty() {
+            let parsed: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            assert!(parsed["message"].as_str().unwrap().len() > 10, "{answer}");
+        }
+    }
+    // The same batch again: acknowledged, and nothing is counted twice.
+    let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &batch);
+    assert_eq!(status, 200);
+    let ack: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((ack["received"].as_u64(), ack["new"].as_u64()), (Some(10), Some(0)));
+    assert_eq!(hub.event_ids(), before);
+    assert_eq!(before.1, 10);
+}
+
+#[test]
+fn usb_bundles_carry_progress_both_ways_and_twice_changes_nothing() {
+    let (hub, a, b) = center_with_two_laptops();
+    let learner = a.add_learner("Djénab");
+    a.study(&learner, 25);
+    let stick = tempfile::tempdir().unwrap();
+    let up = stick.path().join("laptop-a.kbundle");
+    let up = up.to_str().unwrap();
+    assert!(ok(a.run(&["sync", "export", "--out", up])).contains("Wrote 25 events"));
+    assert!(ok(hub.run(&["import", up])).contains("25 events, 25 new"));
+    assert!(ok(hub.run(&["import", up])).contains("25 events, 0 new"));
+    assert_eq!(hub.event_ids().1, 25);
+
+    let down = stick.path().join("kindia.kbundle");
+    let down = down.to_str().unwrap();
+    ok(hub.run(&["export", "Centre de Kindia", "--out", down]));
+    assert!(ok(b.run(&["sync", "import", down])).contains("25 events, 25 new here"));
+    let before = b.event_ids();
+    assert!(ok(b.run(&["sync", "import", down])).contains("0 new here"));
+    assert_eq!(b.event_ids(), before);
+    assert_eq!(b.event_ids(), a.event_ids());
+    assert_eq!(a.store().pending().unwrap(), 25, "A has not heard from the hub yet");
+    assert!(ok(a.sync(None)).contains("Sent 0 events"));
+    assert_eq!(a.store().pending().unwrap(), 0);
+
+    // A copy cut short, and one with a changed byte, are refused by the hub and by a laptop.
+    let bytes = std::fs::read(up).unwrap();
+    let cut = stick.path().join("cut.kbundle");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let mut changed = bytes.clone();
+    let at = changed.len() - 40;
+    changed[at] ^= 1;
+    let bad = stick.path().join("changed.kbundle");
+    std::fs::write(&bad, changed).unwrap();
+    for (file, words) in [(&cut, "truncated"), (&bad, "changed since it was made")] {
+        let out = hub.run(&["import", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(words), "{}", stderr(&out));
+    }
+    assert_eq!(hub.event_ids().1, 25);
+}
+
+#[test]
+fn a_laptop_clock_years_ahead_loses_nothing_and_is_flagged_to_staff() {
+    let (hub, a, b) = center_with_two_laptops();
+    let learner = a.add_learner("Sékou");
+    a.study(&learner, 5);
+    ok(a.sync(None));
+    ok(b.sync(None));
+    // Laptop B's clock is five years ahead for everything it does.
+    let wrong = |args: &[&str]| {
+        std::process::Command::new("faketime")
+            .args(["-f", "+5y", env!("CARGO_BIN_EXE_kalamu"), "--data"])
+            .arg(&b.data)
+            .args(args)
+            .output()
+            .expect("faketime is installed (scripts/lib.sh installs it)")
+    };
+    let lesson = ["--learner", learner.as_str(), "--pack", PACK, "--lesson", "switches-and-routers"];
+    ok(wrong(&[&["progress", "record"], &lesson[..], &["opened"]].concat()));
+    ok(wrong(&[&["progress", "record"], &lesson[..], &["completed"]].concat()));
+    let report = ok(wrong(&["sync", "--timeout", "5"]));
+    assert!(report.contains("Sent 2 events") && report.contains("clock is 4 years ahead"), "{report}");
+
+    let devices = json(&hub.run(&["devices", "--json"]));
+    let flagged: Vec<_> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["clock_is_off"] == true)
+        .map(|d| &d["name"])
+        .collect();
+    assert_eq!(flagged, ["laptop-b"]);
+    let listed = ok(hub.run(&["devices"]));
+    assert!(listed.contains("CLOCK OFF"), "{listed}");
+
+    // A, whose clock is right, gets everything, and what it records after is ordered after it.
+    ok(a.sync(None));
+    a.study(&learner, 1);
+    ok(a.sync(None));
+    ok(b.sync(None));
+    assert_eq!(a.event_ids(), b.event_ids());
+    assert_eq!(hub.event_ids().1, 8);
+    let events = a.store().events_of(&learner).unwrap();
+    assert_eq!(events.last().unwrap().device_id, a.device_id(), "the newest event stays newest");
+    let shown = json(&a.run(&["progress", "show", "--learner", &learner, "--json"]));
+    assert_eq!(shown[0]["progress"]["packs"][0]["lessons"]["switches-and-routers"]["completed"], true);
+    // The hub recorded when it received each event, by its own clock.
+    let received: i64 = hub.db().query_row("SELECT max(received_at) FROM events", [], |r| r.get(0)).unwrap();
+    assert!((received - kalamu_core::store::now_millis()).abs() < 600_000);
+}

@@ -1,0 +1,85 @@
+//! Sync over a bad link: a fault-injecting proxy between the laptops and a
+//! real hub cuts, resets, stalls, slows and replays. Whatever happens, the
+//! hub ends with exactly the union of the laptops' events, each once.
+
+use crate::fleet::{Hub, Laptop, ok};
+use crate::proxy::{Fault, Proxy};
+
+#[test]
+fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice() {
+    let hub = Hub::start();
+    hub.add_center("Centre de Kankan");
+    let proxy = Proxy::start(hub.addr);
+    let (a, b) = (Laptop::new(), Laptop::new());
+    a.enroll(&hub.url(), &hub.code("Centre de Kankan"), "laptop-a");
+    b.enroll(&hub.url(), &hub.code("Centre de Kankan"), "laptop-b");
+    // Laptop A starts with more than two batches to send.
+    let (l1, l2) = (a.add_learner("Aïssata"), a.add_learner("Lansana"));
+    a.study(&l1, 6_000);
+    a.study(&l2, 5_500);
+    let l3 = b.add_learner("Nanténin");
+    b.study(&l3, 700);
+
+    // Byte counts are chosen to land inside a batch (about 10 bytes per event)
+    // or inside the hub's answers (a few hundred bytes each).
+    let faults = [
+        Fault::CutRequest(30_000),
+        Fault::CutResponse(400),
+        Fault::Reset(20_000),
+        Fault::Stall(10_000),
+        Fault::Replay,
+        Fault::Slow(100_000),
+        Fault::CutRequest(2_000),
+        Fault::CutResponse(1_200),
+        Fault::Reset(500),
+        Fault::Replay,
+    ];
+    let mut outcomes = Vec::new();
+    for (round, fault) in faults.iter().enumerate() {
+        proxy.set(*fault);
+        for (laptop, learner, studying) in [(&a, &l1, 1_500), (&b, &l3, 200)] {
+            // Between rounds, students keep studying, so every fault meets a batch in flight.
+            laptop.study(learner, studying);
+            let out = laptop.sync(Some(&proxy.url()));
+            let said = String::from_utf8_lossy(if out.status.success() { &out.stdout } else { &out.stderr });
+            eprintln!("round {round} {fault:?}: {}", said.lines().next().unwrap_or(""));
+            if laptop.data == a.data {
+                outcomes.push((*fault, out.status.success()));
+            }
+        }
+        // Whatever was cut, the hub never holds an event twice or one nobody recorded.
+        let (ids, rows) = hub.event_ids();
+        assert_eq!(ids.len(), rows, "round {round} ({fault:?})");
+        let union: std::collections::BTreeSet<_> = a.event_ids().union(&b.event_ids()).cloned().collect();
+        assert!(ids.is_subset(&union), "round {round} ({fault:?})");
+    }
+    let failed = outcomes.iter().filter(|(_, ok)| !ok).count();
+    // On laptop A, which always has a batch in flight: cuts, resets and stalls
+    // fail the sync; slow and replayed links still carry it.
+    for (fault, ok) in &outcomes {
+        match fault {
+            Fault::Slow(_) | Fault::Replay => assert!(ok, "{fault:?}"),
+            Fault::CutRequest(30_000) | Fault::Reset(20_000) | Fault::Stall(_) => assert!(!ok, "{fault:?}"),
+            _ => {}
+        }
+    }
+    assert!(failed >= 4, "the faults must bite");
+
+    // The link heals: two clean syncs each (B then learns A's last events).
+    proxy.set(Fault::None);
+    for _ in 0..2 {
+        for laptop in [&a, &b] {
+            ok(laptop.sync(Some(&proxy.url())));
+        }
+    }
+    let union: std::collections::BTreeSet<_> = a.event_ids().union(&b.event_ids()).cloned().collect();
+    let (on_hub, rows) = hub.event_ids();
+    assert_eq!(rows, union.len(), "no event counted twice");
+    assert_eq!(on_hub, union, "no event lost");
+    assert_eq!(a.event_ids(), union);
+    assert_eq!(b.event_ids(), union);
+    assert_eq!(a.store().pending().unwrap() + b.store().pending().unwrap(), 0);
+    // The hub's version vector agrees with what it holds.
+    let heads: i64 = hub.db().query_row("SELECT sum(seq) FROM heads", [], |r| r.get(0)).unwrap();
+    assert_eq!(heads as usize, rows);
+}
