@@ -42,6 +42,11 @@ impl HubClient {
         Ok(HubClient { http, base, token })
     }
 
+    /// The same hub and connection pool with another credential.
+    pub fn with_token(&self, token: String) -> HubClient {
+        HubClient { http: self.http.clone(), base: self.base.clone(), token: Some(token) }
+    }
+
     /// The hub's base URL.
     pub fn url(&self) -> &str {
         &self.base

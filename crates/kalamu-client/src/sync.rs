@@ -76,24 +76,38 @@ pub async fn sync(
     let mut theirs = answer.vector;
     store.note_hub_vector(&theirs)?;
 
-    // Push. The loop is bounded by what was pending when it began, plus slack
-    // for events recorded meanwhile; a hub that never acknowledges progress ends it.
+    // Push. A second connection to the store reads and encodes the next
+    // batches while the hub stores the current one (two batches ahead at
+    // most, so memory stays bounded). The run is bounded by what was pending
+    // when it began, plus slack for events recorded meanwhile.
     let rounds = theirs.lacks_from(&store.sync_vector()?) / BATCH_EVENTS as u64 + 4;
-    for _ in 0..rounds {
-        let batch = store.batch_after(&theirs, BATCH_EVENTS)?;
-        if batch.events.is_empty() {
-            break;
-        }
-        let ack = client.push(batch.encode()).await?;
+    let (sender, mut batches) = tokio::sync::mpsc::channel(2);
+    let reader = {
+        let (dir, from) = (store.dir().to_owned(), theirs.clone());
+        std::thread::spawn(move || encode_batches(&dir, from, rounds, &sender))
+    };
+    let mut unnoted = 0;
+    while let Some(next) = batches.recv().await {
+        let bytes = next?;
+        let ack = client.push(bytes).await?;
         for (device, seq) in &ack.vector.0 {
             theirs.raise(device, *seq);
         }
-        store.note_hub_vector(&ack.vector)?;
         report.pushed += ack.new as u64;
         report.batches += 1;
         report.pending = theirs.lacks_from(&store.sync_vector()?);
+        // Noting the hub's vector costs a durable write; it only feeds the
+        // pending count (the next run asks the hub anyway), so it is batched.
+        unnoted += 1;
+        if unnoted == 8 {
+            store.note_hub_vector(&theirs)?;
+            unnoted = 0;
+        }
         progress(&report);
     }
+    drop(batches);
+    let _ = reader.join();
+    store.note_hub_vector(&theirs)?;
 
     // Pull, bounded the same way by what the hub said it holds.
     let rounds = store.sync_vector()?.lacks_from(&theirs) / BATCH_EVENTS as u64 + 4;
@@ -124,4 +138,37 @@ pub async fn sync(
     report.pending = store.pending()?;
     store.mark_synced()?;
     Ok(report)
+}
+
+/// Reads and encodes the batches a hub holding `from` lacks, in order, until
+/// none are left, `rounds` are sent, or the receiver is gone.
+fn encode_batches(
+    dir: &std::path::Path,
+    mut from: VersionVector,
+    rounds: u64,
+    sender: &tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+) {
+    let store = match Store::open_dir(dir) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = sender.blocking_send(Err(e.into()));
+            return;
+        }
+    };
+    for _ in 0..rounds {
+        let batch = match store.batch_after(&from, BATCH_EVENTS) {
+            Ok(batch) if batch.events.is_empty() => return,
+            Ok(batch) => batch,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(e.into()));
+                return;
+            }
+        };
+        for e in &batch.events {
+            from.raise(&e.device_id, e.seq);
+        }
+        if sender.blocking_send(Ok(batch.encode())).is_err() {
+            return;
+        }
+    }
 }

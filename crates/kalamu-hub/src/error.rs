@@ -55,6 +55,9 @@ pub enum HubError {
     /// The hub's database failed.
     #[error("the hub's database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A write could not be committed.
+    #[error("the hub could not store the change: {0}")]
+    Commit(String),
     /// A file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -79,7 +82,7 @@ impl HubError {
             HubError::TooLarge(_) => "too_large",
             HubError::BadDatabase(..) => "bad_database",
             HubError::Sync(e) => e.code(),
-            HubError::Database(_) => "database",
+            HubError::Database(_) | HubError::Commit(_) => "database",
             HubError::Io(_) => "io",
         }
     }
@@ -101,7 +104,7 @@ impl HubError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             HubError::Sync(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            HubError::BadDatabase(..) | HubError::Database(_) | HubError::Io(_) => {
+            HubError::BadDatabase(..) | HubError::Database(_) | HubError::Commit(_) | HubError::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

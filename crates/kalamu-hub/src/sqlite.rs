@@ -4,7 +4,7 @@
 //! read (vectors, pulls) never wait behind one that writes.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 
 use kalamu_core::progress::event::{Event, EventBody};
 use kalamu_core::progress::hlc::Hlc;
@@ -21,9 +21,49 @@ const READERS: usize = 4;
 
 /// The SQLite implementation of [`Storage`].
 pub struct SqliteStorage {
-    writer: Mutex<Connection>,
+    writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+}
+
+/// Called once the group a job ran in has committed (or failed to).
+type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write, run inside its own savepoint; says whether it succeeded.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+
+/// Most writes committed together.
+const GROUP: usize = 256;
+
+/// The one writer: runs the writes that queued up meanwhile in one
+/// transaction, each in its own savepoint (a failing write undoes only
+/// itself), and answers them all after a single durable commit. A thousand
+/// laptops syncing at once cost a few dozen fsyncs, not a thousand.
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let mut delivers = Vec::with_capacity(group.len());
+        for job in group {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let (ok, deliver) = job(&conn);
+            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let _ = conn.execute_batch(end);
+            delivers.push(deliver);
+        }
+        let committed = began.and_then(|()| conn.execute_batch("COMMIT")).map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for deliver in delivers {
+            deliver(committed.clone());
+        }
+    }
 }
 
 impl SqliteStorage {
@@ -35,12 +75,28 @@ impl SqliteStorage {
         let mut writer = connect(path)?;
         migrate(&mut writer, path)?;
         let readers = (0..READERS).map(|_| connect(path)).collect::<Result<Vec<_>>>()?;
-        Ok(SqliteStorage { writer: Mutex::new(writer), readers: Mutex::new(readers), path: path.to_owned() })
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new().name("hub-writer".into()).spawn(move || writer_loop(writer, queue))?;
+        Ok(SqliteStorage { writer: Mutex::new(jobs), readers: Mutex::new(readers), path: path.to_owned() })
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+    /// Runs a write on the writer thread; returns once it is durably committed.
+    fn write<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn| {
+            let out = f(conn);
+            let ok = out.is_ok();
+            let deliver: Deliver = Box::new(move |committed| {
+                let _ = reply.send(match committed {
+                    Ok(()) => out,
+                    Err(e) => Err(HubError::Commit(e)),
+                });
+            });
+            (ok, deliver)
+        });
+        let gone = || HubError::Commit("the hub's writer stopped".into());
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -127,10 +183,11 @@ impl Storage for SqliteStorage {
         if name.is_empty() || name.chars().count() > 120 {
             return Err(HubError::BadRequest("a center's name is 1 to 120 characters".into()));
         }
-        self.write(|conn| {
+        let name = name.to_owned();
+        self.write(move |conn| {
             let center = Center {
                 id: uuid::Uuid::now_v7().to_string(),
-                name: name.to_owned(),
+                name: name.clone(),
                 bundle_key: random_hex(),
             };
             let added = conn.execute(
@@ -139,7 +196,7 @@ impl Storage for SqliteStorage {
                 (&center.id, &center.name, &center.bundle_key, kalamu_core::store::now_millis()),
             )?;
             if added == 0 {
-                return Err(HubError::CenterExists(name.to_owned()));
+                return Err(HubError::CenterExists(name));
             }
             Ok(center)
         })
@@ -165,10 +222,11 @@ impl Storage for SqliteStorage {
     }
 
     fn add_enroll_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()> {
-        self.write(|conn| {
+        let (center_id, code_hash) = (center_id.to_owned(), code_hash.to_owned());
+        self.write(move |conn| {
             conn.execute(
                 "INSERT INTO enroll_codes (code_hash, center_id, expires_at) VALUES (?1, ?2, ?3)",
-                (code_hash, center_id, expires_at),
+                (&code_hash, &center_id, expires_at),
             )?;
             Ok(())
         })
@@ -182,8 +240,11 @@ impl Storage for SqliteStorage {
         token_hash: &str,
         now: i64,
     ) -> Result<Center> {
-        self.write(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let owned = [code_hash, device_id, name, token_hash].map(str::to_owned);
+        self.write(move |tx| {
+            let [code_hash, device_id, name, token_hash] = &owned;
+            let (code_hash, device_id, name, token_hash) =
+                (code_hash.as_str(), device_id.as_str(), name.as_str(), token_hash.as_str());
             let code: Option<(String, i64, Option<i64>)> = tx
                 .query_row(
                     "SELECT center_id, expires_at, used_at FROM enroll_codes WHERE code_hash = ?1",
@@ -222,7 +283,6 @@ impl Storage for SqliteStorage {
                 [&center_id],
                 read_center,
             )?;
-            tx.commit()?;
             Ok(center)
         })
     }
@@ -242,11 +302,12 @@ impl Storage for SqliteStorage {
     }
 
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()> {
-        self.write(|conn| {
+        let device_id = device_id.to_owned();
+        self.write(move |conn| {
             conn.prepare_cached(
                 "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
             )?
-            .execute((device_id, now, clock_offset_ms))?;
+            .execute((&device_id, now, clock_offset_ms))?;
             Ok(())
         })
     }
@@ -273,10 +334,11 @@ impl Storage for SqliteStorage {
     }
 
     fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo> {
-        self.write(|conn| {
+        let id = device_id.to_owned();
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-                (device_id, now),
+                (&id, now),
             )?;
             Ok(())
         })?;
@@ -288,8 +350,9 @@ impl Storage for SqliteStorage {
     }
 
     fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<Applied> {
-        self.write(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (center, batch) = (center_id.to_owned(), batch.clone());
+        self.write(move |tx| {
+            let (center_id, batch) = (center.as_str(), &batch);
             let mut held = VersionVector::default();
             for device in batch.events.iter().map(|e| &e.device_id) {
                 if held.0.contains_key(device) {
@@ -363,7 +426,6 @@ impl Storage for SqliteStorage {
                 )?
                 .execute((device, center_id, *seq as i64))?;
             }
-            tx.commit()?;
             Ok(Applied { received: batch.events.len(), new })
         })
     }

@@ -25,8 +25,16 @@ pub struct Applied {
 impl Store {
     /// What this store holds: the highest sequence number per recording device.
     pub fn sync_vector(&self) -> Result<VersionVector> {
-        let mut stmt =
-            self.conn().prepare_cached("SELECT device_id, MAX(seq) FROM events GROUP BY device_id")?;
+        // A skip-scan over the (device_id, seq) index: one probe per device,
+        // where GROUP BY would read every event.
+        let mut stmt = self.conn().prepare_cached(
+            "WITH RECURSIVE d(id) AS (
+                 SELECT min(device_id) FROM events
+                 UNION ALL
+                 SELECT (SELECT min(device_id) FROM events WHERE device_id > d.id) FROM d WHERE d.id IS NOT NULL
+             )
+             SELECT id, (SELECT max(seq) FROM events WHERE device_id = d.id) FROM d WHERE id IS NOT NULL",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
     }

@@ -1,0 +1,426 @@
+//! Sync benchmark, against a real `kalamu hub serve` process on loopback:
+//!
+//! 1. a laptop holding 1M events syncs them all to an empty hub, next to the
+//!    raw SQLite insert of the same events (the baseline); wire bytes are
+//!    counted by a relay in between;
+//! 2. the same sync cut half-way, then resumed: the bytes sent again;
+//! 3. 1,000 simulated laptops in 20 centers sync at once (each pushes a
+//!    day's events and pulls its center's): latency p50/p99 and errors.
+//!
+//! Run: `cargo bench -p kalamu-cli --bench sync`
+//! (`KALAMU_BENCH_EVENTS`, `KALAMU_BENCH_DEVICES` change the sizes).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kalamu_client::HubClient;
+use kalamu_core::Store;
+use kalamu_core::progress::event::{Answer, Event, EventBody};
+use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::sync::protocol::{EnrollRequest, PullRequest};
+use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
+use kalamu_hub::storage::Storage;
+
+const PACK: &str = "org.kalamu.samples.networks-intro";
+const LESSONS: &[&str] = &["what-is-a-network", "switches-and-routers", "ip-addresses", "wifi", "quiz"];
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let total: usize = env("KALAMU_BENCH_EVENTS", 1_000_000);
+    let devices: usize = env("KALAMU_BENCH_DEVICES", 1_000);
+    let work = tempfile::tempdir().unwrap();
+    println!("Kalamu sync benchmark (hub: a `kalamu hub serve` process on loopback, SQLite)");
+
+    // The laptop's store. Recording 1M events durably one by one would take
+    // minutes; they are laid down in bulk as this laptop's own, in order.
+    let seed = work.path().join("seed");
+    let t = Instant::now();
+    let events = laptop_with_events(&seed, total);
+    println!("laptop store with {total} events of 100 learners made in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Baseline: the same events inserted straight into a SQLite table.
+    let t = Instant::now();
+    raw_insert(&work.path().join("raw.db"), &events);
+    let raw = t.elapsed();
+    drop(events);
+
+    // 1. Full sync of every event.
+    let hub = HubProcess::start(&work.path().join("hub1"));
+    let laptop = copy_store(&seed, &work.path().join("laptop1"));
+    let relay = Relay::start(hub.addr, None);
+    enroll(&hub, &laptop, &relay.url(), "Centre de Conakry");
+    let t = Instant::now();
+    let report = sync(&laptop);
+    let took = t.elapsed();
+    let (up, down) = relay.bytes();
+    assert_eq!(report.pushed as usize, total, "every event reached the hub");
+    println!("\n1. sync {total} events laptop → hub");
+    println!("   raw SQLite insert (baseline)   {:>7.2} s  ({:.0} events/s)", raw.as_secs_f64(), rate(total, raw));
+    println!(
+        "   sync end to end                {:>7.2} s  ({:.0} events/s; {:.1}× the raw insert; target < 10 s)",
+        took.as_secs_f64(),
+        rate(total, took),
+        took.as_secs_f64() / raw.as_secs_f64()
+    );
+    println!(
+        "   wire bytes per event           {:>7.1}    ({up} up, {down} down, {} batches; target ≤ 48)",
+        (up + down) as f64 / total as f64,
+        report.batches
+    );
+    let pushes = total.div_ceil(kalamu_client::sync::BATCH_EVENTS) as u64;
+    let batch_bytes = up / pushes;
+
+    // 2. The same sync cut half-way through, then run again.
+    let hub2 = HubProcess::start(&work.path().join("hub2"));
+    let laptop2 = copy_store(&seed, &work.path().join("laptop2"));
+    let cutter = Relay::start(hub2.addr, Some(up / 2));
+    enroll(&hub2, &laptop2, &cutter.url(), "Centre de Conakry");
+    let cut = sync_result(&laptop2);
+    let (cut_up, _) = cutter.bytes();
+    let resumed = Relay::start(hub2.addr, None);
+    laptop2.set_hub_url(&resumed.url()).unwrap();
+    let report2 = sync(&laptop2);
+    let (resume_up, _) = resumed.bytes();
+    let resent = (cut_up + resume_up).saturating_sub(up);
+    println!("\n2. the same sync cut after {cut_up} bytes, then resumed");
+    println!("   first run: {}", cut.err().map_or("finished".to_owned(), |e| e.to_string()));
+    println!("   second run: {} events sent, {} batches", report2.pushed, report2.batches);
+    println!(
+        "   bytes sent again               {resent:>7}    ({:.2} of a batch of {batch_bytes} bytes; target ≤ one batch)",
+        resent as f64 / batch_bytes as f64
+    );
+
+    // 3. Many laptops at once.
+    let hub3 = HubProcess::start(&work.path().join("hub3"));
+    let fleet = Fleet::enrol(&hub3, devices, 20);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("\n3. {devices} laptops in 20 centers, each pushing 30 events and pulling its center's");
+    for (label, spread) in [("all at the same instant", Duration::ZERO), ("spread over 10 s", Duration::from_secs(10))] {
+        let (latencies, errors, wall) = runtime.block_on(fleet.sync_all(spread));
+        let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "   {label:<24} p50 {:>6.0} ms  p99 {:>6.0} ms  max {:>6.0} ms  errors {errors}  (wall {:.1} s; target p99 < 500 ms, 0 errors)",
+            p(0.50),
+            p(0.99),
+            latencies.last().unwrap(),
+            wall.as_secs_f64()
+        );
+    }
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn body(i: usize) -> EventBody {
+    match i % 5 {
+        0 => EventBody::LessonOpened,
+        1 => EventBody::Position { media: Some("media/intro.webm".into()), at: (i % 300) as f64 * 0.5 },
+        2 => EventBody::TimeSpent { seconds: 20 + (i % 40) as u32 },
+        3 => EventBody::LessonCompleted,
+        _ => EventBody::QuizAttempt {
+            answers: [("q1".to_owned(), Answer::Choice(i % 3)), ("q2".to_owned(), Answer::Number(8.0))].into(),
+            score: (i % 3) as u32,
+            max: 2,
+        },
+    }
+}
+
+fn laptop_with_events(dir: &Path, total: usize) -> Vec<Event> {
+    let store = Store::open_dir(dir).unwrap();
+    let learners: Vec<LearnerRecord> = (0..100)
+        .map(|i| {
+            let l = store.add_learner(&format!("Learner {i}")).unwrap();
+            LearnerRecord { id: l.id, name: l.name, created_at: l.created_at, pin_hash: None }
+        })
+        .collect();
+    let device = store.device().unwrap().id;
+    let start = Hlc::at_millis(kalamu_core::store::now_millis() as u64 - 90 * 86_400_000);
+    let events: Vec<Event> = (0..total)
+        .map(|i| Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            learner_id: learners[(i / 7) % 100].id.clone(),
+            device_id: device.clone(),
+            seq: i as u64 + 1,
+            hlc: Hlc(start.0 + (i as u64) * (3 << 16)),
+            pack_id: PACK.into(),
+            lesson_id: LESSONS[(i / 3) % LESSONS.len()].into(),
+            body: body(i),
+        })
+        .collect();
+    for chunk in events.chunks(20_000) {
+        store.apply_batch(&Batch { learners: learners.clone(), events: chunk.to_vec() }).unwrap();
+    }
+    events
+}
+
+fn raw_insert(path: &Path, events: &[Event]) {
+    let mut db = rusqlite::Connection::open(path).unwrap();
+    db.pragma_update(None, "journal_mode", "WAL").unwrap();
+    db.pragma_update(None, "synchronous", "FULL").unwrap();
+    db.execute_batch(
+        "CREATE TABLE events (id TEXT PRIMARY KEY, learner_id TEXT, device_id TEXT, seq INTEGER, hlc INTEGER,
+         pack_id TEXT, lesson_id TEXT, kind TEXT, body TEXT, UNIQUE (device_id, seq)) STRICT",
+    )
+    .unwrap();
+    let tx = db.transaction().unwrap();
+    {
+        let mut stmt = tx.prepare("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)").unwrap();
+        for e in events {
+            stmt.execute(rusqlite::params![
+                e.id,
+                e.learner_id,
+                e.device_id,
+                e.seq as i64,
+                e.hlc.0 as i64,
+                e.pack_id,
+                e.lesson_id,
+                e.body.kind(),
+                serde_json::to_string(&e.body).unwrap()
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+fn copy_store(from: &Path, to: &Path) -> Store {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    Store::open_dir(to).unwrap()
+}
+
+fn kalamu(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kalamu")).arg("--data").arg(data).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct HubProcess {
+    child: Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl HubProcess {
+    fn start(dir: &Path) -> HubProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
+            .arg("--data")
+            .arg(dir)
+            .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
+        HubProcess { child, addr, dir: dir.to_owned() }
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn enroll(hub: &HubProcess, laptop: &Store, url: &str, center: &str) {
+    kalamu(&hub.dir, &["hub", "center", "add", center]);
+    let code = kalamu(&hub.dir, &["hub", "enroll-code", center]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(kalamu_client::enroll(laptop, url, &code, "bench")).unwrap();
+}
+
+fn sync_result(store: &Store) -> kalamu_client::Result<kalamu_client::SyncReport> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(kalamu_client::sync(store, Duration::from_secs(60), |_| {}))
+}
+
+fn sync(store: &Store) -> kalamu_client::SyncReport {
+    sync_result(store).unwrap()
+}
+
+/// A TCP relay that counts the bytes it carries and can cut the link after
+/// a number of bytes sent to the hub.
+struct Relay {
+    addr: SocketAddr,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn start(upstream: SocketAddr, cut_after: Option<u64>) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, down, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let (u, d, s) = (up.clone(), down.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = TcpStream::connect(upstream).unwrap();
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (u, d) = (u.clone(), d.clone());
+                std::thread::spawn(move || copy(client, server, &u, cut_after));
+                std::thread::spawn(move || copy(s2, c2, &d, None));
+            }
+        });
+        Relay { addr, up, down, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn bytes(&self) -> (u64, u64) {
+        (self.up.load(Ordering::Relaxed), self.down.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, cut_after: Option<u64>) {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let so_far = count.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if cut_after.is_some_and(|c| so_far >= c) || to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// Simulated laptops: each a device credential, a learner and a day's events.
+struct Fleet {
+    devices: Vec<(String, HubClient, Batch)>,
+}
+
+impl Fleet {
+    fn enrol(hub: &HubProcess, n: usize, centers: usize) -> Fleet {
+        // Codes straight into the hub's database, as `kalamu hub enroll-code` would make them.
+        let storage = kalamu_hub::sqlite::SqliteStorage::open(&hub.dir.join("hub.db")).unwrap();
+        let centers: Vec<String> =
+            (0..centers).map(|i| storage.add_center(&format!("Centre {i}")).unwrap().id).collect();
+        let url = format!("http://{}", hub.addr);
+        let codes: Vec<String> = (0..n)
+            .map(|i| kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60).unwrap().code)
+            .collect();
+        drop(storage);
+        // One connection pool for all: building a TLS-capable client per laptop
+        // costs more than the sync. The pool still opens a connection per
+        // request in flight, as a thousand laptops would.
+        let shared = HubClient::new(&url, None, Duration::from_secs(60)).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let devices = rt.block_on(async {
+            let mut tasks = Vec::new();
+            for (i, code) in codes.into_iter().enumerate() {
+                let shared = shared.clone();
+                tasks.push(tokio::spawn(async move {
+                    let device_id = uuid::Uuid::now_v7().to_string();
+                    let answer = shared
+                        .enroll(&EnrollRequest { code, device_id: device_id.clone(), device_name: format!("sim-{i}") })
+                        .await
+                        .unwrap();
+                    let learner = LearnerRecord {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        name: format!("Learner {i}"),
+                        created_at: 0,
+                        pin_hash: None,
+                    };
+                    let now = Hlc::at_millis(kalamu_core::store::now_millis() as u64);
+                    let events = (0..30)
+                        .map(|k| Event {
+                            id: uuid::Uuid::now_v7().to_string(),
+                            learner_id: learner.id.clone(),
+                            device_id: device_id.clone(),
+                            seq: k as u64 + 1,
+                            hlc: Hlc(now.0 + k as u64),
+                            pack_id: PACK.into(),
+                            lesson_id: LESSONS[k % LESSONS.len()].into(),
+                            body: body(k),
+                        })
+                        .collect();
+                    (device_id, shared.with_token(answer.device_token), Batch { learners: vec![learner], events })
+                }));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        Fleet { devices }
+    }
+
+    /// Every laptop syncs once; returns sorted latencies (ms), errors and the wall time.
+    async fn sync_all(&self, spread: Duration) -> (Vec<f64>, usize, Duration) {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for (i, (device, client, batch)) in self.devices.iter().enumerate() {
+            let (device, client, bytes) = (device.clone(), client.clone(), batch.encode());
+            let delay = spread.mul_f64(i as f64 / self.devices.len() as f64);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let t = Instant::now();
+                let result: kalamu_client::Result<()> = async {
+                    let theirs = client.vector().await?;
+                    if theirs.vector.get(&device) < 30 {
+                        client.push(bytes).await?;
+                    }
+                    let mut mine = VersionVector::default();
+                    mine.raise(&device, 30);
+                    for _ in 0..100 {
+                        let (got, more) = client.pull(&PullRequest { vector: mine.clone(), limit: 5_000 }).await?;
+                        for e in Batch::decode(&got)?.events {
+                            mine.raise(&e.device_id, e.seq);
+                        }
+                        if !more {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }
+                .await;
+                (t.elapsed().as_secs_f64() * 1e3, result.is_err())
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (ms, failed) = t.await.unwrap();
+            latencies.push(ms);
+            errors += failed as usize;
+        }
+        latencies.sort_by(f64::total_cmp);
+        (latencies, errors, start.elapsed())
+    }
+}
