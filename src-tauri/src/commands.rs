@@ -1,6 +1,7 @@
 //! Tauri commands: parse, call kalamu-core, map the error. Nothing more.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kalamu_core::learner::Learner;
 use kalamu_core::library::PackSummary;
@@ -14,6 +15,7 @@ use tauri::State;
 
 use crate::error::CommandResult;
 use crate::state::AppState;
+use crate::sync::{SyncHandle, SyncStatus};
 
 static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
@@ -104,6 +106,7 @@ pub fn progress(state: State<'_, AppState>, learner_id: String) -> CommandResult
 #[tauri::command]
 pub fn record(
     state: State<'_, AppState>,
+    sync: State<'_, Arc<SyncHandle>>,
     learner_id: String,
     pack_id: String,
     lesson_id: String,
@@ -112,6 +115,7 @@ pub fn record(
     let store = state.store()?;
     store.lesson(&pack_id, &lesson_id)?;
     store.record(&learner_id, &pack_id, &lesson_id, body)?;
+    sync.recorded();
     Ok(())
 }
 
@@ -119,10 +123,25 @@ pub fn record(
 #[tauri::command]
 pub fn answer_quiz(
     state: State<'_, AppState>,
+    sync: State<'_, Arc<SyncHandle>>,
     learner_id: String,
     pack_id: String,
     lesson_id: String,
     answers: BTreeMap<String, Answer>,
 ) -> CommandResult<Graded> {
-    Ok(state.store()?.answer_quiz(&learner_id, &pack_id, &lesson_id, answers)?)
+    let graded = state.store()?.answer_quiz(&learner_id, &pack_id, &lesson_id, answers)?;
+    sync.recorded();
+    Ok(graded)
+}
+
+/// What the status bar shows about sync.
+#[tauri::command]
+pub fn sync_status(sync: State<'_, Arc<SyncHandle>>) -> SyncStatus {
+    sync.status()
+}
+
+/// Syncs now instead of at the next turn.
+#[tauri::command]
+pub fn sync_now(sync: State<'_, Arc<SyncHandle>>) {
+    sync.now();
 }

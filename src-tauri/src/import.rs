@@ -17,7 +17,7 @@ pub const PROGRESS_EVENT: &str = "import-progress";
 
 /// Where staff are likely to have put pack files: `$KALAMU_PACK_DIRS`, then
 /// removable media and the user's downloads.
-fn search_roots() -> Vec<PathBuf> {
+pub fn search_roots() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> =
         std::env::var_os("KALAMU_PACK_DIRS").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
     roots.extend(["/media", "/run/media", "/mnt", "/Volumes"].map(PathBuf::from));

@@ -3,21 +3,25 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod bundle;
 mod commands;
 mod error;
 mod import;
 mod lesson;
 mod media;
 mod state;
+mod sync;
 
 fn main() {
     commands::mark_process_start();
     let state = state::AppState::open(state::data_dir_arg(std::env::args_os()));
+    let data_dir = state.data_dir.clone();
     tauri::Builder::default()
         .manage(state)
-        .setup(|app| {
+        .setup(move |app| {
             let server = media::MediaServer::start(app.handle().clone())?;
             tauri::Manager::manage(app, server);
+            tauri::Manager::manage(app, sync::SyncHandle::start(app.handle().clone(), data_dir.clone()));
             Ok(())
         })
         .register_asynchronous_uri_scheme_protocol(lesson::SCHEME, lesson::handle)
@@ -36,6 +40,12 @@ fn main() {
             commands::progress,
             commands::record,
             commands::answer_quiz,
+            commands::sync_status,
+            commands::sync_now,
+            bundle::find_bundles,
+            bundle::bundle_destination,
+            bundle::export_bundle,
+            bundle::import_bundle,
         ])
         .run(tauri::generate_context!())
         .expect("the Kalamu window could not be created");

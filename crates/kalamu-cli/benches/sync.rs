@@ -62,7 +62,11 @@ fn main() {
     let (up, down) = relay.bytes();
     assert_eq!(report.pushed as usize, total, "every event reached the hub");
     println!("\n1. sync {total} events laptop → hub");
-    println!("   raw SQLite insert (baseline)   {:>7.2} s  ({:.0} events/s)", raw.as_secs_f64(), rate(total, raw));
+    println!(
+        "   raw SQLite insert (baseline)   {:>7.2} s  ({:.0} events/s)",
+        raw.as_secs_f64(),
+        rate(total, raw)
+    );
     println!(
         "   sync end to end                {:>7.2} s  ({:.0} events/s; {:.1}× the raw insert; target < 10 s)",
         took.as_secs_f64(),
@@ -102,11 +106,15 @@ fn main() {
     let fleet = Fleet::enrol(&hub3, devices, 20);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("\n3. {devices} laptops in 20 centers, each pushing 30 events and pulling its center's");
-    for (label, spread) in [("all at the same instant", Duration::ZERO), ("spread over 10 s", Duration::from_secs(10))] {
+    for (label, spread) in
+        [("all at the same instant", Duration::ZERO), ("spread over 10 s", Duration::from_secs(10))]
+    {
+        let cpu = hub3.cpu_seconds();
         let (latencies, errors, wall) = runtime.block_on(fleet.sync_all(spread));
+        let hub_cpu = hub3.cpu_seconds() - cpu;
         let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         println!(
-            "   {label:<24} p50 {:>6.0} ms  p99 {:>6.0} ms  max {:>6.0} ms  errors {errors}  (wall {:.1} s; target p99 < 500 ms, 0 errors)",
+            "   {label:<24} p50 {:>6.0} ms  p99 {:>6.0} ms  max {:>6.0} ms  errors {errors}  (wall {:.1} s, hub CPU {hub_cpu:.1} s; target p99 < 500 ms, 0 errors)",
             p(0.50),
             p(0.99),
             latencies.last().unwrap(),
@@ -130,7 +138,8 @@ fn body(i: usize) -> EventBody {
         2 => EventBody::TimeSpent { seconds: 20 + (i % 40) as u32 },
         3 => EventBody::LessonCompleted,
         _ => EventBody::QuizAttempt {
-            answers: [("q1".to_owned(), Answer::Choice(i % 3)), ("q2".to_owned(), Answer::Number(8.0))].into(),
+            answers: [("q1".to_owned(), Answer::Choice(i % 3)), ("q2".to_owned(), Answer::Number(8.0))]
+                .into(),
             score: (i % 3) as u32,
             max: 2,
         },
@@ -232,6 +241,16 @@ impl HubProcess {
     }
 }
 
+impl HubProcess {
+    /// User and system CPU time the hub process has used.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
+        ticks / 100.0
+    }
+}
+
 impl Drop for HubProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -269,7 +288,8 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let (up, down, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let (up, down, stop) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let (u, d, s) = (up.clone(), down.clone(), stop.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
@@ -332,7 +352,9 @@ impl Fleet {
             (0..centers).map(|i| storage.add_center(&format!("Centre {i}")).unwrap().id).collect();
         let url = format!("http://{}", hub.addr);
         let codes: Vec<String> = (0..n)
-            .map(|i| kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60).unwrap().code)
+            .map(|i| {
+                kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60).unwrap().code
+            })
             .collect();
         drop(storage);
         // One connection pool for all: building a TLS-capable client per laptop
@@ -347,7 +369,11 @@ impl Fleet {
                 tasks.push(tokio::spawn(async move {
                     let device_id = uuid::Uuid::now_v7().to_string();
                     let answer = shared
-                        .enroll(&EnrollRequest { code, device_id: device_id.clone(), device_name: format!("sim-{i}") })
+                        .enroll(&EnrollRequest {
+                            code,
+                            device_id: device_id.clone(),
+                            device_name: format!("sim-{i}"),
+                        })
                         .await
                         .unwrap();
                     let learner = LearnerRecord {
@@ -369,7 +395,11 @@ impl Fleet {
                             body: body(k),
                         })
                         .collect();
-                    (device_id, shared.with_token(answer.device_token), Batch { learners: vec![learner], events })
+                    (
+                        device_id,
+                        shared.with_token(answer.device_token),
+                        Batch { learners: vec![learner], events },
+                    )
                 }));
             }
             let mut out = Vec::new();
@@ -399,7 +429,8 @@ impl Fleet {
                     let mut mine = VersionVector::default();
                     mine.raise(&device, 30);
                     for _ in 0..100 {
-                        let (got, more) = client.pull(&PullRequest { vector: mine.clone(), limit: 5_000 }).await?;
+                        let (got, more) =
+                            client.pull(&PullRequest { vector: mine.clone(), limit: 5_000 }).await?;
                         for e in Batch::decode(&got)?.events {
                             mine.raise(&e.device_id, e.seq);
                         }

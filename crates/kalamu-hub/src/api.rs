@@ -56,8 +56,13 @@ async fn stop_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Storage calls running at once. More would only thrash: the writer is one
+/// thread and reads are CPU-bound; beyond this, requests wait their turn in order.
+static WORKERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(6);
+
 /// Runs blocking storage work off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let _turn = WORKERS.acquire().await.map_err(|_| HubError::Commit("the hub is stopping".into()))?;
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(HubError::Io(std::io::Error::other(format!("a hub worker failed: {e}")))))

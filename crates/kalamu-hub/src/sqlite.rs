@@ -17,7 +17,7 @@ use crate::storage::{Caller, Center, DeviceInfo, Storage};
 /// "KLMH" — marks the file as a Kalamu hub database.
 const APPLICATION_ID: i32 = 0x4B4C_4D48;
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_hub.sql")];
-const READERS: usize = 4;
+const READERS: usize = 6;
 
 /// The SQLite implementation of [`Storage`].
 pub struct SqliteStorage {
@@ -81,7 +81,10 @@ impl SqliteStorage {
     }
 
     /// Runs a write on the writer thread; returns once it is durably committed.
-    fn write<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (reply, answer) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |conn| {
             let out = f(conn);
@@ -185,11 +188,8 @@ impl Storage for SqliteStorage {
         }
         let name = name.to_owned();
         self.write(move |conn| {
-            let center = Center {
-                id: uuid::Uuid::now_v7().to_string(),
-                name: name.clone(),
-                bundle_key: random_hex(),
-            };
+            let center =
+                Center { id: uuid::Uuid::now_v7().to_string(), name: name.clone(), bundle_key: random_hex() };
             let added = conn.execute(
                 "INSERT INTO centers (id, name, bundle_key, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO NOTHING",

@@ -94,6 +94,11 @@ impl Group {
     pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
         self.0.stderr.take()
     }
+
+    /// The group leader's standard output, if it was piped.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.0.stdout.take()
+    }
 }
 
 impl Drop for Group {
@@ -259,9 +264,11 @@ impl App {
             .with_context(|| format!("no element {css} appeared within {WAIT:?}"))
     }
 
-    /// Types `text` into the field matching `css`.
+    /// Replaces the text of the field matching `css` with `text`.
     pub async fn fill(&self, css: &str, text: &str) -> Result<()> {
-        self.element(css).await?.send_keys(text).await?;
+        let field = self.element(css).await?;
+        field.clear().await?;
+        field.send_keys(text).await?;
         Ok(())
     }
 

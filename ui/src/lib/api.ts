@@ -155,6 +155,26 @@ export interface CommandError {
   message: string;
 }
 
+export interface SyncError {
+  code: string;
+  message: string;
+}
+
+export interface SyncStatus {
+  enrolled: boolean;
+  center: string | null;
+  syncing: boolean;
+  pending: number;
+  last_sync_at: number | null;
+  error: SyncError | null;
+  retry_in_s: number | null;
+}
+
+export interface BundleImport {
+  received: number;
+  new: number;
+}
+
 export function isCommandError(e: unknown): e is CommandError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }
@@ -168,6 +188,12 @@ export const api = {
   selectLearner: (id: string, pin: string | null) => invoke<Learner>("select_learner", { id, pin }),
   setLanguage: (language: string) => invoke<void>("set_language", { language }),
   findPacks: () => invoke<FoundPack[]>("find_packs"),
+  syncStatus: () => invoke<SyncStatus>("sync_status"),
+  syncNow: () => invoke<void>("sync_now"),
+  findBundles: () => invoke<FoundPack[]>("find_bundles"),
+  bundleDestination: () => invoke<string | null>("bundle_destination"),
+  exportBundle: (path: string) => invoke<number>("export_bundle", { path }),
+  importBundle: (path: string) => invoke<BundleImport>("import_bundle", { path }),
   previewPack: (path: string) => invoke<PackPreview>("preview_pack", { path }),
   importPack: (path: string, allowUnsigned: boolean) =>
     invoke<ImportReport>("import_pack", { path, allowUnsigned }),
@@ -180,3 +206,4 @@ export const api = {
 };
 
 export const IMPORT_PROGRESS_EVENT = "import-progress";
+export const SYNC_STATUS_EVENT = "sync-status";

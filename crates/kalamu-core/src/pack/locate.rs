@@ -1,4 +1,4 @@
-//! Finding `.kpack` files where staff put them: USB sticks, downloads.
+//! Finding `.kpack` files (and sync bundles) where staff put them: USB sticks, downloads.
 
 use std::path::{Path, PathBuf};
 
@@ -16,16 +16,21 @@ pub struct FoundPack {
 /// Pack files under `roots`, at most `max_depth` folders down, at most `limit` of them.
 /// Hidden folders and links are skipped; unreadable folders are passed over.
 pub fn find(roots: &[PathBuf], max_depth: usize, limit: usize) -> Vec<FoundPack> {
+    find_files(roots, ".kpack", max_depth, limit)
+}
+
+/// Files whose name ends with `suffix` (any case), found as [`find`] finds packs.
+pub fn find_files(roots: &[PathBuf], suffix: &str, max_depth: usize, limit: usize) -> Vec<FoundPack> {
     let mut found = Vec::new();
     for root in roots {
-        walk(root, max_depth, limit, &mut found);
+        walk(root, suffix, max_depth, limit, &mut found);
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found.dedup_by(|a, b| a.path == b.path);
     found
 }
 
-fn walk(dir: &Path, depth: usize, limit: usize, found: &mut Vec<FoundPack>) {
+fn walk(dir: &Path, suffix: &str, depth: usize, limit: usize, found: &mut Vec<FoundPack>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         if found.len() >= limit {
@@ -37,11 +42,11 @@ fn walk(dir: &Path, depth: usize, limit: usize, found: &mut Vec<FoundPack>) {
             continue;
         }
         let Ok(kind) = entry.file_type() else { continue };
-        if kind.is_file() && name.to_ascii_lowercase().ends_with(".kpack") {
+        if kind.is_file() && name.to_ascii_lowercase().ends_with(suffix) {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             found.push(FoundPack { path: entry.path(), size });
         } else if kind.is_dir() && depth > 0 {
-            walk(&entry.path(), depth - 1, limit, found);
+            walk(&entry.path(), suffix, depth - 1, limit, found);
         }
     }
 }

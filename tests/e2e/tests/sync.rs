@@ -1,0 +1,175 @@
+//! Sync in the app: an enrolled laptop sends progress to a real hub process
+//! by itself, says what is waiting while the hub is away, sends it as soon
+//! as the hub answers again, and carries progress by USB stick.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kalamu_e2e::{App, Group, data_with_learner, spawn_group, target_dir};
+
+const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
+
+fn kalamu(data: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(target_dir().join("debug/kalamu")).arg("--data").arg(data).args(args).output()?;
+    if !out.status.success() {
+        bail!("kalamu {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// Starts `kalamu hub serve` on `listen`; returns the process and its address.
+fn hub(data: &Path, listen: &str) -> Result<(Group, String)> {
+    let mut cmd = Command::new(target_dir().join("debug/kalamu"));
+    cmd.arg("--data").arg(data).args(["hub", "serve", "--listen", listen]).stdout(Stdio::piped());
+    let mut group = spawn_group(&mut cmd)?;
+    let mut line = String::new();
+    BufReader::new(group.take_stdout().context("hub stdout")?).read_line(&mut line)?;
+    let addr = line.trim().rsplit("http://").next().unwrap_or_default().to_owned();
+    Ok((group, addr))
+}
+
+fn hub_events(data: &Path) -> Result<i64> {
+    let db = rusqlite::Connection::open_with_flags(
+        data.join("hub.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    Ok(db.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+}
+
+/// Waits (bounded) until the sync status is in `phase` and its text contains `words`.
+async fn wait_for_sync(app: &App, phase: &str, words: &str) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = (String::new(), String::new());
+    while Instant::now() < deadline {
+        if let Ok(el) = app.element("[data-testid=sync-status]").await {
+            last = (el.attr("data-state").await?.unwrap_or_default(), el.text().await?);
+            if last.0 == phase && last.1.contains(words) {
+                return Ok(last.1);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("the sync status stayed {:?} {:?}, expected {phase:?} with {words:?}", last.0, last.1)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_app_syncs_by_itself_and_catches_up_when_the_hub_comes_back() -> Result<()> {
+    let hub_dir = tempfile::tempdir()?;
+    kalamu(hub_dir.path(), &["hub", "center", "add", "Centre de Kindia"])?;
+    let code = kalamu(hub_dir.path(), &["hub", "enroll-code", "Centre de Kindia"])?;
+    let (hub_process, addr) = hub(hub_dir.path(), "127.0.0.1:0")?;
+    let (data, _awa) = data_with_learner("Awa")?;
+    kalamu(data.path(), &["enroll", "--hub", &format!("http://{addr}"), "--code", &code])?;
+
+    let app = App::start(data.path()).await?;
+    wait_for_sync(&app, "ok", "All progress is saved at Centre de Kindia").await?;
+
+    // Studying sends progress by itself.
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=what-is-a-network]").await?;
+    app.click("[data-testid=mark-done]").await?;
+    app.wait_for_text("[data-testid=mark-done]", "Done").await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub_events(hub_dir.path())? < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(hub_events(hub_dir.path())? >= 2, "the lesson's events reached the hub");
+    wait_for_sync(&app, "ok", "All progress is saved").await?;
+
+    // The hub goes away: the student keeps working, and the bar says what waits.
+    drop(hub_process);
+    app.click(".lesson-nav button").await?;
+    app.click("[data-lesson-id=switches-and-routers]").await?;
+    app.click("[data-testid=mark-done]").await?;
+    app.wait_for_text("[data-testid=mark-done]", "Done").await?;
+    let said = wait_for_sync(&app, "error", "cannot be reached").await?;
+    assert!(said.contains("waiting to be sent") && said.contains("safe on this laptop"), "{said}");
+    app.screenshot("sync-hub-away").await?;
+
+    // The hub is back on the same address: the app notices and sends by itself.
+    let (_hub_again, _) = hub(hub_dir.path(), &addr)?;
+    wait_for_sync(&app, "ok", "All progress is saved").await?;
+    app.screenshot("sync-saved").await?;
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    assert_eq!(store.pending()?, 0);
+    assert_eq!(hub_events(hub_dir.path())?, store.sync_vector()?.0.values().sum::<u64>() as i64);
+    app.close().await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn progress_travels_by_usb_stick_from_the_app() -> Result<()> {
+    use kalamu_core::progress::event::EventBody;
+    // Both laptops were enrolled while at the center; one synced then.
+    let hub_dir = tempfile::tempdir()?;
+    kalamu(hub_dir.path(), &["hub", "center", "add", "Centre de Labé"])?;
+    let (hub_process, addr) = hub(hub_dir.path(), "127.0.0.1:0")?;
+    let url = format!("http://{addr}");
+    let (data, awa) = data_with_learner("Awa")?;
+    kalamu(
+        data.path(),
+        &[
+            "enroll",
+            "--hub",
+            &url,
+            "--code",
+            &kalamu(hub_dir.path(), &["hub", "enroll-code", "Centre de Labé"])?,
+        ],
+    )?;
+    let other = tempfile::tempdir()?;
+    kalamu(
+        other.path(),
+        &[
+            "enroll",
+            "--hub",
+            &url,
+            "--code",
+            &kalamu(hub_dir.path(), &["hub", "enroll-code", "Centre de Labé"])?,
+        ],
+    )?;
+    let binta = kalamu(other.path(), &["learner", "add", "Binta"])?;
+    kalamu_core::Store::open_dir(other.path())?.record(&binta, "p", "l", EventBody::LessonOpened)?;
+    kalamu(other.path(), &["sync"])?;
+    // Awa's laptop never reaches the hub again.
+    drop(hub_process);
+    kalamu_core::Store::open_dir(data.path())?.record(
+        &awa.id,
+        "org.kalamu.samples.networks-intro",
+        "ip-addresses",
+        EventBody::LessonOpened,
+    )?;
+
+    let stick = tempfile::tempdir()?;
+    let app = App::start_with_env(data.path(), &[("KALAMU_PACK_DIRS", stick.path().as_os_str())]).await?;
+    app.click("[data-testid=usb-open]").await?;
+    let out = stick.path().join("awa-laptop.kbundle");
+    app.fill("[data-testid=usb-export-path]", out.to_str().unwrap()).await?;
+    app.click("[data-testid=usb-export]").await?;
+    app.wait_for_text("[data-testid=usb-exported]", "Saved 1 activity. Give the stick to the staff.").await?;
+    let imported = kalamu(hub_dir.path(), &["hub", "import", out.to_str().unwrap()])?;
+    assert!(imported.contains("1 events, 1 new"), "{imported}");
+
+    // The staff bring back the center's progress; the dialog finds it on the stick.
+    let from_hub = stick.path().join("labe.kbundle");
+    kalamu(hub_dir.path(), &["hub", "export", "Centre de Labé", "--out", from_hub.to_str().unwrap()])?;
+    app.click("[data-testid=usb-dialog] .actions button").await?;
+    app.click("[data-testid=usb-open]").await?;
+    let found = app.text_of("[data-testid=usb-found]").await?;
+    assert!(found.contains("labe.kbundle") && found.contains("awa-laptop.kbundle"), "{found}");
+    app.fill("[data-testid=usb-import-path]", from_hub.to_str().unwrap()).await?;
+    app.click("[data-testid=usb-import]").await?;
+    app.wait_for_text("[data-testid=usb-imported]", "Loaded 2 activities, 1 new on this laptop.").await?;
+    app.screenshot("usb-dialog").await?;
+    // Twice changes nothing; the laptop's own bundle is refused with words.
+    app.click("[data-testid=usb-import]").await?;
+    app.wait_for_text("[data-testid=usb-imported]", "Loaded 2 activities, 0 new on this laptop.").await?;
+    app.fill("[data-testid=usb-import-path]", out.to_str().unwrap()).await?;
+    app.click("[data-testid=usb-import]").await?;
+    let refused = app.text_of("[data-testid=usb-error]").await?;
+    assert!(refused.contains("made by a laptop"), "{refused}");
+    let learners = kalamu(data.path(), &["learner", "list"])?;
+    assert!(learners.contains("Binta"), "{learners}");
+    app.close().await
+}
