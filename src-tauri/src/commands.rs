@@ -114,8 +114,13 @@ pub fn record(
 ) -> CommandResult<()> {
     let store = state.store()?;
     store.lesson(&pack_id, &lesson_id)?;
+    // A position changes every few seconds while a video plays; it travels
+    // with the next sync instead of starting one.
+    let worth_a_sync = !matches!(body, EventBody::Position { .. });
     store.record(&learner_id, &pack_id, &lesson_id, body)?;
-    sync.recorded();
+    if worth_a_sync {
+        sync.recorded();
+    }
     Ok(())
 }
 

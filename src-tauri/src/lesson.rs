@@ -2,8 +2,9 @@
 //! frame, by byte range for media, under a strict content security policy.
 //!
 //! Each pack is its own host (`kalamu-lesson://PACK_ID/path`), so a lesson
-//! can name only its own pack's files; the policy forbids scripts, the
-//! network, forms, popups and navigating the app's window.
+//! can name only its own pack's files; the policy forbids the lesson's own
+//! scripts, the network, forms, popups and navigating the app's window. The
+//! one script that runs is Kalamu's position tracker, allowed by a nonce.
 
 use kalamu_core::Error;
 use tauri::http::{Method, Request, Response, StatusCode, header};
@@ -74,12 +75,17 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         }
     };
     let mut end = end;
+    let mut nonce = None;
     if info.media_type == "text/html"
         && status == StatusCode::OK
         && let (Some(prefix), Ok(html)) = (&media, std::str::from_utf8(&body))
     {
-        body = point_media_at(html, &path, prefix).into_bytes();
+        let n = new_nonce();
+        let mut page = point_media_at(html, &path, prefix);
+        page.push_str(&format!("<script nonce=\"{n}\">{TRACKER}</script>"));
+        body = page.into_bytes();
         end = start + body.len() as u64;
+        nonce = Some(n);
     }
     let content_type = match info.media_type.as_str() {
         t @ ("text/html" | "text/css" | "text/plain" | "image/svg+xml") => format!("{t}; charset=utf-8"),
@@ -90,7 +96,7 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, end - start)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_SECURITY_POLICY, policy(&pack, media.as_deref()))
+        .header(header::CONTENT_SECURITY_POLICY, policy(&pack, media.as_deref(), nonce.as_deref()))
         .header("X-Content-Type-Options", "nosniff")
         .header(header::CACHE_CONTROL, "no-store");
     if status == StatusCode::PARTIAL_CONTENT {
@@ -101,14 +107,29 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
 }
 
 /// The lesson's policy: its own pack's files only (media through its own
-/// prefix of the loopback media server); no scripts, network, forms or popups.
-fn policy(pack: &str, media: Option<&str>) -> String {
+/// prefix of the loopback media server); no network, forms or popups. The
+/// only script is Kalamu's position tracker, by a nonce no lesson can know.
+fn policy(pack: &str, media: Option<&str>, nonce: Option<&str>) -> String {
     let own = format!("{SCHEME}://{pack}");
     let media = media.unwrap_or_default();
+    let scripts = match nonce {
+        Some(n) => format!("script-src 'nonce-{n}'; sandbox allow-scripts"),
+        None => "sandbox".to_owned(),
+    };
     format!(
         "default-src 'none'; img-src {own} data:; media-src {own} {media}; style-src {own} 'unsafe-inline'; \
-         font-src {own}; frame-src 'none'; form-action 'none'; base-uri 'none'; sandbox"
+         font-src {own}; frame-src 'none'; form-action 'none'; base-uri 'none'; {scripts}"
     )
+}
+
+/// Kalamu's script in every lesson page: reports positions, restores them.
+const TRACKER: &str = include_str!("lesson_tracker.js");
+
+/// A fresh nonce for one page's script.
+fn new_nonce() -> String {
+    let mut raw = [0u8; 18];
+    getrandom::fill(&mut raw).expect("the OS has randomness");
+    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Points the relative `src` of `<video>`, `<audio>`, `<source>` and `<track>`

@@ -1,7 +1,7 @@
 //! Studying in the app: a learner opens a lesson in its sandboxed frame,
 //! answers a quiz, closes the app and finds everything again on restart.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fantoccini::Locator;
 use kalamu_e2e::{App, data_with_learner, install_sample_packs};
 
@@ -180,8 +180,8 @@ async fn learner_with_a_pin_signs_in_only_with_the_right_pin() -> Result<()> {
 
 /// A lesson's video plays and seeks, served by byte range from the chunk store.
 #[tokio::test(flavor = "current_thread")]
-async fn lesson_video_plays_and_seeks() -> Result<()> {
-    let (data, _) = data_with_learner("Mariama")?;
+async fn lesson_video_plays_seeks_and_resumes_where_it_was_left() -> Result<()> {
+    let (data, learner) = data_with_learner("Mariama")?;
     let app = App::start(data.path()).await?;
     app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
     app.click("[data-lesson-id=packets-and-routing]").await?;
@@ -210,7 +210,37 @@ async fn lesson_video_plays_and_seeks() -> Result<()> {
         anyhow::ensure!(std::time::Instant::now() < deadline, "the seek never finished: {v}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // Paused there: the app records where the learner is in the video.
+    app.client.execute("document.querySelector('video').pause(); return true;", vec![]).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     app.client.enter_parent_frame().await?;
     app.screenshot("video-lesson").await?;
+    app.click(".lesson-nav button").await?; // back to the course: the position is saved on leaving
+    app.text_of("[data-lesson-id=packets-and-routing]").await?;
+    app.close().await?;
+
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let progress = store.progress(&learner.id)?;
+    let resume = progress.resume.context("a resume point")?;
+    assert_eq!(resume.lesson_id, "packets-and-routing");
+    let position = resume.position.context("a position in the lesson")?;
+    assert!(position.media.as_deref().is_some_and(|m| m.ends_with(".webm")), "{position:?}");
+    assert!((7.4..9.0).contains(&position.at), "{position:?}");
+    drop(store);
+
+    // After a restart, the lesson opens with the video where the learner left it.
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=resume]")).await?;
+    app.enter_lesson_frame("video").await?;
+    let deadline = std::time::Instant::now() + kalamu_e2e::WAIT;
+    loop {
+        let at = app.client.execute("return document.querySelector('video').currentTime", vec![]).await;
+        if at.as_ref().ok().and_then(|v| v.as_f64()).is_some_and(|at| (position.at - at).abs() < 0.5) {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the video did not resume at {}: {at:?}", position.at);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.client.enter_parent_frame().await?;
     app.close().await
 }

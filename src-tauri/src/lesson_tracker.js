@@ -1,0 +1,56 @@
+// Kalamu's own script in a lesson page, allowed by a per-response nonce:
+// no lesson script can run. It reports where the learner is (page scroll,
+// video and audio time) to the app's window, and moves there when the
+// window asks. It can only post messages: the frame has no same-origin
+// access, no network and no navigation.
+(() => {
+  const post = (at, media) => parent.postMessage({ kalamu: "position", at, media }, "*");
+  const page = () => {
+    const h = document.documentElement;
+    const room = h.scrollHeight - innerHeight;
+    return room > 0 ? Math.min(1, Math.max(0, scrollY / room)) : 0;
+  };
+  // The media file's path in its pack: what follows /TOKEN/PACK/ on the media server.
+  const path = (m) => {
+    try {
+      return decodeURIComponent(new URL(m.currentSrc).pathname.split("/").slice(3).join("/"));
+    } catch {
+      return null;
+    }
+  };
+  let scrolled = 0;
+  addEventListener("scroll", () => {
+    if (Date.now() - scrolled > 1000) {
+      scrolled = Date.now();
+      post(page());
+    }
+  }, { passive: true });
+  for (const m of document.querySelectorAll("video, audio")) {
+    let told = 0;
+    const tell = () => {
+      const p = path(m);
+      if (p) {
+        told = Date.now();
+        post(m.currentTime, p);
+      }
+    };
+    m.addEventListener("timeupdate", () => Date.now() - told > 2000 && tell());
+    m.addEventListener("pause", tell);
+    m.addEventListener("seeked", tell);
+  }
+  addEventListener("message", (e) => {
+    const d = e.source === parent ? e.data : null;
+    if (!d || d.kalamu !== "restore" || typeof d.at !== "number") return;
+    if (typeof d.media === "string") {
+      const m = [...document.querySelectorAll("video, audio")].find((x) => path(x) === d.media);
+      if (m) {
+        const seek = () => (m.currentTime = d.at);
+        m.readyState > 0 ? seek() : m.addEventListener("loadedmetadata", seek, { once: true });
+      }
+    } else {
+      const h = document.documentElement;
+      scrollTo(0, d.at * (h.scrollHeight - innerHeight));
+    }
+  });
+  parent.postMessage({ kalamu: "ready" }, "*");
+})();
