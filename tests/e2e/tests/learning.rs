@@ -244,3 +244,84 @@ async fn lesson_video_plays_seeks_and_resumes_where_it_was_left() -> Result<()> 
     app.client.enter_parent_frame().await?;
     app.close().await
 }
+
+/// Presses Tab until the focused element matches `css` (bounded), so every
+/// step below is reachable by keyboard alone.
+async fn tab_to(app: &App, css: &str) -> Result<()> {
+    for _ in 0..60 {
+        let here = app
+            .client
+            .execute("return document.activeElement && document.activeElement.matches(arguments[0])", vec![css.into()])
+            .await?;
+        if here == serde_json::json!(true) {
+            return Ok(());
+        }
+        press(app, "\u{E004}").await?;
+    }
+    anyhow::bail!("Tab never reached {css}")
+}
+
+/// Types `keys` as real key presses, wherever the focus is.
+async fn press(app: &App, keys: &str) -> Result<()> {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let mut actions = KeyActions::new("keyboard".into());
+    for value in keys.chars() {
+        actions = actions.then(KeyAction::Down { value }).then(KeyAction::Up { value });
+    }
+    app.client.perform_actions(actions).await?;
+    Ok(())
+}
+
+const ENTER: &str = "\u{E007}";
+const SPACE: &str = "\u{E00D}";
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_learner_studies_with_the_keyboard_alone() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    install_sample_packs(data.path())?;
+    let app = App::start(data.path()).await?;
+    app.text_of(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+
+    tab_to(&app, "[data-testid=add-learner]").await?;
+    press(&app, ENTER).await?;
+    tab_to(&app, "[data-testid=learner-name]").await?;
+    press(&app, "Kadiatou").await?;
+    press(&app, ENTER).await?;
+    app.wait_for_text("[data-testid=learner-select] option:checked", "Kadiatou").await?;
+
+    tab_to(&app, &format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    // The focused control is visibly marked.
+    let ring = app
+        .client
+        .execute("const s = getComputedStyle(document.activeElement); return s.outlineStyle !== 'none' && s.outlineWidth !== '0px'", vec![])
+        .await?;
+    assert_eq!(ring, serde_json::json!(true), "the focused control shows a focus ring");
+    press(&app, ENTER).await?;
+
+    tab_to(&app, "[data-lesson-id=what-is-a-network]").await?;
+    press(&app, ENTER).await?;
+    tab_to(&app, "[data-testid=mark-done]").await?;
+    press(&app, ENTER).await?;
+    app.wait_for_text("[data-testid=mark-done]", "Done").await?;
+
+    tab_to(&app, "[data-testid=next-lesson]").await?;
+    let mut quiz_found = false;
+    for _ in 0..8 {
+        if !app.client.find_all(Locator::Css("[data-testid=quiz]")).await?.is_empty() {
+            quiz_found = true;
+            break;
+        }
+        tab_to(&app, "[data-testid=next-lesson]").await?;
+        press(&app, ENTER).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    anyhow::ensure!(quiz_found, "Next lesson never reached a quiz");
+    tab_to(&app, "[data-testid=quiz] input[type=radio]").await?;
+    press(&app, SPACE).await?;
+    tab_to(&app, "[data-testid=quiz-submit]").await?;
+    press(&app, ENTER).await?;
+    let score = app.text_of("[data-testid=quiz-score]").await?;
+    assert!(score.contains("of 5 right"), "{score}");
+    app.screenshot("keyboard-quiz").await?;
+    app.close().await
+}
