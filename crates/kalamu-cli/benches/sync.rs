@@ -8,7 +8,7 @@
 //!    day's events and pulls its center's): latency p50/p99 and errors.
 //!
 //! Run: `cargo bench -p kalamu-cli --bench sync`
-//! (`KALAMU_BENCH_EVENTS`, `KALAMU_BENCH_DEVICES` change the sizes).
+//! (`KALAMU_BENCH_EVENTS`, `KALAMU_BENCH_DEVICES` change the sizes; 0 events skips parts 1 and 2).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -38,22 +38,50 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     println!("Kalamu sync benchmark (hub: a `kalamu hub serve` process on loopback, SQLite)");
 
+    if total > 0 {
+        one_laptop(work.path(), total);
+    }
+
+    // 3. Many laptops at once.
+    let hub3 = HubProcess::start(&work.path().join("hub3"));
+    let fleet = Fleet::enrol(&hub3, devices, 20);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("\n3. {devices} laptops in 20 centers, each pushing 30 events and pulling its center's");
+    for (label, spread) in
+        [("all at the same instant", Duration::ZERO), ("spread over 10 s", Duration::from_secs(10))]
+    {
+        let cpu = hub3.cpu_seconds();
+        let (latencies, errors, wall) = runtime.block_on(fleet.sync_all(spread));
+        let hub_cpu = hub3.cpu_seconds() - cpu;
+        let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "   {label:<24} p50 {:>6.0} ms  p99 {:>6.0} ms  max {:>6.0} ms  errors {errors}  (wall {:.1} s, hub CPU {hub_cpu:.1} s; target p99 < 500 ms, 0 errors)",
+            p(0.50),
+            p(0.99),
+            latencies.last().unwrap(),
+            wall.as_secs_f64()
+        );
+    }
+}
+
+/// Parts 1 and 2: one laptop's backlog of `total` events.
+fn one_laptop(work: &Path, total: usize) {
     // The laptop's store. Recording 1M events durably one by one would take
     // minutes; they are laid down in bulk as this laptop's own, in order.
-    let seed = work.path().join("seed");
+    let seed = work.join("seed");
     let t = Instant::now();
     let events = laptop_with_events(&seed, total);
     println!("laptop store with {total} events of 100 learners made in {:.1} s", t.elapsed().as_secs_f64());
 
     // Baseline: the same events inserted straight into a SQLite table.
     let t = Instant::now();
-    raw_insert(&work.path().join("raw.db"), &events);
+    raw_insert(&work.join("raw.db"), &events);
     let raw = t.elapsed();
     drop(events);
 
     // 1. Full sync of every event.
-    let hub = HubProcess::start(&work.path().join("hub1"));
-    let laptop = copy_store(&seed, &work.path().join("laptop1"));
+    let hub = HubProcess::start(&work.join("hub1"));
+    let laptop = copy_store(&seed, &work.join("laptop1"));
     let relay = Relay::start(hub.addr, None);
     enroll(&hub, &laptop, &relay.url(), "Centre de Conakry");
     let t = Instant::now();
@@ -82,8 +110,8 @@ fn main() {
     let batch_bytes = up / pushes;
 
     // 2. The same sync cut half-way through, then run again.
-    let hub2 = HubProcess::start(&work.path().join("hub2"));
-    let laptop2 = copy_store(&seed, &work.path().join("laptop2"));
+    let hub2 = HubProcess::start(&work.join("hub2"));
+    let laptop2 = copy_store(&seed, &work.join("laptop2"));
     let cutter = Relay::start(hub2.addr, Some(up / 2));
     enroll(&hub2, &laptop2, &cutter.url(), "Centre de Conakry");
     let cut = sync_result(&laptop2);
@@ -100,27 +128,6 @@ fn main() {
         "   bytes sent again               {resent:>7}    ({:.2} of a batch of {batch_bytes} bytes; target ≤ one batch)",
         resent as f64 / batch_bytes as f64
     );
-
-    // 3. Many laptops at once.
-    let hub3 = HubProcess::start(&work.path().join("hub3"));
-    let fleet = Fleet::enrol(&hub3, devices, 20);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("\n3. {devices} laptops in 20 centers, each pushing 30 events and pulling its center's");
-    for (label, spread) in
-        [("all at the same instant", Duration::ZERO), ("spread over 10 s", Duration::from_secs(10))]
-    {
-        let cpu = hub3.cpu_seconds();
-        let (latencies, errors, wall) = runtime.block_on(fleet.sync_all(spread));
-        let hub_cpu = hub3.cpu_seconds() - cpu;
-        let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-        println!(
-            "   {label:<24} p50 {:>6.0} ms  p99 {:>6.0} ms  max {:>6.0} ms  errors {errors}  (wall {:.1} s, hub CPU {hub_cpu:.1} s; target p99 < 500 ms, 0 errors)",
-            p(0.50),
-            p(0.99),
-            latencies.last().unwrap(),
-            wall.as_secs_f64()
-        );
-    }
 }
 
 fn env(name: &str, default: usize) -> usize {

@@ -238,7 +238,11 @@ async fn lesson_video_plays_seeks_and_resumes_where_it_was_left() -> Result<()> 
         if at.as_ref().ok().and_then(|v| v.as_f64()).is_some_and(|at| (position.at - at).abs() < 0.5) {
             break;
         }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "the video did not resume at {}: {at:?}", position.at);
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the video did not resume at {}: {at:?}",
+            position.at
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     app.client.enter_parent_frame().await?;
@@ -251,7 +255,10 @@ async fn tab_to(app: &App, css: &str) -> Result<()> {
     for _ in 0..60 {
         let here = app
             .client
-            .execute("return document.activeElement && document.activeElement.matches(arguments[0])", vec![css.into()])
+            .execute(
+                "return document.activeElement && document.activeElement.matches(arguments[0])",
+                vec![css.into()],
+            )
             .await?;
         if here == serde_json::json!(true) {
             return Ok(());
