@@ -5,6 +5,7 @@
 
 mod bundle;
 mod commands;
+mod enroll;
 mod error;
 mod import;
 mod lesson;
@@ -42,6 +43,7 @@ fn main() {
             commands::answer_quiz,
             commands::sync_status,
             commands::sync_now,
+            enroll::enroll,
             bundle::find_bundles,
             bundle::bundle_destination,
             bundle::export_bundle,

@@ -15,18 +15,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the network runtime")
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "laptop".to_owned())
-}
-
 /// `kalamu enroll`
 pub fn enroll(store: &Store, hub: &str, code: &str, name: Option<&str>) -> Result<()> {
-    let name = name.map(str::to_owned).unwrap_or_else(host_name);
+    let name = name.map(str::to_owned).unwrap_or_else(kalamu_client::host_name);
     let link = runtime()?.block_on(kalamu_client::enroll(store, hub, code, &name))?;
     println!("Enrolled with {} ({}) at {}", link.center_name, link.center_id, link.hub_url);
     println!("  this laptop: {} ({name})", store.device()?.id);

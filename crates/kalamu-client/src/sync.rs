@@ -35,6 +35,16 @@ pub struct SyncReport {
     pub clock_offset_ms: i64,
 }
 
+/// A name staff will recognise this laptop by: its host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "laptop".to_owned())
+}
+
 /// Enrols this laptop with a hub using a one-time code from the center's staff.
 pub async fn enroll(
     store: &Store,

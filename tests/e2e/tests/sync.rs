@@ -62,9 +62,21 @@ async fn the_app_syncs_by_itself_and_catches_up_when_the_hub_comes_back() -> Res
     let code = kalamu(hub_dir.path(), &["hub", "enroll-code", "Centre de Kindia"])?;
     let (hub_process, addr) = hub(hub_dir.path(), "127.0.0.1:0")?;
     let (data, _awa) = data_with_learner("Awa")?;
-    kalamu(data.path(), &["enroll", "--hub", &format!("http://{addr}"), "--code", &code])?;
 
+    // Staff connect the laptop from the window with the code they were given.
     let app = App::start(data.path()).await?;
+    wait_for_sync(&app, "off", "Not connected to a hub").await?;
+    app.click("[data-testid=enroll-open]").await?;
+    app.fill("[data-testid=enroll-hub]", &format!("http://{addr}")).await?;
+    app.fill("[data-testid=enroll-code]", "AAAA-BBBB").await?;
+    app.click("[data-testid=enroll-start]").await?;
+    let refused = app.text_of("[data-testid=enroll-error]").await?;
+    assert!(refused.contains("That code is not right"), "{refused}");
+    app.fill("[data-testid=enroll-code]", &code.to_lowercase()).await?;
+    app.click("[data-testid=enroll-start]").await?;
+    let done = app.text_of("[data-testid=enroll-done]").await?;
+    assert!(done.contains("connected to Centre de Kindia"), "{done}");
+    app.click("[data-testid=enroll-dialog] button.primary").await?;
     wait_for_sync(&app, "ok", "All progress is saved at Centre de Kindia").await?;
 
     // Studying sends progress by itself.

@@ -170,6 +170,11 @@ export interface SyncStatus {
   retry_in_s: number | null;
 }
 
+export interface Enrolled {
+  center: string;
+  hub_url: string;
+}
+
 export interface BundleImport {
   received: number;
   new: number;
@@ -190,6 +195,7 @@ export const api = {
   findPacks: () => invoke<FoundPack[]>("find_packs"),
   syncStatus: () => invoke<SyncStatus>("sync_status"),
   syncNow: () => invoke<void>("sync_now"),
+  enroll: (hubUrl: string, code: string) => invoke<Enrolled>("enroll", { hubUrl, code }),
   findBundles: () => invoke<FoundPack[]>("find_bundles"),
   bundleDestination: () => invoke<string | null>("bundle_destination"),
   exportBundle: (path: string) => invoke<number>("export_bundle", { path }),

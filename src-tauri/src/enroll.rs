@@ -1,0 +1,65 @@
+//! Joining the center's hub from the window, with the code the staff give.
+
+use kalamu_core::Store;
+use kalamu_core::sync::HubLink;
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::{CommandError, CommandResult};
+use crate::state::AppState;
+use crate::sync::SyncHandle;
+
+/// What the window shows once enrolled.
+#[derive(Debug, Serialize)]
+pub struct Enrolled {
+    /// The center's name.
+    pub center: String,
+    /// The hub's address.
+    pub hub_url: String,
+}
+
+/// Enrols this laptop with the hub at `hub_url`, then syncs at once.
+#[tauri::command]
+pub async fn enroll(
+    state: State<'_, AppState>,
+    sync: State<'_, std::sync::Arc<SyncHandle>>,
+    hub_url: String,
+    code: String,
+) -> CommandResult<Enrolled> {
+    let dir = state
+        .data_dir
+        .clone()
+        .ok_or(CommandError { code: "no_data_dir", message: "no data directory".into() })?;
+    // The network call runs on its own connection to the store, so the
+    // window's commands never wait behind it.
+    let link: HubLink = tauri::async_runtime::spawn_blocking(move || -> CommandResult<HubLink> {
+        let store = Store::open_dir(&dir)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CommandError { code: "internal", message: e.to_string() })?;
+        runtime
+            .block_on(kalamu_client::enroll(&store, &hub_url, &code, &kalamu_client::host_name()))
+            .map_err(client_error)
+    })
+    .await
+    .map_err(|e| CommandError { code: "internal", message: e.to_string() })??;
+    sync.now();
+    Ok(Enrolled { center: link.center_name, hub_url: link.hub_url })
+}
+
+fn client_error(e: kalamu_client::ClientError) -> CommandError {
+    let code = match &e {
+        kalamu_client::ClientError::Refused { code, .. } => match code.as_str() {
+            "bad_code" => "bad_code",
+            "code_used" => "code_used",
+            "code_expired" => "code_expired",
+            _ => "refused",
+        },
+        kalamu_client::ClientError::Unreachable { .. } => "unreachable",
+        kalamu_client::ClientError::BadUrl(_) => "bad_url",
+        kalamu_client::ClientError::Core(e) => e.code(),
+        kalamu_client::ClientError::Protocol { .. } => "protocol",
+    };
+    CommandError { code, message: e.to_string() }
+}
