@@ -23,6 +23,7 @@ fn main() {
             let server = media::MediaServer::start(app.handle().clone())?;
             tauri::Manager::manage(app, server);
             tauri::Manager::manage(app, sync::SyncHandle::start(app.handle().clone(), data_dir.clone()));
+            light_webview(app)?;
             Ok(())
         })
         .register_asynchronous_uri_scheme_protocol(lesson::SCHEME, lesson::handle)
@@ -51,4 +52,26 @@ fn main() {
         ])
         .run(tauri::generate_context!())
         .expect("the Kalamu window could not be created");
+}
+
+/// Turns off WebKit's GPU compositing. The laptops Kalamu runs on have no
+/// GPU worth the name, so compositing falls back to software GL, which cost
+/// about 100 MiB in the web process (measured by `app-bench`) and made pages
+/// no faster; lessons and video play the same without it.
+#[cfg(target_os = "linux")]
+fn light_webview(app: &tauri::App) -> tauri::Result<()> {
+    use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+    for window in tauri::Manager::webview_windows(app).values() {
+        window.with_webview(|webview| {
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn light_webview(_app: &tauri::App) -> tauri::Result<()> {
+    Ok(())
 }
