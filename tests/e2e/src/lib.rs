@@ -291,7 +291,18 @@ impl App {
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         // WebKit paints after the DOM settles; give the frame time to reach the screen.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let png = self.client.screenshot().await?;
+        // Without GPU compositing, WebKit's snapshot waits for a fresh paint:
+        // nudge one, so a page that stands still is captured too.
+        self.client
+            .execute(
+                "const s = document.documentElement.style; s.outline = '1px solid transparent'; \
+                 requestAnimationFrame(() => requestAnimationFrame(() => { s.outline = ''; }));",
+                vec![],
+            )
+            .await?;
+        let png = tokio::time::timeout(Duration::from_secs(20), self.client.screenshot())
+            .await
+            .context("WebKit did not take the screenshot within 20 s")??;
         let dir = target_dir().join("e2e-screenshots");
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.png"));
