@@ -128,6 +128,14 @@ pub struct Display {
     _xvfb: Group,
 }
 
+/// Whether an X lock file names a process that is still running.
+fn lock_is_live(lock: &Path) -> bool {
+    match std::fs::read_to_string(lock) {
+        Ok(text) => text.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists()),
+        Err(_) => false,
+    }
+}
+
 impl Display {
     /// Starts Xvfb on the first free display number.
     pub fn start() -> Result<Display> {
@@ -135,8 +143,15 @@ impl Display {
         for n in (first..first + 200).map(|n| n % 600 + 90) {
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
             let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
-            if socket.exists() || lock.exists() {
+            // A lock whose process is gone is stale (a test killed on timeout
+            // leaves one); Xvfb replaces it itself.
+            if lock_is_live(&lock) {
                 continue;
+            }
+            if lock.exists() {
+                // Best effort: without its stale socket, the readiness check below means something.
+                let _ = std::fs::remove_file(&socket);
+                let _ = std::fs::remove_file(&lock);
             }
             let mut xvfb = spawn_group(
                 Command::new("Xvfb")
