@@ -98,6 +98,7 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
     if devices.is_empty() {
         eprintln!("No laptops enrolled yet.");
     }
+    let now = kalamu_core::store::now_millis();
     for d in &devices {
         let mut flags = Vec::new();
         if d.revoked_at.is_some() {
@@ -105,10 +106,24 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
         }
         if d.clock_is_off() {
             let off = d.clock_offset_ms.unwrap_or(0);
-            flags.push(format!("CLOCK OFF by {} h", off / 3_600_000));
+            let way = if off > 0 { "ahead" } else { "behind" };
+            flags.push(format!("CLOCK OFF: {} {way}", ago(off.abs()).trim_end_matches(" ago")));
         }
-        let seen = d.last_seen_at.map_or("never synced".to_owned(), |t| format!("last seen {t}"));
+        let seen =
+            d.last_seen_at.map_or("never synced".to_owned(), |t| format!("last seen {}", ago(now - t)));
         println!("{}\t{}\t{} events\t{seen}\t{}", d.id, d.name, d.events, flags.join(" "));
     }
     Ok(())
+}
+
+/// A duration in words staff read at a glance: "4 min ago", "3 days ago".
+fn ago(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    match s {
+        s if s < 60 => "just now".to_owned(),
+        s if s < 3_600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3_600),
+        s if s < 86_400 * 365 => format!("{} days ago", s / 86_400),
+        s => format!("{} years ago", s / (86_400 * 365)),
+    }
 }

@@ -19,6 +19,18 @@ impl Bar {
         Bar(bar)
     }
 
+    /// A bar counting events rather than bytes.
+    pub fn events(what: &'static str) -> Bar {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len} events {per_sec} {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(what);
+        Bar(bar)
+    }
+
     /// Moves the bar.
     pub fn set(&self, p: Progress) {
         self.0.set_length(p.total);

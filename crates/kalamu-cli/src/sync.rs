@@ -49,7 +49,11 @@ fn run(store: &Store, args: &SyncArgs) -> Result<()> {
         store.set_hub_url(url)?;
     }
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let result = runtime()?.block_on(kalamu_client::sync(store, timeout, |_| {}));
+    let bar = crate::progress::Bar::events("Sending");
+    let result = runtime()?.block_on(kalamu_client::sync(store, timeout, |r| {
+        bar.set(kalamu_core::pack::Progress { done: r.pushed, total: r.pushed + r.pending })
+    }));
+    bar.finish();
     match result {
         Ok(report) => {
             if args.json {
