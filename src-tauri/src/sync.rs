@@ -106,6 +106,9 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
     let mut failures = 0u32;
     let mut wait = Duration::ZERO;
+    // Building a client loads the TLS roots; the probe, every few seconds while
+    // the hub is away (possibly for days), keeps one.
+    let mut probe: Option<HubClient> = None;
     loop {
         // Wait for the time to come, a nudge, or (while failing) the hub answering again.
         let deadline = Instant::now() + wait;
@@ -131,7 +134,7 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {
-                    if failures > 0 && hub_answers(&store, &runtime) {
+                    if failures > 0 && hub_answers(&store, &runtime, &mut probe) {
                         break;
                     }
                 }
@@ -177,11 +180,13 @@ fn base_status(store: &Store) -> SyncStatus {
     }
 }
 
-/// A cheap check that the hub is there again.
-fn hub_answers(store: &Store, runtime: &tokio::runtime::Runtime) -> bool {
+/// A cheap check that the hub is there again, reusing the probe's client while the hub's address stays.
+fn hub_answers(store: &Store, runtime: &tokio::runtime::Runtime, probe: &mut Option<HubClient>) -> bool {
     let Ok(Some(link)) = store.hub_link() else { return false };
-    let Ok(client) = HubClient::new(&link.hub_url, None, Duration::from_secs(3)) else { return false };
-    runtime.block_on(client.health()).is_ok()
+    if probe.as_ref().is_none_or(|c| c.url() != link.hub_url.trim_end_matches('/')) {
+        *probe = HubClient::new(&link.hub_url, None, Duration::from_secs(3)).ok();
+    }
+    probe.as_ref().is_some_and(|client| runtime.block_on(client.health()).is_ok())
 }
 
 /// Exponential backoff with jitter: 2 s, 4 s, 8 s … up to 5 min, each

@@ -10,12 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kalamu_core::store::now_millis;
+use kalamu_core::sync::Batch;
 use kalamu_core::sync::bundle::token_hash;
 use kalamu_core::sync::protocol::{
     self, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
 };
 use kalamu_core::sync::wire::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-use kalamu_core::sync::{Batch, VersionVector};
 use serde::de::DeserializeOwned;
 
 use crate::admin::{code_hash, new_token};
@@ -141,12 +141,7 @@ async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Res
     let bytes = read_body(body, MAX_BATCH_BYTES).await?;
     let ack = blocking(move || {
         let batch = Batch::decode(&bytes)?;
-        let applied = store.push(&who.center_id, &batch, now_millis())?;
-        let mut vector = VersionVector::default();
-        let held = store.vector(&who.center_id)?;
-        for e in &batch.events {
-            vector.raise(&e.device_id, held.get(&e.device_id));
-        }
+        let (applied, vector) = store.push(&who.center_id, &batch, now_millis())?;
         Ok(PushAck { received: applied.received, new: applied.new, vector })
     })
     .await?;

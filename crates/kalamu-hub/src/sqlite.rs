@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
 
-use kalamu_core::progress::event::{Event, EventBody};
-use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::progress::event::{EVENT_COLUMNS, read_event, same_as_stored};
 use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -352,7 +351,7 @@ impl Storage for SqliteStorage {
         self.read(|conn| vector_of(conn, center_id))
     }
 
-    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<Applied> {
+    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<(Applied, VersionVector)> {
         let (center, batch) = (center_id.to_owned(), batch.clone());
         self.write(move |tx| {
             let (center_id, batch) = (center.as_str(), &batch);
@@ -412,14 +411,8 @@ impl Storage for SqliteStorage {
                     ])?;
                 if added == 1 {
                     new += 1;
-                    continue;
-                }
-                let same: Option<String> = tx
-                    .prepare_cached("SELECT id FROM events WHERE device_id = ?1 AND seq = ?2")?
-                    .query_row((&e.device_id, e.seq as i64), |r| r.get(0))
-                    .optional()?;
-                if same.as_deref() != Some(e.id.as_str()) {
-                    return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
+                } else {
+                    same_as_stored(tx, e)?;
                 }
             }
             for (device, seq) in &after.0 {
@@ -429,7 +422,7 @@ impl Storage for SqliteStorage {
                 )?
                 .execute((device, center_id, *seq as i64))?;
             }
-            Ok(Applied { received: batch.events.len(), new })
+            Ok((Applied { received: batch.events.len(), new }, after))
         })
     }
 
@@ -438,10 +431,9 @@ impl Storage for SqliteStorage {
             let tx = conn.unchecked_transaction()?;
             let held = vector_of(&tx, center_id)?;
             let mut events = Vec::new();
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body FROM events
-                 WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))?;
             for (device, &seq) in &held.0 {
                 let from = theirs.get(device);
                 let room = limit.saturating_sub(events.len());
@@ -451,28 +443,8 @@ impl Storage for SqliteStorage {
                 if room == 0 {
                     break;
                 }
-                let rows = stmt.query_map((device, from as i64, room as i64), |r| {
-                    let body: String = r.get(7)?;
-                    Ok((
-                        Event {
-                            id: r.get(0)?,
-                            learner_id: r.get(1)?,
-                            device_id: r.get(2)?,
-                            seq: r.get::<_, i64>(3)? as u64,
-                            hlc: Hlc(r.get::<_, i64>(4)? as u64),
-                            pack_id: r.get(5)?,
-                            lesson_id: r.get(6)?,
-                            body: EventBody::LessonOpened,
-                        },
-                        body,
-                    ))
-                })?;
-                for row in rows {
-                    let (mut event, body) = row?;
-                    event.body = serde_json::from_str(&body).map_err(|e| {
-                        kalamu_core::Error::DamagedEvent { id: event.id.clone(), why: e.to_string() }
-                    })?;
-                    events.push(event);
+                for row in stmt.query_map((device, from as i64, room as i64), read_event)? {
+                    events.push(row??);
                 }
             }
             let ids: std::collections::BTreeSet<&str> =

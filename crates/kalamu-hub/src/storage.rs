@@ -94,8 +94,9 @@ pub trait Storage: Send + Sync + 'static {
     fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo>;
     /// What the hub holds of a center.
     fn vector(&self, center_id: &str) -> Result<VersionVector>;
-    /// Stores a batch from a device of `center_id`, whole or not at all.
-    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<Applied>;
+    /// Stores a batch from a device of `center_id`, whole or not at all; returns
+    /// what it did and the hub's vector for the devices in the batch, after it.
+    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<(Applied, VersionVector)>;
     /// Up to `limit` of the center's events that a side holding `theirs` lacks.
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
 }

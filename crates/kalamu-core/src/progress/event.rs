@@ -173,11 +173,11 @@ impl Store {
     }
 }
 
-/// The columns [`read_event`] reads, in its order.
-pub(crate) const EVENT_COLUMNS: &str = "id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body";
+/// The columns [`read_event`] reads, in its order (the hub's events table has them too).
+pub const EVENT_COLUMNS: &str = "id, learner_id, device_id, seq, hlc, pack_id, lesson_id, body";
 
 /// One event from a row of [`EVENT_COLUMNS`]; a body that does not parse is a damaged event.
-pub(crate) fn read_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event>> {
+pub fn read_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event>> {
     let id: String = r.get(0)?;
     let body: String = r.get(7)?;
     let body = match serde_json::from_str(&body) {
@@ -219,6 +219,13 @@ pub(crate) fn insert_new(conn: &rusqlite::Connection, e: &Event) -> Result<bool>
     if added == 1 {
         return Ok(true);
     }
+    same_as_stored(conn, e)?;
+    Ok(false)
+}
+
+/// After an insert that stored nothing: checks that the event held for this
+/// device and sequence number is this very event, else it is a conflict.
+pub fn same_as_stored(conn: &rusqlite::Connection, e: &Event) -> Result<()> {
     let held: Option<String> = conn
         .prepare_cached("SELECT id FROM events WHERE device_id = ?1 AND seq = ?2")?
         .query_row((&e.device_id, e.seq as i64), |r| r.get(0))
@@ -226,5 +233,5 @@ pub(crate) fn insert_new(conn: &rusqlite::Connection, e: &Event) -> Result<bool>
     if held.as_deref() != Some(e.id.as_str()) {
         return Err(Error::SyncConflict { device: e.device_id.clone(), seq: e.seq });
     }
-    Ok(false)
+    Ok(())
 }
