@@ -6,9 +6,13 @@ use kalamu_core::store::now_millis;
 use kalamu_core::sync::protocol::{
     self, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
 };
+use kalamu_core::sync::wire::MAX_PULL_BYTES;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, Result};
+
+/// Largest JSON answer a hub may give (a vector of a very large center fits many times over).
+const MAX_JSON: usize = 16 << 20;
 
 /// A connection to one hub, with or without a device credential.
 #[derive(Debug, Clone)]
@@ -80,9 +84,24 @@ impl HubClient {
     }
 
     async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let bytes = self.send(req).await?.bytes().await.map_err(|e| self.unreachable(e))?;
+        let bytes = self.body_at_most(self.send(req).await?, MAX_JSON).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Protocol { url: self.base.clone(), detail: e.to_string() })
+    }
+
+    /// The body of `response`; a hub that sends more than `limit` bytes is not trusted further.
+    async fn body_at_most(&self, mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unreachable(e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(ClientError::Protocol {
+                    url: self.base.clone(),
+                    detail: format!("it sent more than the {limit} bytes such an answer may have"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ClientError {
@@ -121,11 +140,12 @@ impl HubClient {
         .await
     }
 
-    /// Asks for what this laptop lacks: an encoded batch, and whether the hub holds more.
+    /// Asks for what this laptop lacks: encoded batches (see
+    /// [`kalamu_core::sync::Batch::decode_frames`]), and whether the hub holds more.
     pub async fn pull(&self, req: &PullRequest) -> Result<(Vec<u8>, bool)> {
         let response = self.send(self.request(reqwest::Method::POST, protocol::PULL).json(req)).await?;
         let more = response.headers().get(protocol::MORE_HEADER).is_some_and(|v| v == "1");
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        Ok((bytes.to_vec(), more))
+        let bytes = self.body_at_most(response, MAX_PULL_BYTES).await?;
+        Ok((bytes, more))
     }
 }

@@ -124,7 +124,7 @@ pub async fn sync(
     for _ in 0..rounds {
         let request = PullRequest { vector: store.sync_vector()?, limit: BATCH_EVENTS };
         let (bytes, more) = client.pull(&request).await?;
-        let batch = Batch::decode(&bytes)?;
+        let batch = Batch::decode_frames(&bytes)?;
         if batch.events.iter().any(|e| e.seq <= request.vector.get(&e.device_id)) {
             return Err(ClientError::Protocol {
                 url: link.hub_url.clone(),

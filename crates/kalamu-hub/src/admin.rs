@@ -78,7 +78,7 @@ pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u
     let mut sent = VersionVector::default();
     let mut failure = None;
     let written = kalamu_core::sync::bundle::write_bundle(path, &header, &key, || {
-        match store.pull(&center.id, &sent, BUNDLE_BATCH) {
+        match store.events_after(&center.id, &sent, BUNDLE_BATCH) {
             Ok(batch) if batch.events.is_empty() => Ok(None),
             Ok(batch) => {
                 for e in &batch.events {
@@ -126,8 +126,8 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     reader.verify(&device_bundle_key(&token_hash))?;
     let mut done = BundleImport::default();
     let now = now_millis();
-    while let Some(batch) = reader.next_batch()? {
-        let (applied, _) = store.push(&device.center_id, &batch, now)?;
+    while let Some((batch, wire)) = reader.next_frame()? {
+        let (applied, _) = store.push(&device.center_id, batch, wire, now)?;
         done.received += applied.received as u64;
         done.new += applied.new as u64;
     }

@@ -7,16 +7,21 @@ use std::path::Path;
 use std::sync::{Mutex, mpsc};
 
 use kalamu_core::progress::event::{EVENT_COLUMNS, read_event, same_as_stored};
-use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
+use kalamu_core::sync::{Applied, Batch, VersionVector};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{HubError, Result};
-use crate::storage::{Caller, Center, DeviceInfo, Storage};
+use crate::storage::{Caller, Center, DeviceInfo, Pulled, Storage};
+
+mod runs;
 
 /// "KLMH" — marks the file as a Kalamu hub database.
 const APPLICATION_ID: i32 = 0x4B4C_4D48;
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_hub.sql")];
-const READERS: usize = 6;
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/sqlite/0001_hub.sql"), include_str!("../migrations/sqlite/0002_runs.sql")];
+/// Reader connections kept open: one per storage worker, plus the runtime's
+/// threads checking credentials.
+const READERS: usize = 16;
 
 /// The SQLite implementation of [`Storage`].
 pub struct SqliteStorage {
@@ -73,10 +78,15 @@ impl SqliteStorage {
         }
         let mut writer = connect(path)?;
         migrate(&mut writer, path)?;
-        let readers = (0..READERS).map(|_| connect(path)).collect::<Result<Vec<_>>>()?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new().name("hub-writer".into()).spawn(move || writer_loop(writer, queue))?;
-        Ok(SqliteStorage { writer: Mutex::new(jobs), readers: Mutex::new(readers), path: path.to_owned() })
+        Ok(SqliteStorage { writer: Mutex::new(jobs), readers: Mutex::new(Vec::new()), path: path.to_owned() })
+    }
+
+    /// Queues a write on the writer thread without waiting for it.
+    fn write_later(&self, f: impl FnOnce(&Connection) -> Result<()> + Send + 'static) {
+        let job: Job = Box::new(move |conn| (f(conn).is_ok(), Box::new(|_| {})));
+        let _ = self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job);
     }
 
     /// Runs a write on the writer thread; returns once it is durably committed.
@@ -123,9 +133,6 @@ fn connect(path: &Path) -> Result<Connection> {
     // An acknowledged batch must survive a power cut: the laptop forgets it was pending.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    // Every commit empties the other connections' page caches; with the file
-    // mapped, readers find pages in the OS cache without copying them in again.
-    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     Ok(conn)
 }
 
@@ -151,6 +158,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.pragma_update(None, "user_version", i + 1)?;
     }
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    runs::fill_missing(&tx)?;
     tx.commit()?;
     Ok(())
 }
@@ -305,13 +313,15 @@ impl Storage for SqliteStorage {
 
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()> {
         let device_id = device_id.to_owned();
-        self.write(move |conn| {
+        // Not worth a durable commit for every sync to wait on: it rides with the next group.
+        self.write_later(move |conn| {
             conn.prepare_cached(
                 "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
             )?
             .execute((&device_id, now, clock_offset_ms))?;
             Ok(())
-        })
+        });
+        Ok(())
     }
 
     fn devices(&self, center_id: Option<&str>) -> Result<Vec<DeviceInfo>> {
@@ -351,8 +361,14 @@ impl Storage for SqliteStorage {
         self.read(|conn| vector_of(conn, center_id))
     }
 
-    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<(Applied, VersionVector)> {
-        let (center, batch) = (center_id.to_owned(), batch.clone());
+    fn push(
+        &self,
+        center_id: &str,
+        batch: Batch,
+        wire: Vec<u8>,
+        now: i64,
+    ) -> Result<(Applied, VersionVector)> {
+        let center = center_id.to_owned();
         self.write(move |tx| {
             let (center_id, batch) = (center.as_str(), &batch);
             let mut held = VersionVector::default();
@@ -373,14 +389,20 @@ impl Storage for SqliteStorage {
                 };
             }
             let after = held.check_extends(batch)?;
+            // The pushed bytes are kept to be pulled as they are only if they say what the hub holds.
+            let mut as_stored = true;
             for l in &batch.learners {
-                let owner: Option<String> = tx
-                    .prepare_cached("SELECT center_id FROM learners WHERE id = ?1")?
-                    .query_row([&l.id], |r| r.get(0))
+                let stored: Option<(String, String, i64, Option<String>)> = tx
+                    .prepare_cached("SELECT center_id, name, created_at, pin_hash FROM learners WHERE id = ?1")?
+                    .query_row([&l.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .optional()?;
-                match owner {
-                    Some(c) if c != center_id => return Err(HubError::OtherCenter(format!("learner {}", l.id))),
-                    Some(_) => {}
+                match stored {
+                    Some((c, ..)) if c != center_id => {
+                        return Err(HubError::OtherCenter(format!("learner {}", l.id)));
+                    }
+                    Some((_, name, created_at, pin_hash)) => {
+                        as_stored &= name == l.name && created_at == l.created_at && pin_hash == l.pin_hash;
+                    }
                     None => {
                         tx.prepare_cached(
                             "INSERT INTO learners (id, center_id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -422,11 +444,20 @@ impl Storage for SqliteStorage {
                 )?
                 .execute((device, center_id, *seq as i64))?;
             }
+            runs::record(tx, center_id, &held, &after, wire, as_stored && new == batch.events.len())?;
             Ok((Applied { received: batch.events.len(), new }, after))
         })
     }
 
-    fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch> {
+    fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled> {
+        self.read(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let held = vector_of(&tx, center_id)?;
+            runs::pull(&tx, &held, theirs, limit)
+        })
+    }
+
+    fn events_after(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch> {
         self.read(|conn| {
             let tx = conn.unchecked_transaction()?;
             let held = vector_of(&tx, center_id)?;
@@ -447,21 +478,7 @@ impl Storage for SqliteStorage {
                     events.push(row??);
                 }
             }
-            let ids: std::collections::BTreeSet<&str> =
-                events.iter().map(|e| e.learner_id.as_str()).collect();
-            let mut learners = Vec::with_capacity(ids.len());
-            let mut stmt =
-                tx.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
-            for id in ids {
-                learners.push(stmt.query_row([id], |r| {
-                    Ok(LearnerRecord {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        created_at: r.get(2)?,
-                        pin_hash: r.get(3)?,
-                    })
-                })?);
-            }
+            let learners = runs::learner_records(&tx, &events)?;
             Ok(Batch { learners, events })
         })
     }

@@ -85,6 +85,7 @@ pub trait Storage: Send + Sync + 'static {
     /// The device a credential belongs to; refuses revoked ones.
     fn authenticate(&self, token_hash: &str) -> Result<Caller>;
     /// Notes a request from a device and how far its clock is from the hub's.
+    /// Staff read this, no sync depends on it: it may be stored just after this returns.
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()>;
     /// Enrolled devices, of one center or of all.
     fn devices(&self, center_id: Option<&str>) -> Result<Vec<DeviceInfo>>;
@@ -94,11 +95,32 @@ pub trait Storage: Send + Sync + 'static {
     fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo>;
     /// What the hub holds of a center.
     fn vector(&self, center_id: &str) -> Result<VersionVector>;
-    /// Stores a batch from a device of `center_id`, whole or not at all; returns
-    /// what it did and the hub's vector for the devices in the batch, after it.
-    fn push(&self, center_id: &str, batch: &Batch, now: i64) -> Result<(Applied, VersionVector)>;
-    /// Up to `limit` of the center's events that a side holding `theirs` lacks.
-    fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
+    /// Stores a batch from a device of `center_id`, whole or not at all, with
+    /// `wire`, the bytes it arrived as; returns what it did and the hub's
+    /// vector for the devices in the batch, after it.
+    fn push(
+        &self,
+        center_id: &str,
+        batch: Batch,
+        wire: Vec<u8>,
+        now: i64,
+    ) -> Result<(Applied, VersionVector)>;
+    /// What a side holding `theirs` lacks of the center, as encoded batches of
+    /// about `limit` events in all (at least one whole batch, if anything is lacking).
+    fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled>;
+    /// Up to `limit` of the center's events that a side holding `theirs` lacks, decoded.
+    fn events_after(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
+}
+
+/// The answer to a pull: batches as they travel, ready to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Encoded batches ([`Batch::encode`] bytes), each device's events in sequence order.
+    pub frames: Vec<Vec<u8>>,
+    /// Events in them.
+    pub events: u64,
+    /// Whether the hub holds more than it sent.
+    pub more: bool,
 }
 
 /// Where the hub keeps its data, from a `--db` value.

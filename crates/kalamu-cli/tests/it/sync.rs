@@ -144,7 +144,7 @@ fn a_laptop_of_one_center_is_refused_everything_of_another_center() {
     assert!(vector["vector"].get(b.device_id()).is_none());
     let (status, body) = hub.request("POST", "/v1/sync/pull", &auth, br#"{"vector":{},"limit":1000}"#);
     assert_eq!(status, 200);
-    let pulled = Batch::decode(&body).unwrap();
+    let pulled = Batch::decode_frames(&body).unwrap();
     assert_eq!(pulled.events.len(), 4);
     assert!(pulled.events.iter().all(|e| e.learner_id == la));
 

@@ -218,13 +218,18 @@ impl BundleReader {
 
     /// The next batch, after [`BundleReader::verify`]; `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        Ok(self.next_frame()?.map(|(batch, _)| batch))
+    }
+
+    /// The next batch and its wire bytes, after [`BundleReader::verify`]; `None` at the end.
+    pub fn next_frame(&mut self) -> Result<Option<(Batch, Vec<u8>)>> {
         let len = read_u32(&mut self.file).map_err(|_| bundle(&self.path, BundleProblem::Truncated))?;
         if len == 0 {
             return Ok(None);
         }
         let mut bytes = vec![0u8; len as usize];
         self.file.read_exact(&mut bytes).map_err(|_| bundle(&self.path, BundleProblem::Truncated))?;
-        Batch::decode(&bytes).map(Some)
+        Ok(Some((Batch::decode(&bytes)?, bytes)))
     }
 }
 

@@ -13,7 +13,7 @@ pub const ENROLL: &str = "/v1/enroll";
 pub const VECTOR: &str = "/v1/sync/vector";
 /// `POST` a batch → [`PushAck`].
 pub const PUSH: &str = "/v1/sync/push";
-/// `POST` [`PullRequest`] → a batch, with [`MORE_HEADER`].
+/// `POST` [`PullRequest`] → batches ([`BATCHES_TYPE`]), with [`MORE_HEADER`].
 pub const PULL: &str = "/v1/sync/pull";
 /// The laptop's wall clock (unix ms) with every request, so the hub can flag clocks far off.
 pub const CLOCK_HEADER: &str = "x-kalamu-clock";
@@ -21,6 +21,8 @@ pub const CLOCK_HEADER: &str = "x-kalamu-clock";
 pub const MORE_HEADER: &str = "x-kalamu-more";
 /// Content type of a batch.
 pub const BATCH_TYPE: &str = "application/vnd.kalamu.batch+zstd";
+/// Content type of a pull answer: batches one after another, each after its length (u32 LE).
+pub const BATCHES_TYPE: &str = "application/vnd.kalamu.batches+zstd";
 /// The credential's prefix, so a token pasted in the wrong place is recognisable.
 pub const TOKEN_PREFIX: &str = "kd1.";
 

@@ -22,6 +22,8 @@ pub const MAX_BATCH_EVENTS: usize = 20_000;
 pub const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Most bytes of one batch once decompressed.
 pub const MAX_BATCH_RAW_BYTES: u64 = 64 << 20;
+/// Most bytes of a pull answer: a batch's worth, plus the length before each batch in it.
+pub const MAX_PULL_BYTES: usize = MAX_BATCH_BYTES + (1 << 20);
 /// Longest id, name or path string in a batch.
 const MAX_STRING: usize = 200;
 const FORMAT: u32 = 1;
@@ -160,6 +162,45 @@ impl Batch {
         }
         let cols: Columns = serde_json::from_slice(&json).map_err(|e| bad(format!("not a batch ({e})")))?;
         cols.into_batch()
+    }
+}
+
+/// Appends one encoded batch to a pull answer: its length (u32 LE), then its bytes.
+pub fn append_frame(out: &mut Vec<u8>, batch: &[u8]) {
+    out.extend_from_slice(&(batch.len() as u32).to_le_bytes());
+    out.extend_from_slice(batch);
+}
+
+impl Batch {
+    /// Reads and checks a pull answer (batches one after another, each after
+    /// its length) as one batch: every batch's events in order, each learner once.
+    pub fn decode_frames(mut bytes: &[u8]) -> Result<Batch> {
+        if bytes.len() > MAX_PULL_BYTES {
+            return Err(bad(format!(
+                "{} bytes is more than the {MAX_PULL_BYTES} a pull may send",
+                bytes.len()
+            )));
+        }
+        let mut all = Batch::default();
+        let mut known = std::collections::HashSet::new();
+        while !bytes.is_empty() {
+            let (len, rest) =
+                bytes.split_first_chunk::<4>().ok_or_else(|| bad("it ends inside a length".into()))?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let frame = rest.get(..len).ok_or_else(|| bad("it ends inside a batch".into()))?;
+            bytes = &rest[len..];
+            let batch = Batch::decode(frame)?;
+            if all.events.len() + batch.events.len() > MAX_BATCH_EVENTS {
+                return Err(bad(format!("it holds more than the {MAX_BATCH_EVENTS} events a pull may send")));
+            }
+            all.events.extend(batch.events);
+            for l in batch.learners {
+                if known.insert(l.id.clone()) {
+                    all.learners.push(l);
+                }
+            }
+        }
+        Ok(all)
     }
 }
 

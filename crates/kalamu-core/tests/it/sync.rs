@@ -6,6 +6,7 @@ use std::io::Write;
 
 use kalamu_core::progress::event::{Answer, EventBody};
 use kalamu_core::sync::bundle::{BundleHeader, BundleSource, write_bundle};
+use kalamu_core::sync::wire::{MAX_BATCH_EVENTS, MAX_PULL_BYTES, append_frame};
 use kalamu_core::sync::{Batch, BundleProblem, VersionVector};
 use kalamu_core::{Error, Store};
 
@@ -162,6 +163,47 @@ fn hostile_batches_get_specific_errors() {
             Err(Error::BadBatch(why)) => assert!(why.contains(expected), "{name}: {why}"),
             other => panic!("{name}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn a_pull_answer_cut_short_or_overfull_is_refused_and_a_whole_one_reads_as_one_batch() {
+    let env = Env::new();
+    let a = env.store();
+    let (awa, binta) = (a.add_learner("Awa").unwrap(), a.add_learner("Binta").unwrap());
+    studied(&a, &awa.id, 12);
+    studied(&a, &binta.id, 9);
+    let all = a.batch_after(&VersionVector::default(), 100).unwrap();
+    let (first, second) = all.events.split_at(12);
+    let mut answer = Vec::new();
+    for part in [first, second] {
+        let learners = a.learner_records(part).unwrap();
+        append_frame(&mut answer, &Batch { learners, events: part.to_vec() }.encode());
+    }
+    let read = Batch::decode_frames(&answer).unwrap();
+    assert_eq!(read.events, all.events);
+    assert_eq!(read.learners.len(), 2, "each learner once");
+
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("cut inside a length", answer[..2].to_vec(), "ends inside a length"),
+        ("cut inside a batch", answer[..answer.len() - 3].to_vec(), "ends inside a batch"),
+        ("too large", vec![0; MAX_PULL_BYTES + 1], "a pull may send"),
+        ("a damaged batch", [&7u32.to_le_bytes()[..], b"garbage"].concat(), "not zstd data"),
+    ];
+    for (name, bytes, expected) in cases {
+        match Batch::decode_frames(&bytes) {
+            Err(Error::BadBatch(why)) => assert!(why.contains(expected), "{name}: {why}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let many = a.batch_after(&VersionVector::default(), 100).unwrap().encode();
+    let mut overfull = Vec::new();
+    for _ in 0..=MAX_BATCH_EVENTS / 21 {
+        append_frame(&mut overfull, &many);
+    }
+    match Batch::decode_frames(&overfull) {
+        Err(Error::BadBatch(why)) => assert!(why.contains("more than the"), "{why}"),
+        other => panic!("overfull: {other:?}"),
     }
 }
 
