@@ -60,12 +60,25 @@ async fn stop_signal() {
 /// thread and reads are CPU-bound; beyond this, requests wait their turn in order.
 static WORKERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(6);
 
-/// Runs blocking storage work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let _turn = WORKERS.acquire().await.map_err(|_| HubError::Commit("the hub is stopping".into()))?;
+/// Pushes waiting for their group commit at once. They wait on the writer,
+/// not on a CPU, and the more that wait together, the fewer commits the
+/// writer makes: as many as it commits in one group.
+static COMMITTERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(crate::sqlite::GROUP);
+
+/// Runs blocking storage work off the async runtime, `permits` allowing.
+async fn blocking_with<T: Send + 'static>(
+    permits: &'static tokio::sync::Semaphore,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let _turn = permits.acquire().await.map_err(|_| HubError::Commit("the hub is stopping".into()))?;
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(HubError::Io(std::io::Error::other(format!("a hub worker failed: {e}")))))
+}
+
+/// Runs blocking storage work off the async runtime, in turn with the other workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    blocking_with(&WORKERS, f).await
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes> {
@@ -139,8 +152,8 @@ async fn vector(State(store): State<Store>, headers: HeaderMap) -> Result<axum::
 async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<axum::Json<PushAck>> {
     let who = caller(&store, &headers)?;
     let bytes = read_body(body, MAX_BATCH_BYTES).await?;
-    let ack = blocking(move || {
-        let batch = Batch::decode(&bytes)?;
+    let (batch, bytes) = blocking(move || Ok((Batch::decode(&bytes)?, bytes))).await?;
+    let ack = blocking_with(&COMMITTERS, move || {
         let (applied, vector) = store.push(&who.center_id, batch, bytes.into(), now_millis())?;
         Ok(PushAck { received: applied.received, new: applied.new, vector })
     })

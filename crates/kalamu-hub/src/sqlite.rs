@@ -36,7 +36,7 @@ type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
 
 /// Most writes committed together.
-const GROUP: usize = 256;
+pub const GROUP: usize = 256;
 
 /// The one writer: runs the writes that queued up meanwhile in one
 /// transaction, each in its own savepoint (a failing write undoes only
@@ -369,6 +369,9 @@ impl Storage for SqliteStorage {
         now: i64,
     ) -> Result<(Applied, VersionVector)> {
         let center = center_id.to_owned();
+        // Done here, by the caller's thread, to keep the one writer's work short.
+        let bodies: Vec<String> =
+            batch.events.iter().map(|e| serde_json::to_string(&e.body).expect("events serialize")).collect();
         self.write(move |tx| {
             let (center_id, batch) = (center.as_str(), &batch);
             let mut held = VersionVector::default();
@@ -412,7 +415,7 @@ impl Storage for SqliteStorage {
                 }
             }
             let mut new = 0;
-            for e in &batch.events {
+            for (e, body) in batch.events.iter().zip(&bodies) {
                 let added = tx
                     .prepare_cached(
                         "INSERT INTO events (id, center_id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body, received_at)
@@ -428,7 +431,7 @@ impl Storage for SqliteStorage {
                         e.pack_id,
                         e.lesson_id,
                         e.body.kind(),
-                        serde_json::to_string(&e.body).expect("events serialize"),
+                        body,
                         now,
                     ])?;
                 if added == 1 {
