@@ -361,7 +361,8 @@ fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, cut_after: Op
 
 /// Simulated laptops: each a device credential, a learner and a day's events.
 struct Fleet {
-    devices: Vec<(String, HubClient, Batch)>,
+    /// Device id, its client, and its day's events encoded (on the laptop's own CPU, before the clock starts).
+    devices: Vec<(String, HubClient, Vec<u8>)>,
 }
 
 impl Fleet {
@@ -418,7 +419,7 @@ impl Fleet {
                     (
                         device_id,
                         shared.with_token(answer.device_token),
-                        Batch { learners: vec![learner], events },
+                        Batch { learners: vec![learner], events }.encode(),
                     )
                 }));
             }
@@ -437,8 +438,8 @@ impl Fleet {
     async fn sync_all(&self, spread: Duration) -> (Vec<f64>, usize, Vec<usize>, Duration, f64) {
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for (i, (device, client, batch)) in self.devices.iter().enumerate() {
-            let (device, client, bytes) = (device.clone(), client.clone(), batch.encode());
+        for (i, (device, client, bytes)) in self.devices.iter().enumerate() {
+            let (device, client, bytes) = (device.clone(), client.clone(), bytes.clone());
             let delay = spread.mul_f64(i as f64 / self.devices.len() as f64);
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(delay).await;

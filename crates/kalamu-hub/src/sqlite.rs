@@ -77,6 +77,9 @@ impl SqliteStorage {
             std::fs::create_dir_all(dir)?;
         }
         let mut writer = connect(path)?;
+        // The writer's cache stays valid between its commits (nobody else writes):
+        // big enough for the indexes' hot pages, it reads them from disk once.
+        writer.pragma_update(None, "cache_size", -64 * 1024)?;
         migrate(&mut writer, path)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new().name("hub-writer".into()).spawn(move || writer_loop(writer, queue))?;
