@@ -362,7 +362,8 @@ fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, cut_after: Op
 /// Simulated laptops: each a device credential, a learner and a day's events.
 struct Fleet {
     /// Device id, its client, and its day's events encoded (on the laptop's own CPU, before the clock starts).
-    devices: Vec<(String, HubClient, Vec<u8>)>,
+    /// and whether the hub has acknowledged them.
+    devices: Vec<(String, HubClient, Vec<u8>, Arc<AtomicBool>)>,
 }
 
 impl Fleet {
@@ -420,6 +421,7 @@ impl Fleet {
                         device_id,
                         shared.with_token(answer.device_token),
                         Batch { learners: vec![learner], events }.encode(),
+                        Arc::new(AtomicBool::new(false)),
                     )
                 }));
             }
@@ -438,26 +440,27 @@ impl Fleet {
     async fn sync_all(&self, spread: Duration) -> (Vec<f64>, usize, Vec<usize>, Duration, f64) {
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for (i, (device, client, bytes)) in self.devices.iter().enumerate() {
-            let (device, client, bytes) = (device.clone(), client.clone(), bytes.clone());
+        for (i, (device, client, bytes, acked)) in self.devices.iter().enumerate() {
+            let (device, client, bytes, acked) =
+                (device.clone(), client.clone(), bytes.clone(), acked.clone());
             let delay = spread.mul_f64(i as f64 / self.devices.len() as f64);
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let t = Instant::now();
                 let result: kalamu_client::Result<Vec<u8>> = async {
-                    let theirs = client.vector().await?;
-                    if theirs.vector.get(&device) < 30 {
+                    // As the real client: push from what the hub last acknowledged, then pull.
+                    if !acked.load(Ordering::Relaxed) {
                         client.push(bytes).await?;
+                        acked.store(true, Ordering::Relaxed);
                     }
                     let mut mine = VersionVector::default();
                     mine.raise(&device, 30);
                     for _ in 0..100 {
-                        let (got, more) =
-                            client.pull(&PullRequest { vector: mine.clone(), limit: 5_000 }).await?;
-                        if !more {
-                            return Ok(got);
+                        let answer = client.pull(&PullRequest { vector: mine.clone(), limit: 5_000 }).await?;
+                        if !answer.more {
+                            return Ok(answer.batches);
                         }
-                        for e in Batch::decode_frames(&got)?.events {
+                        for e in Batch::decode_frames(&answer.batches)?.events {
                             mine.raise(&e.device_id, e.seq);
                         }
                     }

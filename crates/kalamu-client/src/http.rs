@@ -14,6 +14,19 @@ use crate::error::{ClientError, Result};
 /// Largest JSON answer a hub may give (a vector of a very large center fits many times over).
 const MAX_JSON: usize = 16 << 20;
 
+/// The hub's answer to a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullAnswer {
+    /// Encoded batches (see [`kalamu_core::sync::Batch::decode_frames`]).
+    pub batches: Vec<u8>,
+    /// The hub holds more than it sent.
+    pub more: bool,
+    /// This laptop holds events the hub lacks.
+    pub behind: bool,
+    /// The hub's clock (unix ms), if it said.
+    pub hub_time_ms: Option<i64>,
+}
+
 /// A connection to one hub, with or without a device credential.
 #[derive(Debug, Clone)]
 pub struct HubClient {
@@ -140,12 +153,17 @@ impl HubClient {
         .await
     }
 
-    /// Asks for what this laptop lacks: encoded batches (see
-    /// [`kalamu_core::sync::Batch::decode_frames`]), and whether the hub holds more.
-    pub async fn pull(&self, req: &PullRequest) -> Result<(Vec<u8>, bool)> {
+    /// Asks for what this laptop lacks.
+    pub async fn pull(&self, req: &PullRequest) -> Result<PullAnswer> {
         let response = self.send(self.request(reqwest::Method::POST, protocol::PULL).json(req)).await?;
-        let more = response.headers().get(protocol::MORE_HEADER).is_some_and(|v| v == "1");
-        let bytes = self.body_at_most(response, MAX_PULL_BYTES).await?;
-        Ok((bytes, more))
+        let flag = |name: &str| response.headers().get(name).is_some_and(|v| v == "1");
+        let (more, behind) = (flag(protocol::MORE_HEADER), flag(protocol::BEHIND_HEADER));
+        let hub_time_ms = response
+            .headers()
+            .get(protocol::TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let batches = self.body_at_most(response, MAX_PULL_BYTES).await?;
+        Ok(PullAnswer { batches, more, behind, hub_time_ms })
     }
 }

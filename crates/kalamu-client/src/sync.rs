@@ -3,7 +3,7 @@
 //!
 //! Every batch is stored (and acknowledged) before the next is sent, so a
 //! run cut at any point resumes from the last acknowledged batch: the next
-//! run starts by asking the hub what it holds.
+//! run starts from what the hub acknowledged.
 
 use std::time::Duration;
 
@@ -72,6 +72,12 @@ pub async fn enroll(
 }
 
 /// One full sync with the hub this laptop is enrolled with.
+///
+/// It pushes from what the hub last acknowledged holding, without asking
+/// first: one round trip fewer on every sync. Should the hub hold less than
+/// that (restored from a backup, or replaced), it refuses the first batch as
+/// a gap or says so in its pull answer; the run then asks what it holds and
+/// pushes again, once.
 pub async fn sync(
     store: &Store,
     timeout: Duration,
@@ -80,16 +86,50 @@ pub async fn sync(
     let link = store.require_hub_link()?;
     let client = HubClient::new(&link.hub_url, Some(link.device_token.clone()), timeout)?;
     let mut report = SyncReport::default();
+    let mut theirs = store.hub_vector()?;
+    let mut asked = false;
+    loop {
+        match push(store, &client, &mut theirs, &mut report, &mut progress).await {
+            Err(e) if e.code() == "sync_gap" && !asked => {
+                theirs = ask(store, &client, &mut report).await?;
+                asked = true;
+                continue;
+            }
+            pushed => pushed?,
+        }
+        let behind = pull(store, &client, &link.hub_url, &theirs, &mut report, &mut progress).await?;
+        if !behind || asked {
+            break;
+        }
+        theirs = ask(store, &client, &mut report).await?;
+        asked = true;
+    }
+    report.pending = store.pending()?;
+    store.mark_synced()?;
+    Ok(report)
+}
+
+/// Asks the hub what it holds.
+async fn ask(store: &Store, client: &HubClient, report: &mut SyncReport) -> Result<VersionVector> {
     let start = kalamu_core::store::now_millis();
     let answer = client.vector().await?;
     report.clock_offset_ms = start - answer.hub_time_ms;
-    let mut theirs = answer.vector;
-    store.note_hub_vector(&theirs)?;
+    store.note_hub_vector(&answer.vector)?;
+    Ok(answer.vector)
+}
 
-    // Push. A second connection to the store reads and encodes the next
-    // batches while the hub stores the current one (two batches ahead at
-    // most, so memory stays bounded). The run is bounded by what was pending
-    // when it began, plus slack for events recorded meanwhile.
+/// Pushes what a hub holding `theirs` lacks, raising `theirs` with each acknowledgement.
+async fn push(
+    store: &Store,
+    client: &HubClient,
+    theirs: &mut VersionVector,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<()> {
+    // A second connection to the store reads and encodes the next batches
+    // while the hub stores the current one (two batches ahead at most, so
+    // memory stays bounded). The run is bounded by what was pending when it
+    // began, plus slack for events recorded meanwhile.
     let rounds = theirs.lacks_from(&store.sync_vector()?) / BATCH_EVENTS as u64 + 4;
     let (sender, mut batches) = tokio::sync::mpsc::channel(2);
     let reader = {
@@ -97,37 +137,58 @@ pub async fn sync(
         std::thread::spawn(move || encode_batches(&dir, from, rounds, &sender))
     };
     let mut unnoted = 0;
-    while let Some(next) = batches.recv().await {
-        let bytes = next?;
-        let ack = client.push(bytes).await?;
-        for (device, seq) in &ack.vector.0 {
-            theirs.raise(device, *seq);
+    let pushed = async {
+        while let Some(next) = batches.recv().await {
+            let ack = client.push(next?).await?;
+            for (device, seq) in &ack.vector.0 {
+                theirs.raise(device, *seq);
+            }
+            report.pushed += ack.new as u64;
+            report.batches += 1;
+            report.pending = theirs.lacks_from(&store.sync_vector()?);
+            // Noting the hub's vector costs a durable write; it only feeds the
+            // pending count and the next run's start, so it is batched.
+            unnoted += 1;
+            if unnoted == 8 {
+                store.note_hub_vector(theirs)?;
+                unnoted = 0;
+            }
+            progress(report);
         }
-        report.pushed += ack.new as u64;
-        report.batches += 1;
-        report.pending = theirs.lacks_from(&store.sync_vector()?);
-        // Noting the hub's vector costs a durable write; it only feeds the
-        // pending count (the next run asks the hub anyway), so it is batched.
-        unnoted += 1;
-        if unnoted == 8 {
-            store.note_hub_vector(&theirs)?;
-            unnoted = 0;
-        }
-        progress(&report);
+        Ok(())
     }
+    .await;
     drop(batches);
     let _ = reader.join();
-    store.note_hub_vector(&theirs)?;
+    store.note_hub_vector(theirs)?;
+    pushed
+}
 
-    // Pull, bounded the same way by what the hub said it holds.
-    let rounds = store.sync_vector()?.lacks_from(&theirs) / BATCH_EVENTS as u64 + 4;
+/// Pulls what this laptop lacks from a hub holding at least `theirs`;
+/// returns whether the hub says this laptop holds events it lacks.
+async fn pull(
+    store: &Store,
+    client: &HubClient,
+    url: &str,
+    theirs: &VersionVector,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<bool> {
+    // Bounded by what the hub was known to hold, like the push.
+    let rounds = store.sync_vector()?.lacks_from(theirs) / BATCH_EVENTS as u64 + 4;
+    let mut behind = false;
     for _ in 0..rounds {
         let request = PullRequest { vector: store.sync_vector()?, limit: BATCH_EVENTS };
-        let (bytes, more) = client.pull(&request).await?;
-        let batch = Batch::decode_frames(&bytes)?;
+        let start = kalamu_core::store::now_millis();
+        let answer = client.pull(&request).await?;
+        if let Some(hub_time) = answer.hub_time_ms {
+            report.clock_offset_ms = start - hub_time;
+        }
+        behind |= answer.behind;
+        let batch = Batch::decode_frames(&answer.batches)?;
         if batch.events.iter().any(|e| e.seq <= request.vector.get(&e.device_id)) {
             return Err(ClientError::Protocol {
-                url: link.hub_url.clone(),
+                url: url.to_owned(),
                 detail: "it sent events this laptop already holds".into(),
             });
         }
@@ -140,14 +201,12 @@ pub async fn sync(
         store.note_hub_vector(&held)?;
         report.pulled += applied.new as u64;
         report.batches += 1;
-        progress(&report);
-        if !more || batch.events.is_empty() {
+        progress(report);
+        if !answer.more || batch.events.is_empty() {
             break;
         }
     }
-    report.pending = store.pending()?;
-    store.mark_synced()?;
-    Ok(report)
+    Ok(behind)
 }
 
 /// Reads and encodes the batches a hub holding `from` lacks, in order, until

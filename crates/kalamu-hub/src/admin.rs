@@ -127,7 +127,7 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     let mut done = BundleImport::default();
     let now = now_millis();
     while let Some((batch, wire)) = reader.next_frame()? {
-        let (applied, _) = store.push(&device.center_id, batch, wire, now)?;
+        let (applied, _) = crate::storage::wait(store.push(&device.center_id, batch, wire, now))?;
         done.received += applied.received as u64;
         done.new += applied.new as u64;
     }

@@ -60,25 +60,21 @@ async fn stop_signal() {
 /// thread and reads are CPU-bound; beyond this, requests wait their turn in order.
 static WORKERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(6);
 
-/// Pushes waiting for their group commit at once. They wait on the writer,
-/// not on a CPU, and the more that wait together, the fewer commits the
-/// writer makes: as many as it commits in one group.
-static COMMITTERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(crate::sqlite::GROUP);
+/// Pushes in progress at once, so that memory stays bounded however many
+/// laptops push. As many as the writer commits in one group: the more wait
+/// together, the fewer commits it makes.
+static PUSHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(crate::sqlite::GROUP);
 
-/// Runs blocking storage work off the async runtime, `permits` allowing.
-async fn blocking_with<T: Send + 'static>(
-    permits: &'static tokio::sync::Semaphore,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let _turn = permits.acquire().await.map_err(|_| HubError::Commit("the hub is stopping".into()))?;
+/// Runs blocking storage work off the async runtime, in turn with the other workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let _turn = WORKERS.acquire().await.map_err(|_| stopping())?;
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(HubError::Io(std::io::Error::other(format!("a hub worker failed: {e}")))))
 }
 
-/// Runs blocking storage work off the async runtime, in turn with the other workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    blocking_with(&WORKERS, f).await
+fn stopping() -> HubError {
+    HubError::Commit("the hub is stopping".into())
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes> {
@@ -135,13 +131,8 @@ async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<Enr
 async fn vector(State(store): State<Store>, headers: HeaderMap) -> Result<axum::Json<VectorResponse>> {
     let who = caller(&store, &headers)?;
     let now = now_millis();
-    let offset = headers
-        .get(protocol::CLOCK_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|clock| clock.saturating_sub(now));
+    let offset = clock_offset(&headers, now);
     let vector = blocking(move || {
-        // Once per sync (every sync starts here): when the laptop was seen, and how far off its clock is.
         store.note_seen(&who.device_id, now, offset)?;
         store.vector(&who.center_id)
     })
@@ -149,23 +140,40 @@ async fn vector(State(store): State<Store>, headers: HeaderMap) -> Result<axum::
     Ok(axum::Json(VectorResponse { vector, hub_time_ms: now }))
 }
 
+/// The laptop's clock minus the hub's, from the request's clock header.
+fn clock_offset(headers: &HeaderMap, now: i64) -> Option<i64> {
+    headers
+        .get(protocol::CLOCK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|clock| clock.saturating_sub(now))
+}
+
 async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<axum::Json<PushAck>> {
     let who = caller(&store, &headers)?;
     let bytes = read_body(body, MAX_BATCH_BYTES).await?;
-    let (batch, bytes) = blocking(move || Ok((Batch::decode(&bytes)?, bytes))).await?;
-    let ack = blocking_with(&COMMITTERS, move || {
-        let (applied, vector) = store.push(&who.center_id, batch, bytes.into(), now_millis())?;
-        Ok(PushAck { received: applied.received, new: applied.new, vector })
+    let _turn = PUSHES.acquire().await.map_err(|_| stopping())?;
+    let committing = blocking(move || {
+        let batch = Batch::decode(&bytes)?;
+        Ok(store.push(&who.center_id, batch, bytes.into(), now_millis()))
     })
     .await?;
-    Ok(axum::Json(ack))
+    let (applied, vector) = committing.await.map_err(|_| stopping())??;
+    Ok(axum::Json(PushAck { received: applied.received, new: applied.new, vector }))
 }
 
 async fn pull(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<Response> {
     let who = caller(&store, &headers)?;
     let req: PullRequest = read_json(body).await?;
     let limit = req.limit.clamp(1, MAX_BATCH_EVENTS);
-    let pulled = blocking(move || store.pull(&who.center_id, &req.vector, limit)).await?;
+    let now = now_millis();
+    let offset = clock_offset(&headers, now);
+    let pulled = blocking(move || {
+        // Every sync ends here: when the laptop was seen, and how far off its clock is.
+        store.note_seen(&who.device_id, now, offset)?;
+        store.pull(&who.center_id, &req.vector, limit)
+    })
+    .await?;
     let mut body = Vec::with_capacity(pulled.frames.iter().map(|f| f.len() + 4).sum());
     for frame in &pulled.frames {
         append_frame(&mut body, frame);
@@ -174,5 +182,7 @@ async fn pull(State(store): State<Store>, headers: HeaderMap, body: Body) -> Res
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(protocol::BATCHES_TYPE));
     headers.insert(protocol::MORE_HEADER, HeaderValue::from_static(if pulled.more { "1" } else { "0" }));
+    headers.insert(protocol::BEHIND_HEADER, HeaderValue::from_static(if pulled.behind { "1" } else { "0" }));
+    headers.insert(protocol::TIME_HEADER, HeaderValue::from(now));
     Ok(response)
 }

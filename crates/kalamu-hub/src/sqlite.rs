@@ -11,7 +11,7 @@ use kalamu_core::sync::{Applied, Batch, VersionVector};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{HubError, Result};
-use crate::storage::{Caller, Center, DeviceInfo, Pulled, Storage};
+use crate::storage::{Caller, Center, Committing, DeviceInfo, Pulled, Storage};
 
 mod runs;
 
@@ -28,7 +28,11 @@ pub struct SqliteStorage {
     writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+    /// Devices seen since the writer last stored it: their time and clock offset.
+    seen: std::sync::Arc<Mutex<Seen>>,
 }
+
+type Seen = std::collections::HashMap<String, (i64, Option<i64>)>;
 
 /// Called once the group a job ran in has committed (or failed to).
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -83,7 +87,12 @@ impl SqliteStorage {
         migrate(&mut writer, path)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new().name("hub-writer".into()).spawn(move || writer_loop(writer, queue))?;
-        Ok(SqliteStorage { writer: Mutex::new(jobs), readers: Mutex::new(Vec::new()), path: path.to_owned() })
+        Ok(SqliteStorage {
+            writer: Mutex::new(jobs),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_owned(),
+            seen: Default::default(),
+        })
     }
 
     /// Queues a write on the writer thread without waiting for it.
@@ -97,7 +106,15 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (reply, answer) = mpsc::sync_channel(1);
+        crate::storage::wait(self.queue(f))
+    }
+
+    /// Queues a write on the writer thread; its answer arrives once it is durably committed.
+    fn queue<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Committing<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let out = f(conn);
             let ok = out.is_ok();
@@ -109,9 +126,10 @@ impl SqliteStorage {
             });
             (ok, deliver)
         });
-        let gone = || HubError::Commit("the hub's writer stopped".into());
-        self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job).map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
+        // If the writer is gone, the job and its reply are dropped, and the
+        // receiver says so.
+        let _ = self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+        answer
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -315,15 +333,27 @@ impl Storage for SqliteStorage {
     }
 
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()> {
-        let device_id = device_id.to_owned();
-        // Not worth a durable commit for every sync to wait on: it rides with the next group.
-        self.write_later(move |conn| {
-            conn.prepare_cached(
-                "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
-            )?
-            .execute((&device_id, now, clock_offset_ms))?;
-            Ok(())
-        });
+        // Not worth a durable commit for every sync to wait on, nor a write of
+        // its own: what was seen meanwhile rides with the writer's next group.
+        let first = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = seen.entry(device_id.to_owned()).or_insert((now, clock_offset_ms));
+            *entry = (now, clock_offset_ms.or(entry.1));
+            seen.len() == 1
+        };
+        if first {
+            let seen = self.seen.clone();
+            self.write_later(move |conn| {
+                let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|p| p.into_inner()));
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
+                )?;
+                for (device_id, (now, offset)) in seen {
+                    stmt.execute((&device_id, now, offset))?;
+                }
+                Ok(())
+            });
+        }
         Ok(())
     }
 
@@ -370,12 +400,12 @@ impl Storage for SqliteStorage {
         batch: Batch,
         wire: Vec<u8>,
         now: i64,
-    ) -> Result<(Applied, VersionVector)> {
+    ) -> Committing<(Applied, VersionVector)> {
         let center = center_id.to_owned();
         // Done here, by the caller's thread, to keep the one writer's work short.
         let bodies: Vec<String> =
             batch.events.iter().map(|e| serde_json::to_string(&e.body).expect("events serialize")).collect();
-        self.write(move |tx| {
+        self.queue(move |tx| {
             let (center_id, batch) = (center.as_str(), &batch);
             let mut held = VersionVector::default();
             for device in batch.events.iter().map(|e| &e.device_id) {

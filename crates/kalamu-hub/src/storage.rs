@@ -2,7 +2,9 @@
 //! country's PostgreSQL database serve the same hub. The hub keeps no state
 //! outside it: any number of hub processes can share one database.
 //!
-//! Methods are blocking; the HTTP layer calls them off the async runtime.
+//! Methods are blocking, and the HTTP layer calls them off the async runtime;
+//! but a push answers through a [`Committing`], so that a thousand pushes
+//! waiting for their group commit wait without a thread each.
 
 use std::path::PathBuf;
 
@@ -104,12 +106,21 @@ pub trait Storage: Send + Sync + 'static {
         batch: Batch,
         wire: Vec<u8>,
         now: i64,
-    ) -> Result<(Applied, VersionVector)>;
+    ) -> Committing<(Applied, VersionVector)>;
     /// What a side holding `theirs` lacks of the center, as encoded batches of
     /// about `limit` events in all (at least one whole batch, if anything is lacking).
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled>;
     /// Up to `limit` of the center's events that a side holding `theirs` lacks, decoded.
     fn events_after(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
+}
+
+/// A write queued for a group commit: its answer arrives once it is durably
+/// stored (`.await` it, or [`wait`] for it outside the async runtime).
+pub type Committing<T> = tokio::sync::oneshot::Receiver<Result<T>>;
+
+/// Waits for a queued write, outside the async runtime.
+pub fn wait<T>(committing: Committing<T>) -> Result<T> {
+    committing.blocking_recv().unwrap_or_else(|_| Err(HubError::Commit("the hub's writer stopped".into())))
 }
 
 /// The answer to a pull: batches as they travel, ready to send.
@@ -121,6 +132,8 @@ pub struct Pulled {
     pub events: u64,
     /// Whether the hub holds more than it sent.
     pub more: bool,
+    /// Whether the asking side holds events the hub lacks.
+    pub behind: bool,
 }
 
 /// Where the hub keeps its data, from a `--db` value.

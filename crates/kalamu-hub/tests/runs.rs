@@ -36,7 +36,7 @@ impl Center {
     }
 
     fn push(&self, batch: &Batch) -> usize {
-        self.hub.push(&self.id, batch.clone(), batch.encode(), NOW).unwrap().0.new
+        kalamu_hub::storage::wait(self.hub.push(&self.id, batch.clone(), batch.encode(), NOW)).unwrap().0.new
     }
 
     /// Everything a side holding `theirs` receives, page after page, in order.

@@ -48,6 +48,17 @@ impl Hub {
         Hub { dir, child, addr }
     }
 
+    /// Stops the hub (as a power cut would) and starts it again on the same
+    /// database, after `meanwhile` has had its way with the database's files.
+    pub fn restart(mut self, meanwhile: impl FnOnce(&Path)) -> Hub {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        meanwhile(dir.path());
+        Self::start_in(dir)
+    }
+
     /// The hub's URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -53,6 +53,67 @@ fn a_learner_who_studied_on_laptop_a_finds_all_progress_on_laptop_b() {
     assert_eq!((again["pushed"].as_u64(), again["pulled"].as_u64()), (Some(0), Some(0)));
 }
 
+/// Copies the hub's database files (`hub.db` and its log) from one directory to another.
+fn copy_db(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("hub.db") {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_hub_restored_from_an_older_backup_gets_every_event_back_from_the_laptops() {
+    let (hub, a, b) = center_with_two_laptops();
+    let awa = a.add_learner("Awa");
+    a.study(&awa, 10);
+    ok(a.sync(None));
+    let backup = tempfile::tempdir().unwrap();
+    let hub = hub.restart(|dir| copy_db(dir, backup.path()));
+    a.study(&awa, 5);
+    ok(a.sync(Some(&hub.url())));
+    ok(b.sync(Some(&hub.url())));
+    b.study(&awa, 6);
+    ok(b.sync(Some(&hub.url())));
+    ok(a.sync(Some(&hub.url())));
+    assert_eq!(hub.event_ids().0, a.event_ids());
+
+    // The hub's disk dies; staff restore last week's backup: it holds A's first 10 events only.
+    let restore = |hub: Hub| {
+        hub.restart(|dir| {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                std::fs::remove_file(entry.unwrap().path()).unwrap();
+            }
+            copy_db(backup.path(), dir);
+        })
+    };
+    let hub = restore(hub);
+    assert_eq!(hub.event_ids().1, 10);
+    // A has new events: it pushes from what the hub once acknowledged, is
+    // told that leaves a gap, asks what the hub holds and sends everything.
+    a.study(&awa, 3);
+    let sent = ok(a.sync(Some(&hub.url())));
+    assert!(sent.contains("Sent 14 events"), "{sent}");
+    let (on_hub, rows) = hub.event_ids();
+    assert_eq!((on_hub, rows), (a.event_ids(), 24));
+
+    // Again, and now neither laptop has anything new: the pull answer says
+    // the hub lacks what the laptop holds, and the laptop sends it.
+    let hub = restore(hub);
+    let sent = ok(b.sync(Some(&hub.url())));
+    assert!(sent.contains("Sent 11 events"), "{sent}");
+    assert_eq!(hub.event_ids(), (b.event_ids(), 21));
+    let sent = ok(a.sync(Some(&hub.url())));
+    assert!(sent.contains("Sent 3 events"), "{sent}");
+    ok(b.sync(Some(&hub.url())));
+    let (on_hub, rows) = hub.event_ids();
+    assert_eq!((on_hub, rows), (a.event_ids(), 24));
+    assert_eq!(a.event_ids(), b.event_ids());
+    assert_eq!((a.store().pending().unwrap(), b.store().pending().unwrap()), (0, 0));
+}
+
 #[test]
 fn sync_says_what_is_pending_when_the_hub_is_away() {
     let (hub, a, _b) = center_with_two_laptops();

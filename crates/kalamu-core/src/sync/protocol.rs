@@ -19,6 +19,12 @@ pub const PULL: &str = "/v1/sync/pull";
 pub const CLOCK_HEADER: &str = "x-kalamu-clock";
 /// On a pull response: `1` when the hub holds more than it sent.
 pub const MORE_HEADER: &str = "x-kalamu-more";
+/// On a pull response: `1` when the laptop holds events the hub lacks beyond
+/// what it just pushed (the hub was restored from a backup, or events were
+/// recorded meanwhile): ask for the vector and push again.
+pub const BEHIND_HEADER: &str = "x-kalamu-behind";
+/// On a pull response: the hub's clock (unix ms).
+pub const TIME_HEADER: &str = "x-kalamu-time";
 /// Content type of a batch.
 pub const BATCH_TYPE: &str = "application/vnd.kalamu.batch+zstd";
 /// Content type of a pull answer: batches one after another, each after its length (u32 LE).

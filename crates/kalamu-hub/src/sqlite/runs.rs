@@ -166,5 +166,6 @@ pub(super) fn pull(
         after.raise(device, from);
     }
     out.more = after.lacks_from(held) > 0;
+    out.behind = held.lacks_from(theirs) > 0;
     Ok(out)
 }
