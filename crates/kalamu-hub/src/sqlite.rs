@@ -84,6 +84,9 @@ impl SqliteStorage {
         // The writer's cache stays valid between its commits (nobody else writes):
         // big enough for the indexes' hot pages, it reads them from disk once.
         writer.pragma_update(None, "cache_size", -64 * 1024)?;
+        // Each write runs in a savepoint, whose journal of first-touched pages
+        // would otherwise go through a temporary file.
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
         migrate(&mut writer, path)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new().name("hub-writer".into()).spawn(move || writer_loop(writer, queue))?;
