@@ -41,6 +41,13 @@ fn main() {
 
     if total > 0 {
         one_laptop(work.path(), total);
+        // Parts 1 and 2 leave gigabytes behind; their removal and write-back
+        // must not land in the middle of part 3's bursts.
+        for part in ["seed", "raw", "hub1", "laptop1", "hub2", "laptop2"] {
+            let path = work.path().join(part);
+            let _ = std::fs::remove_dir_all(&path);
+        }
+        let _ = Command::new("sync").status();
     }
 
     // 3. Many laptops at once: three bursts (the machine is shared, so one
@@ -95,7 +102,8 @@ fn one_laptop(work: &Path, total: usize) {
 
     // Baseline: the same events inserted straight into a SQLite table.
     let t = Instant::now();
-    raw_insert(&work.join("raw.db"), &events);
+    std::fs::create_dir_all(work.join("raw")).unwrap();
+    raw_insert(&work.join("raw").join("raw.db"), &events);
     let raw = t.elapsed();
     drop(events);
 
