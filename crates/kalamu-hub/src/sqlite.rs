@@ -30,6 +30,8 @@ pub struct SqliteStorage {
     path: std::path::PathBuf,
     /// Devices seen since the writer last stored it: their time and clock offset.
     seen: std::sync::Arc<Mutex<Seen>>,
+    /// Runs read lately, for pulls.
+    runs: Mutex<runs::RunCache>,
 }
 
 type Seen = std::collections::HashMap<String, (i64, Option<i64>)>;
@@ -55,16 +57,17 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        // The statements are prepared once: a burst runs them thousands of times.
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ());
+        let began = run("BEGIN IMMEDIATE");
         let mut delivers = Vec::with_capacity(group.len());
         for job in group {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            let _ = run("SAVEPOINT job");
             let (ok, deliver) = job(&conn);
-            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            let _ = conn.execute_batch(end);
+            let _ = if ok { run("RELEASE job") } else { conn.execute_batch("ROLLBACK TO job; RELEASE job") };
             delivers.push(deliver);
         }
-        let committed = began.and_then(|()| conn.execute_batch("COMMIT")).map_err(|e| e.to_string());
+        let committed = began.and_then(|()| run("COMMIT")).map_err(|e| e.to_string());
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -95,6 +98,7 @@ impl SqliteStorage {
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
             seen: Default::default(),
+            runs: Default::default(),
         })
     }
 
@@ -451,13 +455,12 @@ impl Storage for SqliteStorage {
                 }
             }
             let mut new = 0;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, center_id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+            )?;
             for (e, body) in batch.events.iter().zip(&bodies) {
-                let added = tx
-                    .prepare_cached(
-                        "INSERT INTO events (id, center_id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body, received_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
-                    )?
-                    .execute(params![
+                let added = insert.execute(params![
                         e.id,
                         center_id,
                         e.learner_id,
@@ -467,9 +470,9 @@ impl Storage for SqliteStorage {
                         e.pack_id,
                         e.lesson_id,
                         e.body.kind(),
-                        body,
-                        now,
-                    ])?;
+                    body,
+                    now,
+                ])?;
                 if added == 1 {
                     new += 1;
                 } else {
@@ -492,7 +495,7 @@ impl Storage for SqliteStorage {
         self.read(|conn| {
             let tx = conn.unchecked_transaction()?;
             let held = vector_of(&tx, center_id)?;
-            runs::pull(&tx, &held, theirs, limit)
+            runs::pull(&tx, &self.runs, &held, theirs, limit)
         })
     }
 

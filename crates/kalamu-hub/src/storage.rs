@@ -127,7 +127,7 @@ pub fn wait<T>(committing: Committing<T>) -> Result<T> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pulled {
     /// Encoded batches ([`Batch::encode`] bytes), each device's events in sequence order.
-    pub frames: Vec<Vec<u8>>,
+    pub frames: Vec<std::sync::Arc<[u8]>>,
     /// Events in them.
     pub events: u64,
     /// Whether the hub holds more than it sent.

@@ -156,18 +156,48 @@ fn a_hub_database_without_runs_pulls_the_same_and_gets_them_back_at_open() {
     let awa = learner("Awa", None);
     c.push(&events(&a, &awa, 1..=40));
     c.push(&events(&b, &awa, 1..=12));
-    let before = c.pull_all(&vv(&[(&a, 3)]), 5_000);
 
     // As a database from before runs, or one whose runs were lost.
     let raw = rusqlite::Connection::open(&c.path).unwrap();
     raw.execute("DELETE FROM runs", []).unwrap();
     let without = c.pull_all(&vv(&[(&a, 3)]), 5_000);
-    assert_eq!(without, before, "missing runs are made up from the events");
+    assert_eq!(seqs_of(&without, &a), (4..=40).collect::<Vec<_>>(), "made up from the events");
+    assert_eq!(seqs_of(&without, &b), (1..=12).collect::<Vec<_>>());
 
     drop(c.hub);
     let reopened = SqliteStorage::open(&c.path).unwrap();
     let runs: i64 = raw.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)).unwrap();
     assert!(runs >= 2, "each device has its runs again ({runs})");
     let c = Center { hub: reopened, ..c };
-    assert_eq!(c.pull_all(&vv(&[(&a, 3)]), 5_000), before);
+    assert_eq!(c.pull_all(&vv(&[(&a, 3)]), 5_000), without);
+}
+
+#[test]
+fn pulls_served_from_memory_match_pulls_read_from_the_file() {
+    let c = center();
+    let laptops: Vec<String> = (0..5).map(|_| c.laptop()).collect();
+    let awa = learner("Awa", None);
+    // Rounds of pushes with pulls in between, so some runs are in memory and
+    // some not, and every laptop holds a different part of the others'.
+    for round in 0..4u64 {
+        for (i, device) in laptops.iter().enumerate() {
+            let first = round * 10 + 1;
+            c.push(&events(device, &awa, first..=first + 9));
+            let holds: Vec<(&str, u64)> = laptops
+                .iter()
+                .enumerate()
+                .map(|(j, d)| (d.as_str(), (round * 10 + (i * j) as u64 % 13).min(40)))
+                .collect();
+            let got = c.pull_all(&vv(&holds), 7);
+            let fresh = SqliteStorage::open(&c.path).unwrap();
+            let from_file = Center {
+                _dir: tempfile::tempdir().unwrap(),
+                path: c.path.clone(),
+                hub: fresh,
+                id: c.id.clone(),
+            }
+            .pull_all(&vv(&holds), 7);
+            assert_eq!(got, from_file, "round {round}, laptop {i}");
+        }
+    }
 }

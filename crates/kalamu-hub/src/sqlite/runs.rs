@@ -12,6 +12,9 @@
 use kalamu_core::progress::event::{EVENT_COLUMNS, Event, read_event};
 use kalamu_core::sync::wire::MAX_BATCH_BYTES;
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use rusqlite::Connection;
 
 use crate::error::Result;
@@ -120,11 +123,106 @@ pub(super) fn learner_records(conn: &Connection, events: &[Event]) -> Result<Vec
     Ok(learners)
 }
 
+/// A run as stored: a device's events `first..=last`, encoded.
+#[derive(Clone)]
+struct StoredRun {
+    first: u64,
+    last: u64,
+    bytes: Arc<[u8]>,
+}
+
+/// Runs read lately, by device. A run never changes once committed and a
+/// device's runs only grow at the end, so what was read stays true: the
+/// cache only saves reading it again, which in a burst is the same few runs
+/// for every laptop of a center. It is emptied when it outgrows its budget.
+#[derive(Default)]
+pub(super) struct RunCache {
+    devices: HashMap<String, Vec<StoredRun>>,
+    bytes: usize,
+}
+
+/// Most bytes of runs the cache keeps.
+const CACHE_BYTES: usize = 64 << 20;
+
+impl RunCache {
+    /// The cached runs of `device` after sequence `from`, if the cache covers `from + 1`.
+    fn after(&self, device: &str, from: u64) -> Vec<StoredRun> {
+        match self.devices.get(device) {
+            Some(runs) if runs.first().is_some_and(|r| r.first <= from + 1) => {
+                let start = runs.partition_point(|r| r.last <= from);
+                runs[start..].to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Keeps `fresh`, runs of `device` just read in order, as far as they continue what is cached.
+    fn keep(&mut self, device: &str, fresh: &[StoredRun]) {
+        let entry = self.devices.entry(device.to_owned()).or_default();
+        let end = entry.last().map(|r| r.last);
+        let from = match end {
+            Some(end) if fresh.last().is_none_or(|r| r.last <= end) => return,
+            Some(end) => match fresh.iter().position(|r| r.first == end + 1) {
+                Some(i) => i,
+                None => {
+                    self.bytes -= entry.iter().map(|r| r.bytes.len()).sum::<usize>();
+                    entry.clear();
+                    0
+                }
+            },
+            None => 0,
+        };
+        for run in &fresh[from..] {
+            if entry.last().is_some_and(|r| r.last + 1 != run.first) {
+                break;
+            }
+            self.bytes += run.bytes.len();
+            entry.push(run.clone());
+        }
+        if self.bytes > CACHE_BYTES {
+            self.devices.clear();
+            self.bytes = 0;
+        }
+    }
+}
+
+/// The stored runs of `device` after sequence `from`, as far as its `head`:
+/// from the cache, then from the database.
+fn stored_runs(
+    conn: &Connection,
+    cache: &Mutex<RunCache>,
+    device: &str,
+    from: u64,
+    head: u64,
+) -> Result<Vec<StoredRun>> {
+    let mut runs = cache.lock().unwrap_or_else(|p| p.into_inner()).after(device, from);
+    let known = runs.last().map_or(from, |r| r.last);
+    if known >= head {
+        return Ok(runs);
+    }
+    let fresh: Vec<StoredRun> = conn
+        .prepare_cached(
+            "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
+        )?
+        .query_map((device, known as i64), |r| {
+            Ok(StoredRun {
+                first: r.get::<_, i64>(0)? as u64,
+                last: r.get::<_, i64>(1)? as u64,
+                bytes: Arc::from(r.get::<_, Vec<u8>>(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    cache.lock().unwrap_or_else(|p| p.into_inner()).keep(device, &fresh);
+    runs.extend(fresh);
+    Ok(runs)
+}
+
 /// What a side holding `theirs` lacks of a center whose devices' heads are
 /// `held`: stored runs where they fit what it holds, freshly encoded events
 /// where they do not. Stops after about `limit` events or a batch's worth of bytes.
 pub(super) fn pull(
     conn: &Connection,
+    cache: &Mutex<RunCache>,
     held: &VersionVector,
     theirs: &VersionVector,
     limit: usize,
@@ -132,30 +230,31 @@ pub(super) fn pull(
     let mut out = Pulled::default();
     let mut after = theirs.clone();
     let mut bytes = 0;
-    let mut runs = conn.prepare_cached(
-        "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
-    )?;
     'devices: for (device, &head) in &held.0 {
         let mut from = theirs.get(device);
-        let mut rows = runs.query((device, from as i64))?;
+        if from >= head {
+            continue;
+        }
+        let mut runs = stored_runs(conn, cache, device, from, head)?.into_iter();
         while from < head {
             let room = limit.saturating_sub(out.events as usize);
             if room == 0 {
                 break 'devices;
             }
-            let run = match rows.next()? {
-                Some(r) if r.get::<_, i64>(0)? as u64 == from + 1 => {
-                    let (last, run): (i64, Vec<u8>) = (r.get(1)?, r.get(2)?);
-                    let events = last as u64 - from;
-                    let full = out.events + events > limit as u64 || bytes + run.len() > MAX_BATCH_BYTES;
+            let run = match runs.next() {
+                Some(run) if run.first == from + 1 => {
+                    let full = out.events + (run.last - from) > limit as u64
+                        || bytes + run.bytes.len() > MAX_BATCH_BYTES;
                     if full && out.events > 0 {
                         break 'devices;
                     }
-                    Some((run, last as u64))
+                    Some((run.bytes, run.last))
                 }
                 // The asking side holds part of this run, or runs are missing: the rest from the events themselves.
-                Some(r) => encode_range(conn, device, from, r.get::<_, i64>(1)? as u64, room)?,
-                None => encode_range(conn, device, from, head, room)?,
+                Some(run) => {
+                    encode_range(conn, device, from, run.last, room)?.map(|(b, l)| (Arc::from(b), l))
+                }
+                None => encode_range(conn, device, from, head, room)?.map(|(b, l)| (Arc::from(b), l)),
             };
             let Some((run, last)) = run else { break };
             out.events += last - from;
