@@ -242,14 +242,7 @@ pub(super) fn pull(
                 break 'devices;
             }
             let run = match runs.next() {
-                Some(run) if run.first == from + 1 => {
-                    let full = out.events + (run.last - from) > limit as u64
-                        || bytes + run.bytes.len() > MAX_BATCH_BYTES;
-                    if full && out.events > 0 {
-                        break 'devices;
-                    }
-                    Some((run.bytes, run.last))
-                }
+                Some(run) if run.first == from + 1 => Some((run.bytes, run.last)),
                 // The asking side holds part of this run, or runs are missing: the rest from the events themselves.
                 Some(run) => {
                     encode_range(conn, device, from, run.last, room)?.map(|(b, l)| (Arc::from(b), l))
@@ -257,6 +250,12 @@ pub(super) fn pull(
                 None => encode_range(conn, device, from, head, room)?.map(|(b, l)| (Arc::from(b), l)),
             };
             let Some((run, last)) = run else { break };
+            // Whole runs only; the answer stays within a batch's bytes and about
+            // `limit` events, unless its first run alone is larger.
+            let full = out.events + (last - from) > limit as u64 || bytes + run.len() > MAX_BATCH_BYTES;
+            if full && out.events > 0 {
+                break 'devices;
+            }
             out.events += last - from;
             bytes += run.len();
             out.frames.push(run);
