@@ -520,7 +520,7 @@ impl Storage for SqliteStorage {
                     events.push(row??);
                 }
             }
-            let learners = runs::learner_records(&tx, &events)?;
+            let learners = kalamu_core::sync::engine::learner_records(&tx, &events)?;
             Ok(Batch { learners, events })
         })
     }

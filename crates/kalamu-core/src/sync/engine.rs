@@ -22,6 +22,31 @@ pub struct Applied {
     pub new: usize,
 }
 
+/// The learners that `events` refer to, as they travel, from a `learners`
+/// table (a laptop's store and the hub's both have one).
+pub fn learner_records(
+    conn: &rusqlite::Connection,
+    events: &[crate::progress::event::Event],
+) -> Result<Vec<LearnerRecord>> {
+    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
+    ids.into_iter()
+        .map(|id| {
+            stmt.query_row([id], |r| {
+                Ok(LearnerRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    pin_hash: r.get(3)?,
+                })
+            })
+            .optional()?
+            .ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
+        })
+        .collect()
+}
+
 impl Store {
     /// What this store holds: the highest sequence number per recording device.
     pub fn sync_vector(&self) -> Result<VersionVector> {
@@ -102,24 +127,7 @@ impl Store {
 
     /// The learners that `events` refer to, as they travel.
     pub fn learner_records(&self, events: &[crate::progress::event::Event]) -> Result<Vec<LearnerRecord>> {
-        let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
-        ids.into_iter()
-            .map(|id| {
-                stmt.query_row([id], |r| {
-                    Ok(LearnerRecord {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        created_at: r.get(2)?,
-                        pin_hash: r.get(3)?,
-                    })
-                })
-                .optional()?
-                .ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
-            })
-            .collect()
+        learner_records(self.conn(), events)
     }
 
     /// What the hub has acknowledged holding, as last heard.

@@ -9,12 +9,13 @@
 //! from before runs) has them made from its events; a pull that finds runs
 //! missing encodes the events instead, so runs only ever save work.
 
-use kalamu_core::progress::event::{EVENT_COLUMNS, Event, read_event};
-use kalamu_core::sync::wire::MAX_BATCH_BYTES;
-use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use kalamu_core::progress::event::{EVENT_COLUMNS, Event, read_event};
+use kalamu_core::sync::engine::learner_records;
+use kalamu_core::sync::wire::MAX_BATCH_BYTES;
+use kalamu_core::sync::{Batch, VersionVector};
 use rusqlite::Connection;
 
 use crate::error::Result;
@@ -107,20 +108,6 @@ fn encode_range(
     let Some(last) = events.last().map(|e| e.seq) else { return Ok(None) };
     let learners = learner_records(conn, &events)?;
     Ok(Some((Batch { learners, events }.encode(), last)))
-}
-
-/// The learners `events` refer to, as the hub holds them.
-pub(super) fn learner_records(conn: &Connection, events: &[Event]) -> Result<Vec<LearnerRecord>> {
-    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
-    let mut learners = Vec::with_capacity(ids.len());
-    for id in ids {
-        learners.push(stmt.query_row([id], |r| {
-            Ok(LearnerRecord { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)?, pin_hash: r.get(3)? })
-        })?);
-    }
-    Ok(learners)
 }
 
 /// A run as stored: a device's events `first..=last`, encoded.
