@@ -75,7 +75,7 @@ fn main() {
             burst_p99.push(p(0.99));
         }
         println!(
-            "   {label:<24} p50 {:>4.0} ms  p99 {:>4.0} ms  max {:>4.0} ms  errors {errors}  (wall {:.1} s; CPU: hub {hub_cpu:.1} s, laptops {laptops_cpu:.1} s; pulled {} events)",
+            "   {label:<24} p50 {:>4.0} ms  p99 {:>4.0} ms  max {:>4.0} ms  errors {errors}  (wall {:.1} s; CPU: hub {hub_cpu:.2} s, laptops {laptops_cpu:.2} s; pulled {} events)",
             p(0.50),
             p(0.99),
             latencies.last().unwrap(),

@@ -4,7 +4,8 @@
 //! read (vectors, pulls) never wait behind one that writes.
 
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use kalamu_core::progress::event::{EVENT_COLUMNS, read_event, same_as_stored};
 use kalamu_core::sync::{Applied, Batch, VersionVector};
@@ -25,11 +26,11 @@ const READERS: usize = 16;
 
 /// The SQLite implementation of [`Storage`].
 pub struct SqliteStorage {
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: Mutex<mpsc::Sender<Message>>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
     /// Devices seen since the writer last stored it: their time and clock offset.
-    seen: std::sync::Arc<Mutex<Seen>>,
+    seen: Arc<Mutex<Seen>>,
     /// Runs read lately, for pulls.
     runs: Mutex<runs::RunCache>,
 }
@@ -41,40 +42,104 @@ type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A write, run inside its own savepoint; says whether it succeeded.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
 
+/// What the writer thread is sent.
+enum Message {
+    Write(Job),
+    /// A device was seen while no note was waiting: store the notes soon.
+    Seen,
+}
+
 /// Most writes committed together.
 pub const GROUP: usize = 256;
+
+/// Longest a "last seen" note waits for a write to ride with before it gets
+/// a commit of its own.
+const SEEN_DELAY: Duration = Duration::from_millis(200);
 
 /// The one writer: runs the writes that queued up meanwhile in one
 /// transaction, each in its own savepoint (a failing write undoes only
 /// itself), and answers them all after a single durable commit. A thousand
 /// laptops syncing at once cost a few dozen fsyncs, not a thousand.
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<Seen>>) {
+    let mut seen_due: Option<Instant> = None;
+    loop {
+        let first = match seen_due {
+            None => jobs.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(due) => jobs.recv_timeout(due.saturating_duration_since(Instant::now())),
+        };
+        let mut group = Vec::new();
+        match first {
+            Ok(Message::Write(job)) => group.push(job),
+            Ok(Message::Seen) => {
+                seen_due.get_or_insert_with(|| Instant::now() + SEEN_DELAY);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                commit_group(&conn, Vec::new(), &seen);
+                return;
+            }
+        }
         while group.len() < GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(Message::Write(job)) => group.push(job),
+                Ok(Message::Seen) => {}
                 Err(_) => break,
             }
         }
-        // The statements are prepared once: a burst runs them thousands of times.
-        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ());
-        let began = run("BEGIN IMMEDIATE");
-        let mut delivers = Vec::with_capacity(group.len());
-        for job in group {
-            let _ = run("SAVEPOINT job");
-            let (ok, deliver) = job(&conn);
-            let _ = if ok { run("RELEASE job") } else { conn.execute_batch("ROLLBACK TO job; RELEASE job") };
-            delivers.push(deliver);
-        }
-        let committed = began.and_then(|()| run("COMMIT")).map_err(|e| e.to_string());
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for deliver in delivers {
-            deliver(committed.clone());
-        }
+        // Every group stores the notes taken meanwhile, so they cost no commit of their own.
+        seen_due = None;
+        commit_group(&conn, group, &seen);
     }
+}
+
+/// Runs `group` and the waiting "last seen" notes in one transaction, then
+/// tells each write whether it committed.
+fn commit_group(conn: &Connection, group: Vec<Job>, seen: &Mutex<Seen>) {
+    if group.is_empty() && seen.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        return;
+    }
+    let began = exec(conn, "BEGIN IMMEDIATE");
+    let mut delivers = Vec::with_capacity(group.len());
+    for job in group {
+        delivers.push(in_savepoint(conn, || job(conn)));
+    }
+    let notes = std::mem::take(&mut *seen.lock().unwrap_or_else(|p| p.into_inner()));
+    if !notes.is_empty() {
+        in_savepoint(conn, || (store_seen(conn, notes).is_ok(), ()));
+    }
+    let committed = began.and_then(|()| exec(conn, "COMMIT")).map_err(|e| e.to_string());
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for deliver in delivers {
+        deliver(committed.clone());
+    }
+}
+
+/// Runs a write in a savepoint, so that a failing write undoes only itself.
+fn in_savepoint<T>(conn: &Connection, write: impl FnOnce() -> (bool, T)) -> T {
+    let _ = exec(conn, "SAVEPOINT job");
+    let (ok, out) = write();
+    let _ = if ok { exec(conn, "RELEASE job") } else { conn.execute_batch("ROLLBACK TO job; RELEASE job") };
+    out
+}
+
+/// Runs a statement without parameters. Prepared once: a burst runs each thousands of times.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Stores when each device was last seen, and its clock offset if it sent one.
+fn store_seen(conn: &Connection, notes: Seen) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
+    )?;
+    for (device_id, (now, offset)) in notes {
+        stmt.execute((&device_id, now, offset))?;
+    }
+    Ok(())
 }
 
 impl SqliteStorage {
@@ -85,27 +150,36 @@ impl SqliteStorage {
         }
         let mut writer = connect(path)?;
         // The writer's cache stays valid between its commits (nobody else writes):
-        // big enough for the indexes' hot pages, it reads them from disk once.
-        writer.pragma_update(None, "cache_size", -64 * 1024)?;
+        // big enough for the indexes' hot pages. Not much bigger: SQLite scans
+        // the whole cache at many commits (when a B-tree page split has moved
+        // pages), so a 64 MiB cache cost more than it saved.
+        writer.pragma_update(None, "cache_size", -16 * 1024)?;
+        // A burst rewrites the same index pages group after group: checkpoints
+        // every 32 MiB of WAL, not the default 4, copy each page once, not ~8 times.
+        writer.pragma_update(None, "wal_autocheckpoint", 8000)?;
         // Each write runs in a savepoint, whose journal of first-touched pages
         // would otherwise go through a temporary file.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         migrate(&mut writer, path)?;
         let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new().name("hub-writer".into()).spawn(move || writer_loop(writer, queue))?;
+        let seen: Arc<Mutex<Seen>> = Default::default();
+        let notes = seen.clone();
+        std::thread::Builder::new()
+            .name("hub-writer".into())
+            .spawn(move || writer_loop(writer, queue, notes))?;
         Ok(SqliteStorage {
             writer: Mutex::new(jobs),
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
-            seen: Default::default(),
+            seen,
             runs: Default::default(),
         })
     }
 
-    /// Queues a write on the writer thread without waiting for it.
-    fn write_later(&self, f: impl FnOnce(&Connection) -> Result<()> + Send + 'static) {
-        let job: Job = Box::new(move |conn| (f(conn).is_ok(), Box::new(|_| {})));
-        let _ = self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+    fn send(&self, message: Message) {
+        // If the writer is gone, the message is dropped; a queued job's
+        // receiver then says so.
+        let _ = self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(message);
     }
 
     /// Runs a write on the writer thread; returns once it is durably committed.
@@ -133,9 +207,7 @@ impl SqliteStorage {
             });
             (ok, deliver)
         });
-        // If the writer is gone, the job and its reply are dropped, and the
-        // receiver says so.
-        let _ = self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+        self.send(Message::Write(job));
         answer
     }
 
@@ -341,7 +413,8 @@ impl Storage for SqliteStorage {
 
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()> {
         // Not worth a durable commit for every sync to wait on, nor a write of
-        // its own: what was seen meanwhile rides with the writer's next group.
+        // its own: the notes ride with the writer's next group, at most
+        // SEEN_DELAY later.
         let first = {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             let entry = seen.entry(device_id.to_owned()).or_insert((now, clock_offset_ms));
@@ -349,17 +422,7 @@ impl Storage for SqliteStorage {
             seen.len() == 1
         };
         if first {
-            let seen = self.seen.clone();
-            self.write_later(move |conn| {
-                let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|p| p.into_inner()));
-                let mut stmt = conn.prepare_cached(
-                    "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = coalesce(?3, clock_offset_ms) WHERE id = ?1",
-                )?;
-                for (device_id, (now, offset)) in seen {
-                    stmt.execute((&device_id, now, offset))?;
-                }
-                Ok(())
-            });
+            self.send(Message::Seen);
         }
         Ok(())
     }

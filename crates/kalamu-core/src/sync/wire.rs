@@ -152,11 +152,18 @@ impl Batch {
             )));
         }
         let mut json = Vec::new();
-        zstd::stream::read::Decoder::new(bytes)
-            .map_err(|e| bad(format!("not zstd data ({e})")))?
-            .take(MAX_BATCH_RAW_BYTES + 1)
-            .read_to_end(&mut json)
-            .map_err(|e| bad(format!("it is not zstd data, or the compressed data is damaged ({e})")))?;
+        // One decompression context per thread: making one per batch costs
+        // more than decoding a small batch (a hub decodes thousands a second).
+        thread_local! {
+            static DCTX: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+                std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+        }
+        DCTX.with_borrow_mut(|dctx| {
+            zstd::stream::read::Decoder::with_context(bytes, dctx)
+                .take(MAX_BATCH_RAW_BYTES + 1)
+                .read_to_end(&mut json)
+        })
+        .map_err(|e| bad(format!("it is not zstd data, or the compressed data is damaged ({e})")))?;
         if json.len() as u64 > MAX_BATCH_RAW_BYTES {
             return Err(bad(format!("it expands beyond {MAX_BATCH_RAW_BYTES} bytes")));
         }
