@@ -187,6 +187,18 @@ pub struct App {
     pub data_dir: PathBuf,
     _driver: Group,
     _display: Display,
+    _log: DriverLog,
+}
+
+/// tauri-driver's log: kept in `target/` when a test fails, removed when it passes.
+struct DriverLog(PathBuf);
+
+impl Drop for DriverLog {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 impl App {
@@ -210,7 +222,8 @@ impl App {
         let port = free_port()?;
         let native_port = free_port()?;
         let driver_bin = std::env::var_os("TAURI_DRIVER").unwrap_or_else(|| "tauri-driver".into());
-        let log = std::fs::File::create(target_dir().join(format!("tauri-driver-{port}.log")))?;
+        let log_path = target_dir().join(format!("tauri-driver-{port}.log"));
+        let log = std::fs::File::create(&log_path)?;
         let driver = spawn_group(
             Command::new(&driver_bin)
                 .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
@@ -238,7 +251,14 @@ impl App {
             .await
             .context("the app did not open a WebDriver session in time")?
             .context("cannot open a WebDriver session on the app")?;
-        Ok(App { client, data_dir: data_dir.to_path_buf(), _driver: driver, _display: display })
+        Ok(App {
+            client,
+            data_dir: data_dir.to_path_buf(),
+            _driver: driver,
+            _display: display,
+            // Kept if the app never opened a session: it says why.
+            _log: DriverLog(log_path),
+        })
     }
 
     /// Waits (bounded) for an element matching `css` and returns its text.
