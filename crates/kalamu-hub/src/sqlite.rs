@@ -7,19 +7,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use kalamu_core::progress::event::{EVENT_COLUMNS, read_event, same_as_stored};
+use kalamu_core::progress::event::Event;
 use kalamu_core::sync::{Applied, Batch, VersionVector};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{HubError, Result};
 use crate::storage::{Caller, Center, Committing, DeviceInfo, Pulled, Storage};
 
+mod migrate;
 mod runs;
 
-/// "KLMH" — marks the file as a Kalamu hub database.
-const APPLICATION_ID: i32 = 0x4B4C_4D48;
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/sqlite/0001_hub.sql"), include_str!("../migrations/sqlite/0002_runs.sql")];
 /// Reader connections kept open: one per storage worker, plus the runtime's
 /// threads checking credentials.
 const READERS: usize = 16;
@@ -160,7 +157,7 @@ impl SqliteStorage {
         // Each write runs in a savepoint, whose journal of first-touched pages
         // would otherwise go through a temporary file.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
-        migrate(&mut writer, path)?;
+        migrate::migrate(&mut writer, path)?;
         let (jobs, queue) = mpsc::channel();
         let seen: Arc<Mutex<Seen>> = Default::default();
         let notes = seen.clone();
@@ -234,33 +231,6 @@ fn connect(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(conn)
-}
-
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let app: i32 = tx.pragma_query_value(None, "application_id", |r| r.get(0))?;
-    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-    if app != APPLICATION_ID && objects > 0 {
-        return Err(HubError::BadDatabase(
-            path.display().to_string(),
-            "it is not a Kalamu hub database".into(),
-        ));
-    }
-    if version > MIGRATIONS.len() {
-        return Err(HubError::BadDatabase(
-            path.display().to_string(),
-            format!("it was written by a newer hub (schema {version}); update Kalamu"),
-        ));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
-    }
-    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-    runs::fill_missing(&tx)?;
-    tx.commit()?;
-    Ok(())
 }
 
 fn random_hex() -> String {
@@ -472,9 +442,6 @@ impl Storage for SqliteStorage {
         now: i64,
     ) -> Committing<(Applied, VersionVector)> {
         let center = center_id.to_owned();
-        // Done here, by the caller's thread, to keep the one writer's work short.
-        let bodies: Vec<String> =
-            batch.events.iter().map(|e| serde_json::to_string(&e.body).expect("events serialize")).collect();
         self.queue(move |tx| {
             let (center_id, batch) = (center.as_str(), &batch);
             let mut held = VersionVector::default();
@@ -519,24 +486,14 @@ impl Storage for SqliteStorage {
             }
             let mut new = 0;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO events (id, center_id, learner_id, device_id, seq, hlc, pack_id, lesson_id, kind, body, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+                "INSERT INTO event_ids (id, device_id, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             )?;
-            for (e, body) in batch.events.iter().zip(&bodies) {
-                let added = insert.execute(params![
-                        e.id,
-                        center_id,
-                        e.learner_id,
-                        e.device_id,
-                        e.seq as i64,
-                        e.hlc.0 as i64,
-                        e.pack_id,
-                        e.lesson_id,
-                        e.body.kind(),
-                    body,
-                    now,
-                ])?;
-                if added == 1 {
+            // A batch may repeat events, its own or stored ones: each is new
+            // only past the head so far, and anything else must be what is held.
+            let mut head = held.clone();
+            for e in &batch.events {
+                if e.seq > head.get(&e.device_id) && insert.execute((&e.id, &e.device_id, e.seq as i64))? == 1 {
+                    head.raise(&e.device_id, e.seq);
                     new += 1;
                 } else {
                     same_as_stored(tx, e)?;
@@ -549,7 +506,8 @@ impl Storage for SqliteStorage {
                 )?
                 .execute((device, center_id, *seq as i64))?;
             }
-            runs::record(tx, center_id, &held, &after, wire, as_stored && new == batch.events.len())?;
+            let as_pushed = as_stored && new == batch.events.len();
+            runs::record(tx, center_id, &held, &after, batch, wire, as_pushed, now)?;
             Ok((Applied { received: batch.events.len(), new }, after))
         })
     }
@@ -567,9 +525,6 @@ impl Storage for SqliteStorage {
             let tx = conn.unchecked_transaction()?;
             let held = vector_of(&tx, center_id)?;
             let mut events = Vec::new();
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
-            ))?;
             for (device, &seq) in &held.0 {
                 let from = theirs.get(device);
                 let room = limit.saturating_sub(events.len());
@@ -579,9 +534,7 @@ impl Storage for SqliteStorage {
                 if room == 0 {
                     break;
                 }
-                for row in stmt.query_map((device, from as i64, room as i64), read_event)? {
-                    events.push(row??);
-                }
+                events.extend(runs::events_in(&tx, device, from, seq, room)?);
             }
             let learners = kalamu_core::sync::engine::learner_records(&tx, &events)?;
             Ok(Batch { learners, events })
@@ -593,4 +546,18 @@ fn vector_of(conn: &Connection, center_id: &str) -> Result<VersionVector> {
     let mut stmt = conn.prepare_cached("SELECT device_id, seq FROM heads WHERE center_id = ?1")?;
     let rows = stmt.query_map([center_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+/// Checks that an event the hub already has an id or a sequence number for
+/// is the very event it holds: an id belongs to one event only, and a
+/// device's sequence number to one id.
+fn same_as_stored(conn: &Connection, e: &Event) -> Result<()> {
+    let held: Option<(String, i64)> = conn
+        .prepare_cached("SELECT device_id, seq FROM event_ids WHERE id = ?1")?
+        .query_row([&e.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if held != Some((e.device_id.clone(), e.seq as i64)) {
+        return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
+    }
+    Ok(())
 }

@@ -135,6 +135,27 @@ fn overlapping_and_repeated_pushes_are_pulled_once() {
 }
 
 #[test]
+fn an_event_repeated_within_a_batch_is_stored_once_and_a_changed_one_is_refused() {
+    let c = center();
+    let a = c.laptop();
+    let awa = learner("Awa", None);
+    let mut twice = events(&a, &awa, 1..=4);
+    twice.events.insert(2, twice.events[1].clone());
+    assert_eq!(c.push(&twice), 4);
+    let mut changed = events(&a, &awa, 3..=6);
+    changed.events[0].id = uuid::Uuid::now_v7().to_string();
+    let refused = kalamu_hub::storage::wait(c.hub.push(&c.id, changed.clone(), changed.encode(), NOW));
+    assert!(
+        matches!(
+            refused,
+            Err(kalamu_hub::error::HubError::Sync(kalamu_core::Error::SyncConflict { seq: 3, .. }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(seqs_of(&c.pull_all(&VersionVector::default(), 5_000), &a), vec![1, 2, 3, 4]);
+}
+
+#[test]
 fn a_learner_record_a_laptop_changed_is_not_passed_on() {
     let c = center();
     let (a, b) = (c.laptop(), c.laptop());
@@ -149,27 +170,131 @@ fn a_learner_record_a_laptop_changed_is_not_passed_on() {
     assert!(got.learners.iter().all(|l| l.pin_hash.as_deref() == Some(pin.as_str())), "{:?}", got.learners);
 }
 
+/// A hub database as schema 2 left it: events as rows, runs for some of them.
+fn schema_2_database(path: &std::path::Path, center: &str, rows: &[(Batch, i64)], runs: &[&Batch]) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute_batch(include_str!("../migrations/sqlite/0001_hub.sql")).unwrap();
+    raw.execute_batch(include_str!("../migrations/sqlite/0002_runs.sql")).unwrap();
+    raw.pragma_update(None, "user_version", 2).unwrap();
+    raw.pragma_update(None, "application_id", 0x4B4C_4D48).unwrap();
+    raw.execute("INSERT INTO centers VALUES (?1, 'Centre de Kindia', ?2, ?3)", (center, "k".repeat(64), NOW))
+        .unwrap();
+    for (batch, received_at) in rows {
+        for l in &batch.learners {
+            raw.execute(
+                "INSERT OR IGNORE INTO learners VALUES (?1, ?2, ?3, ?4, ?5)",
+                (&l.id, center, &l.name, l.created_at, &l.pin_hash),
+            )
+            .unwrap();
+        }
+        for e in &batch.events {
+            raw.execute(
+                "INSERT OR IGNORE INTO devices (id, center_id, name, token_hash, enrolled_at) VALUES (?1, ?2, 'laptop', ?1, ?3)",
+                (&e.device_id, center, NOW),
+            )
+            .unwrap();
+            raw.execute(
+                "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                rusqlite::params![
+                    e.id,
+                    center,
+                    e.learner_id,
+                    e.device_id,
+                    e.seq as i64,
+                    e.hlc.0 as i64,
+                    e.pack_id,
+                    e.lesson_id,
+                    e.body.kind(),
+                    serde_json::to_string(&e.body).unwrap(),
+                    received_at
+                ],
+            )
+            .unwrap();
+            raw.execute(
+                "INSERT INTO heads VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET seq = excluded.seq",
+                (&e.device_id, center, e.seq as i64),
+            )
+            .unwrap();
+        }
+    }
+    for run in runs {
+        let (first, last) = (run.events[0].seq as i64, run.events.last().unwrap().seq as i64);
+        raw.execute(
+            "INSERT INTO runs VALUES (?1, ?2, ?3, ?4, ?5)",
+            (&run.events[0].device_id, last, first, center, run.encode()),
+        )
+        .unwrap();
+    }
+}
+
 #[test]
-fn a_hub_database_without_runs_pulls_the_same_and_gets_them_back_at_open() {
-    let c = center();
-    let (a, b) = (c.laptop(), c.laptop());
+fn a_schema_2_hub_database_keeps_every_event_and_when_it_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let center = uuid::Uuid::now_v7().to_string();
+    let (a, b) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
     let awa = learner("Awa", None);
-    c.push(&events(&a, &awa, 1..=40));
-    c.push(&events(&b, &awa, 1..=12));
+    let (a_early, a_late, b_all) =
+        (events(&a, &awa, 1..=10), events(&a, &awa, 11..=40), events(&b, &awa, 1..=12));
+    // Device A's first ten events have their run; the rest, and device B's, do not.
+    schema_2_database(
+        &path,
+        &center,
+        &[(a_early.clone(), NOW + 1), (a_late.clone(), NOW + 2), (b_all.clone(), NOW + 3)],
+        &[&a_early],
+    );
 
-    // As a database from before runs, or one whose runs were lost.
+    let c = Center { _dir: dir, path: path.clone(), hub: SqliteStorage::open(&path).unwrap(), id: center };
+    let got = c.pull_all(&vv(&[(&a, 3)]), 5_000);
+    let mut expected: Vec<_> =
+        a_early.events[3..].iter().chain(&a_late.events).chain(&b_all.events).collect();
+    let mut got_events: Vec<_> = got.events.iter().collect();
+    expected.sort_by_key(|e| (&e.device_id, e.seq));
+    got_events.sort_by_key(|e| (&e.device_id, e.seq));
+    assert_eq!(got_events, expected, "every event, exactly as it was stored");
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.is_empty(), "the event rows are gone: runs are the one copy");
+    let received: Vec<i64> = raw
+        .prepare("SELECT received_at FROM runs ORDER BY device_id = ?1, first_seq")
+        .unwrap()
+        .query_map([&a], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(received, vec![NOW + 3, NOW + 1, NOW + 2], "when each run's events arrived");
+
+    // The ids came along: one reused by a new event is still refused.
+    let mut reused = events(&b, &awa, 13..=13);
+    reused.events[0].id = a_late.events[0].id.clone();
+    let refused = kalamu_hub::storage::wait(c.hub.push(&c.id, reused.clone(), reused.encode(), NOW));
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(c.push(&events(&b, &awa, 13..=14)), 2, "and the hub goes on taking new ones");
+}
+
+#[test]
+fn stored_events_can_be_neither_changed_nor_removed() {
+    let c = center();
+    let a = c.laptop();
+    c.push(&events(&a, &learner("Awa", None), 1..=5));
     let raw = rusqlite::Connection::open(&c.path).unwrap();
-    raw.execute("DELETE FROM runs", []).unwrap();
-    let without = c.pull_all(&vv(&[(&a, 3)]), 5_000);
-    assert_eq!(seqs_of(&without, &a), (4..=40).collect::<Vec<_>>(), "made up from the events");
-    assert_eq!(seqs_of(&without, &b), (1..=12).collect::<Vec<_>>());
-
-    drop(c.hub);
-    let reopened = SqliteStorage::open(&c.path).unwrap();
-    let runs: i64 = raw.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)).unwrap();
-    assert!(runs >= 2, "each device has its runs again ({runs})");
-    let c = Center { hub: reopened, ..c };
-    assert_eq!(c.pull_all(&vv(&[(&a, 3)]), 5_000), without);
+    for sql in [
+        "DELETE FROM runs",
+        "UPDATE runs SET bytes = x'00'",
+        "DELETE FROM event_ids",
+        "UPDATE event_ids SET seq = 9",
+    ] {
+        let err = raw.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(c.pull_all(&VersionVector::default(), 5_000).events.len(), 5);
 }
 
 #[test]

@@ -90,11 +90,16 @@ impl Hub {
         .unwrap()
     }
 
-    /// Every event id the hub holds, with how many rows hold it.
+    /// Every event id the hub holds, read from its stored runs, with how many events in them carry one.
     pub fn event_ids(&self) -> (BTreeSet<String>, usize) {
         let db = self.db();
-        let mut stmt = db.prepare("SELECT id FROM events").unwrap();
-        let ids: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut stmt = db.prepare("SELECT bytes FROM runs").unwrap();
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .flat_map(|run| kalamu_core::sync::Batch::decode(&run.unwrap()).unwrap().events)
+            .map(|e| e.id)
+            .collect();
         let rows = ids.len();
         (ids.into_iter().collect(), rows)
     }

@@ -1,18 +1,17 @@
-//! Runs: each device's events kept also as the encoded batches they arrived
-//! in, so a pull sends stored bytes instead of reading, decoding and encoding
-//! every event again. A thousand laptops pulling their center's day at once
-//! then cost the hub a few index lookups each.
+//! Runs: each device's events, kept as the encoded batches they arrived in.
+//! They are the hub's only copy of the events, so a push writes one row, and
+//! a pull sends stored bytes instead of reading, decoding and encoding every
+//! event again. A thousand laptops syncing at once then cost the hub a few
+//! index lookups each.
 //!
 //! Invariant: a device's runs cover its events from sequence 1 to its head,
 //! in order and without overlap. They are written in the same transaction as
-//! the events they hold. At open, a device whose runs fall short (a database
-//! from before runs) has them made from its events; a pull that finds runs
-//! missing encodes the events instead, so runs only ever save work.
+//! the head that says so, and never change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use kalamu_core::progress::event::{EVENT_COLUMNS, Event, read_event};
+use kalamu_core::progress::event::Event;
 use kalamu_core::sync::engine::learner_records;
 use kalamu_core::sync::wire::MAX_BATCH_BYTES;
 use kalamu_core::sync::{Batch, VersionVector};
@@ -21,37 +20,36 @@ use rusqlite::Connection;
 use crate::error::Result;
 use crate::storage::Pulled;
 
-/// Events per run made on the hub (from events, not as pushed).
-const RUN_EVENTS: usize = 5_000;
-
 /// Stores the runs for the events a push added, which took the center's
-/// devices from `before` to `after`. `wire` is kept as it is when it holds
-/// exactly those events (`as_pushed`); otherwise runs are encoded from the
-/// stored events.
+/// devices from `before` to `after`. `wire`, the bytes `batch` arrived as, is
+/// kept as it is when it holds exactly those events (`as_pushed`); otherwise
+/// each device's new events are encoded into a run of their own, with the
+/// hub's learner records.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn record(
     tx: &Connection,
     center_id: &str,
     before: &VersionVector,
     after: &VersionVector,
+    batch: &Batch,
     wire: Vec<u8>,
     as_pushed: bool,
+    now: i64,
 ) -> Result<()> {
     let mut grown = after.0.iter().filter(|(d, seq)| **seq > before.get(d));
     if as_pushed && let (Some((device, &last)), None) = (grown.next(), grown.next()) {
-        return insert(tx, center_id, device, before.get(device) + 1, last, &wire);
+        return insert(tx, center_id, device, before.get(device) + 1, last, &wire, now);
     }
     for (device, &head) in &after.0 {
-        fill(tx, center_id, device, before.get(device), head)?;
-    }
-    Ok(())
-}
-
-/// Makes runs from the stored events of `device` after `from`, up to `head`.
-fn fill(conn: &Connection, center_id: &str, device: &str, mut from: u64, head: u64) -> Result<()> {
-    while from < head {
-        let Some((batch, last)) = encode_range(conn, device, from, head, RUN_EVENTS)? else { break };
-        insert(conn, center_id, device, from + 1, last, &batch)?;
-        from = last;
+        let from = before.get(device);
+        let mut events: Vec<Event> =
+            batch.events.iter().filter(|e| &e.device_id == device && e.seq > from).cloned().collect();
+        events.sort_by_key(|e| e.seq);
+        events.dedup_by_key(|e| e.seq);
+        let Some(last) = events.last().map(|e| e.seq) else { continue };
+        debug_assert_eq!(last, head);
+        let learners = learner_records(tx, &events)?;
+        insert(tx, center_id, device, from + 1, last, &Batch { learners, events }.encode(), now)?;
     }
     Ok(())
 }
@@ -63,34 +61,43 @@ fn insert(
     first: u64,
     last: u64,
     bytes: &[u8],
+    now: i64,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO runs (center_id, device_id, first_seq, last_seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO runs (center_id, device_id, first_seq, last_seq, bytes, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute((center_id, device, first as i64, last as i64, bytes))?;
+    .execute((center_id, device, first as i64, last as i64, bytes, now))?;
     Ok(())
 }
 
-/// Gives every device whose runs fall short of its head the runs it lacks.
-pub(super) fn fill_missing(conn: &Connection) -> Result<()> {
-    let short: Vec<(String, String, u64, u64)> = conn
-        .prepare(
-            "SELECT h.device_id, h.center_id, coalesce(max(r.last_seq), 0), h.seq
-             FROM heads h LEFT JOIN runs r ON r.device_id = h.device_id
-             GROUP BY h.device_id HAVING coalesce(max(r.last_seq), 0) < h.seq",
-        )?
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    for (device, center, from, head) in short {
-        fill(conn, &center, &device, from, head)?;
+/// The stored events of `device` after `from`, up to `to` and at most
+/// `limit` of them, decoded from its runs.
+pub(super) fn events_in(
+    conn: &Connection,
+    device: &str,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 AND first_seq <= ?3 ORDER BY last_seq",
+    )?;
+    let mut rows = stmt.query((device, from as i64, to as i64))?;
+    let mut events = Vec::new();
+    while events.len() < limit
+        && let Some(row) = rows.next()?
+    {
+        let run = Batch::decode(&row.get::<_, Vec<u8>>(0)?)?;
+        let wanted = run.events.into_iter().filter(|e| e.seq > from && e.seq <= to);
+        events.extend(wanted.take(limit - events.len()));
     }
-    Ok(())
+    Ok(events)
 }
 
-/// The encoded events of `device` after `from`, up to `to` and at most
-/// `limit` of them, with the sequence number of the last; `None` if there are none.
+/// The events of `device` after `from`, up to `to` and at most `limit` of
+/// them, encoded afresh with the hub's learner records, with the sequence
+/// number of the last; `None` if there are none.
 fn encode_range(
     conn: &Connection,
     device: &str,
@@ -98,13 +105,7 @@ fn encode_range(
     to: u64,
     limit: usize,
 ) -> Result<Option<(Vec<u8>, u64)>> {
-    let events: Vec<Event> = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4"
-        ))?
-        .query_map((device, from as i64, to as i64, limit as i64), read_event)?
-        .map(|row| Ok(row??))
-        .collect::<Result<_>>()?;
+    let events = events_in(conn, device, from, to, limit)?;
     let Some(last) = events.last().map(|e| e.seq) else { return Ok(None) };
     let learners = learner_records(conn, &events)?;
     Ok(Some((Batch { learners, events }.encode(), last)))
@@ -230,11 +231,11 @@ pub(super) fn pull(
             }
             let run = match runs.next() {
                 Some(run) if run.first == from + 1 => Some((run.bytes, run.last)),
-                // The asking side holds part of this run, or runs are missing: the rest from the events themselves.
+                // The asking side holds part of this run: the rest of it, encoded afresh.
                 Some(run) => {
                     encode_range(conn, device, from, run.last, room)?.map(|(b, l)| (Arc::from(b), l))
                 }
-                None => encode_range(conn, device, from, head, room)?.map(|(b, l)| (Arc::from(b), l)),
+                None => None,
             };
             let Some((run, last)) = run else { break };
             // Whole runs only; the answer stays within a batch's bytes and about
