@@ -2,9 +2,10 @@
 //! country's PostgreSQL database serve the same hub. The hub keeps no state
 //! outside it: any number of hub processes can share one database.
 //!
-//! Methods are blocking, and the HTTP layer calls them off the async runtime;
-//! but a push answers through a [`Committing`], so that a thousand pushes
-//! waiting for their group commit wait without a thread each.
+//! Methods are blocking: the HTTP layer calls the short reads (credentials,
+//! pulls) in place and the rest off the async runtime. A push answers through
+//! a [`Committing`], so that a thousand pushes waiting for their group commit
+//! wait without a thread each.
 
 use std::path::PathBuf;
 
