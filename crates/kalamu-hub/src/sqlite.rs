@@ -24,6 +24,8 @@ const READERS: usize = 16;
 /// The SQLite implementation of [`Storage`].
 pub struct SqliteStorage {
     writer: Mutex<mpsc::Sender<Message>>,
+    /// Joined when the storage is dropped, so what it still holds is committed before the process ends.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
     /// Devices seen since the writer last stored it: their time and clock offset.
@@ -161,11 +163,12 @@ impl SqliteStorage {
         let (jobs, queue) = mpsc::channel();
         let seen: Arc<Mutex<Seen>> = Default::default();
         let notes = seen.clone();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("hub-writer".into())
             .spawn(move || writer_loop(writer, queue, notes))?;
         Ok(SqliteStorage {
             writer: Mutex::new(jobs),
+            writer_thread: Some(writer_thread),
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
             seen,
@@ -220,6 +223,18 @@ impl SqliteStorage {
             pool.push(conn);
         }
         out
+    }
+}
+
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        // Closing the queue makes the writer commit the writes and "last seen"
+        // notes still waiting, then stop: a hub that is stopped keeps them.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(self.writer.get_mut().unwrap_or_else(|p| p.into_inner()), closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

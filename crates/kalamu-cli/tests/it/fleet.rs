@@ -59,6 +59,14 @@ impl Hub {
         Self::start_in(dir)
     }
 
+    /// Asks the hub to stop, as its service manager would (SIGTERM), and waits until it has.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let exited = self.child.wait().unwrap();
+        assert!(exited.success(), "the hub stops cleanly: {exited}");
+    }
+
     /// The hub's URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

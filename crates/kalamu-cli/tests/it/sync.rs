@@ -20,6 +20,25 @@ fn center_with_two_laptops() -> (Hub, Laptop, Laptop) {
 }
 
 #[test]
+fn a_hub_stopped_right_after_a_sync_still_knows_when_the_laptop_was_seen() {
+    let (mut hub, a, _b) = center_with_two_laptops();
+    let learner = a.add_learner("Mariama");
+    a.study(&learner, 2);
+    ok(a.sync(None));
+    // Nothing left to send: this sync makes no write its note could ride with.
+    let before = kalamu_core::store::now_millis();
+    ok(a.sync(None));
+    // Stopped well within the 0.2 s a "last seen" note may wait for a write to ride with.
+    hub.stop();
+    let devices = json(&hub.run(&["devices", "--json"]));
+    let a_seen =
+        devices.as_array().unwrap().iter().find(|d| d["name"] == "laptop-a").unwrap()["last_seen_at"]
+            .as_i64();
+    assert!(a_seen.is_some_and(|t| t >= before), "{devices}");
+    assert_eq!(hub.event_ids().1, 2);
+}
+
+#[test]
 fn a_learner_who_studied_on_laptop_a_finds_all_progress_on_laptop_b() {
     let (hub, a, b) = center_with_two_laptops();
     let awa = ok(a.run(&["learner", "add", "Awa", "--pin", "2468"])).trim().to_owned();
