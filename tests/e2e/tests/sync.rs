@@ -36,7 +36,8 @@ fn hub_events(data: &Path) -> Result<i64> {
         data.join("hub.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
-    Ok(db.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+    // One id per stored event (the events themselves are kept as encoded runs).
+    Ok(db.query_row("SELECT count(*) FROM event_ids", [], |r| r.get(0))?)
 }
 
 /// Waits (bounded) until the sync status is in `phase` and its text contains `words`.
