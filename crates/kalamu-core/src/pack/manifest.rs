@@ -75,6 +75,7 @@ pub struct Quiz {
 
 /// One quiz question with its answer and feedback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct QuizItem {
     /// Id, unique in the quiz.
     pub id: String,
@@ -89,6 +90,53 @@ pub struct QuizItem {
     /// Shown after a wrong answer.
     #[serde(default)]
     pub feedback_incorrect: String,
+}
+
+/// A quiz item's fields as read, before they are checked against its type.
+#[derive(Deserialize)]
+struct QuizItemFields {
+    id: String,
+    prompt: String,
+    #[serde(flatten)]
+    kind: QuizKind,
+    #[serde(default)]
+    feedback_correct: String,
+    #[serde(default)]
+    feedback_incorrect: String,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for QuizItem {
+    type Error = String;
+
+    /// Refuses fields the item's type does not have, which serde cannot do
+    /// through `flatten`: a misspelt `feedback_corect` or a `tolerance` on a
+    /// text item would otherwise be dropped without a word.
+    fn try_from(fields: serde_json::Map<String, serde_json::Value>) -> Result<QuizItem, String> {
+        const COMMON: &[&str] = &["id", "prompt", "type", "feedback_correct", "feedback_incorrect"];
+        let kind = fields.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+        let own: &[&str] = match kind.as_str() {
+            "single" => &["choices", "answer"],
+            "multiple" => &["choices", "answers"],
+            "numeric" => &["answer", "tolerance"],
+            "text" => &["answers"],
+            _ => &[],
+        };
+        if let Some(unknown) =
+            fields.keys().find(|k| !COMMON.contains(&k.as_str()) && !own.contains(&k.as_str()))
+        {
+            let id = fields.get("id").and_then(|i| i.as_str()).unwrap_or("?");
+            return Err(format!("quiz item {id} ({kind}) has an unknown field `{unknown}`"));
+        }
+        let f: QuizItemFields =
+            serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| e.to_string())?;
+        Ok(QuizItem {
+            id: f.id,
+            prompt: f.prompt,
+            kind: f.kind,
+            feedback_correct: f.feedback_correct,
+            feedback_incorrect: f.feedback_incorrect,
+        })
+    }
 }
 
 /// The kinds of quiz item and their correct answers.

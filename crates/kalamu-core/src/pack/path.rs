@@ -9,9 +9,13 @@ use super::Problem;
 /// Longest path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 240;
 
+/// Device names Windows opens instead of a file, whatever the extension
+/// (`nul.txt`, `COM¹.html`); the superscript digits and `CONIN$`/`CONOUT$`
+/// count too, and `CLOCK$` on older systems.
 const WINDOWS_RESERVED: &[&str] = &[
-    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9",
-    "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+    "con", "prn", "aux", "nul", "conin$", "conout$", "clock$", "com0", "com1", "com2", "com3", "com4",
+    "com5", "com6", "com7", "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1", "lpt2", "lpt3", "lpt4",
+    "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²", "lpt³",
 ];
 
 /// Checks that `path` is a safe, portable, relative path inside a pack.
@@ -48,7 +52,8 @@ pub fn check(path: &str) -> Result<(), Problem> {
         if segment.ends_with('.') || segment.ends_with(' ') {
             return bad("a segment ends with a dot or a space, which Windows drops");
         }
-        let stem = segment.split('.').next().unwrap_or(segment).to_ascii_lowercase();
+        // Windows also drops the spaces before the extension: `NUL .txt` is NUL.
+        let stem = segment.split('.').next().unwrap_or(segment).trim_end_matches(' ').to_ascii_lowercase();
         if WINDOWS_RESERVED.contains(&stem.as_str()) {
             return bad("a segment is a name Windows reserves (CON, NUL, COM1, …)");
         }
@@ -92,7 +97,15 @@ mod tests {
 
     #[test]
     fn ordinary_paths_pass() {
-        for p in ["index.html", "lessons/a-b/index.html", "media/Vidéo 1.webm", "a/b/c/d.e.f"] {
+        for p in [
+            "index.html",
+            "lessons/a-b/index.html",
+            "media/Vidéo 1.webm",
+            "a/b/c/d.e.f",
+            "lessons/console.html",
+            "com10.txt",
+            "auxiliary/null.png",
+        ] {
             check(p).unwrap();
         }
     }
@@ -111,6 +124,12 @@ mod tests {
             "./a",
             "con.txt",
             "lessons/NUL",
+            "Com¹.html",
+            "lpt³",
+            "media/CONIN$.js",
+            "conout$",
+            "NUL .txt",
+            "lpt0.png",
             "file.",
             "a/b ",
             "what?.html",

@@ -59,6 +59,18 @@ fn build_names_a_quiz_item_with_no_correct_answer() {
 }
 
 #[test]
+fn build_names_a_misspelt_quiz_field() {
+    let env = Env::new();
+    let src = env.source("src");
+    let quiz =
+        fs::read_to_string(src.join("quizzes/m1.toml")).unwrap().replacen("answer = 1", "anwser = 1", 1);
+    fs::write(src.join("quizzes/m1.toml"), quiz).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "quizzes/m1.toml");
+    assert!(problem.contains("q1") && problem.contains("unknown field `anwser`"), "{problem}");
+}
+
+#[test]
 fn build_names_a_file_referenced_but_missing() {
     let env = Env::new();
     let src = env.source("src");

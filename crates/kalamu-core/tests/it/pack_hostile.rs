@@ -273,6 +273,23 @@ fn import_rejects_manifest_with_a_bad_version_or_quiz() {
 }
 
 #[test]
+fn import_rejects_a_quiz_item_with_a_field_its_type_does_not_have() {
+    let env = Env::new();
+    let (m, files) = parts(&env);
+    let mut json: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
+    let item = &mut json["modules"][0]["lessons"][1]["quiz"]["items"][0];
+    assert_eq!(item["type"], "single");
+    // Several right answers on a one-answer item: refused, not silently dropped.
+    item["answers"] = serde_json::json!([0, 1]);
+    let bytes = serde_json::to_vec(&json).unwrap();
+    let sig = serde_json::to_vec(&env.key.sign(&bytes)).unwrap();
+    let mut zip = vec![Entry::new(MANIFEST_NAME, &bytes), Entry::new(SIGNATURE_NAME, &sig)];
+    zip.extend(entries(&files));
+    let msg = assert_refused(&env, &rawzip::write(&zip), "invalid_manifest");
+    assert!(msg.contains("unknown field `answers`"), "{msg}");
+}
+
+#[test]
 fn import_rejects_lesson_file_that_is_not_what_it_claims() {
     let env = Env::new();
     let (mut m, mut files) = parts(&env);
