@@ -7,6 +7,7 @@
 //! one script that runs is Kalamu's position tracker, allowed by a nonce.
 
 use kalamu_core::Error;
+use kalamu_core::pack::path::percent_decode;
 use tauri::http::{Method, Request, Response, StatusCode, header};
 use tauri::{AppHandle, Manager, UriSchemeContext, UriSchemeResponder};
 
@@ -219,24 +220,6 @@ pub(crate) fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
     (start < end && end <= size).then_some((start, end))
 }
 
-/// Decodes `%XX` escapes; `None` for malformed escapes or text that is not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,11 +240,5 @@ mod tests {
         let out = point_media_at(page, "lessons/l1/index.html", "http://127.0.0.1:9/t/p/");
         assert!(out.contains(r#"src="http://127.0.0.1:9/t/p/media/clip%201.webm""#), "{out}");
         assert!(out.contains(r#"<p src="x.png">"#) && out.contains("https://example.org/a.ogg"), "{out}");
-    }
-
-    #[test]
-    fn paths_are_percent_decoded() {
-        assert_eq!(percent_decode("media/Vid%C3%A9o%201.webm").as_deref(), Some("media/Vidéo 1.webm"));
-        assert_eq!(percent_decode("bad%zz"), None);
     }
 }

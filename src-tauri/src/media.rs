@@ -10,9 +10,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 
+use kalamu_core::pack::path::percent_decode;
 use tauri::{AppHandle, Manager};
 
-use crate::lesson::{parse_range, percent_decode};
+use crate::lesson::parse_range;
 use crate::state::AppState;
 
 /// Where media is served from in this run.

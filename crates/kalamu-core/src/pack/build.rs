@@ -212,7 +212,7 @@ fn hash_and_sniff(
     Ok((hasher.finalize().to_hex().to_string(), sniffer.fits()))
 }
 
-/// Every `src`/`href`/`url()` in a page or stylesheet must name a file of the pack.
+/// Every `src`/`href`/`srcset`/`url()`/`@import` in a page or stylesheet must name a file of the pack.
 fn check_references(src: &Path, file: &FileEntry, manifest: &Manifest) -> Result<(), String> {
     let text = fs::read_to_string(src.join(&file.path)).map_err(|e| e.to_string())?;
     for reference in references(&text) {
@@ -224,7 +224,11 @@ fn check_references(src: &Path, file: &FileEntry, manifest: &Manifest) -> Result
             return Err(format!("it refers to the external address {r}; packs must work offline"));
         }
         let target = r.split(['?', '#']).next().unwrap_or(r);
-        match path::resolve(&file.path, target) {
+        // The webview asks for the decoded name (`Vid%C3%A9o%201.webm` is `Vidéo 1.webm`).
+        let Some(target) = path::percent_decode(target) else {
+            return Err(format!("it refers to {r}, whose %-escapes are malformed"));
+        };
+        match path::resolve(&file.path, &target) {
             None => return Err(format!("it refers to {r}, outside the pack")),
             Some(p) if manifest.file(&p).is_none() => {
                 return Err(format!("it refers to {r}, which is missing from the pack"));
@@ -235,17 +239,18 @@ fn check_references(src: &Path, file: &FileEntry, manifest: &Manifest) -> Result
     Ok(())
 }
 
-/// The values of `src=`, `href=` and `url(...)` in HTML or CSS text.
+/// The addresses an HTML page or a stylesheet names: the values of `src=`,
+/// `href=`, `poster=`, every candidate of `srcset=` (and `imagesrcset=`),
+/// `url(...)`, and `@import "..."`.
 fn references(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    for attr in ["src=", "href=", "poster="] {
-        let mut rest = text;
-        while let Some(i) = rest.find(attr) {
-            rest = &rest[i + attr.len()..];
-            if let Some(q @ ('"' | '\'')) = rest.chars().next()
-                && let Some(end) = rest[1..].find(q)
-            {
-                out.push(&rest[1..1 + end]);
+    for attr in ["src=", "href=", "poster=", "srcset="] {
+        for value in attribute_values(text, attr) {
+            if attr == "srcset=" {
+                // Candidates are "address [width or density]", separated by commas.
+                out.extend(value.split(',').filter_map(|c| c.split_whitespace().next()));
+            } else {
+                out.push(value);
             }
         }
     }
@@ -254,6 +259,37 @@ fn references(text: &str) -> Vec<&str> {
         rest = &rest[i + 4..];
         if let Some(end) = rest.find(')') {
             out.push(rest[..end].trim_matches(['"', '\'', ' ']));
+        }
+    }
+    let mut rest = text;
+    while let Some(i) = rest.find("@import") {
+        rest = rest[i + 7..].trim_start();
+        if let Some(q @ ('"' | '\'')) = rest.chars().next()
+            && let Some(end) = rest[1..].find(q)
+        {
+            out.push(&rest[1..1 + end]);
+        }
+    }
+    out
+}
+
+/// The values of attribute `attr` (`"src="`), quoted or not, as written.
+fn attribute_values<'a>(text: &'a str, attr: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(attr) {
+        rest = &rest[i + attr.len()..];
+        match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                if let Some(end) = rest[1..].find(q) {
+                    out.push(&rest[1..1 + end]);
+                }
+            }
+            Some(c) if !c.is_whitespace() && c != '>' => {
+                let end = rest.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(rest.len());
+                out.push(&rest[..end]);
+            }
+            _ => {}
         }
     }
     out

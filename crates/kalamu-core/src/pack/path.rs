@@ -91,6 +91,24 @@ pub fn resolve(base_file: &str, reference: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// Decodes `%XX` escapes; `None` for malformed escapes or text that is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +157,13 @@ mod tests {
             assert!(matches!(check(p), Err(Problem::UnsafePath { .. })), "{p:?} was accepted");
         }
         assert!(check(&"a/".repeat(121)).is_err());
+    }
+
+    #[test]
+    fn paths_are_percent_decoded() {
+        assert_eq!(percent_decode("media/Vid%C3%A9o%201.webm").as_deref(), Some("media/Vidéo 1.webm"));
+        assert_eq!(percent_decode("bad%zz"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
     }
 
     #[test]

@@ -80,6 +80,51 @@ fn build_names_a_file_referenced_but_missing() {
     assert!(problem.contains("pic.png") && problem.contains("missing"), "{problem}");
 }
 
+/// Replaces the intro lesson's picture with `img`.
+fn with_picture(src: &std::path::Path, img: &str) {
+    let page = src.join("lessons/intro/index.html");
+    let html = fs::read_to_string(&page).unwrap().replace(r#"<img src="pic.png" alt="A picture">"#, img);
+    fs::write(page, html).unwrap();
+}
+
+#[test]
+fn build_names_a_missing_srcset_candidate_and_a_missing_css_import() {
+    let env = Env::new();
+    let src = env.source("src");
+    with_picture(&src, r#"<img alt="A picture" srcset="pic.png 1x,  pic-2x.png 2x" sizes="50vw">"#);
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "lessons/intro/index.html");
+    assert!(problem.contains("pic-2x.png") && problem.contains("missing"), "{problem}");
+
+    fs::copy(src.join("lessons/intro/pic.png"), src.join("lessons/intro/pic-2x.png")).unwrap();
+    fs::write(src.join("style.css"), "@import 'print.css' print;\nbody { font-family: sans-serif; }\n")
+        .unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "style.css");
+    assert!(problem.contains("print.css") && problem.contains("missing"), "{problem}");
+
+    fs::write(src.join("print.css"), "img { display: none; }\n").unwrap();
+    env.build(&src, "test");
+}
+
+#[test]
+fn build_reads_references_as_the_webview_does() {
+    let env = Env::new();
+    let src = env.source("src");
+    fs::rename(src.join("lessons/intro/pic.png"), src.join("lessons/intro/photo é.png")).unwrap();
+    // Percent-encoded and unquoted, as authoring tools write them.
+    with_picture(&src, r#"<img src=photo%20%C3%A9.png alt="A picture">"#);
+    let (_, report) = env.build(&src, "test");
+    assert!(report.manifest.file("lessons/intro/photo é.png").is_some());
+
+    let page = src.join("lessons/intro/index.html");
+    let html = fs::read_to_string(&page).unwrap().replace("photo%20%C3%A9.png", "photo%zz.png");
+    fs::write(page, html).unwrap();
+    let (file, problem) = build_error(&env, &src);
+    assert_eq!(file, "lessons/intro/index.html");
+    assert!(problem.contains("photo%zz.png") && problem.contains("malformed"), "{problem}");
+}
+
 #[test]
 fn build_refuses_a_lesson_that_needs_the_network() {
     let env = Env::new();
