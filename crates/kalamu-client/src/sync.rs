@@ -20,6 +20,11 @@ pub const BATCH_EVENTS: usize = 5_000;
 /// Default time a request may take before the link counts as cut.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Acknowledged batches after which the hub's vector is noted durably…
+const NOTE_EVERY: usize = 8;
+/// …or time, whichever comes first.
+const NOTE_AFTER: Duration = Duration::from_secs(1);
+
 /// What a sync run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
@@ -136,7 +141,7 @@ async fn push(
         let (dir, from) = (store.dir().to_owned(), theirs.clone());
         std::thread::spawn(move || encode_batches(&dir, from, rounds, &sender))
     };
-    let mut unnoted = 0;
+    let (mut unnoted, mut noted_at) = (0, std::time::Instant::now());
     let pushed = async {
         while let Some(next) = batches.recv().await {
             let ack = client.push(next?).await?;
@@ -147,11 +152,13 @@ async fn push(
             report.batches += 1;
             report.pending = theirs.lacks_from(&store.sync_vector()?);
             // Noting the hub's vector costs a durable write; it only feeds the
-            // pending count and the next run's start, so it is batched.
+            // pending count and the next run's start, so it is batched: every
+            // 8 batches on a fast link, every second on a slow one, so that a
+            // laptop switched off mid-sync sends again about a second's worth.
             unnoted += 1;
-            if unnoted == 8 {
+            if unnoted == NOTE_EVERY || noted_at.elapsed() >= NOTE_AFTER {
                 store.note_hub_vector(theirs)?;
-                unnoted = 0;
+                (unnoted, noted_at) = (0, std::time::Instant::now());
             }
             progress(report);
         }

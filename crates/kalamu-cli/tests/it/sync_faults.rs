@@ -83,3 +83,48 @@ fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice() {
     let heads: i64 = hub.db().query_row("SELECT sum(seq) FROM heads", [], |r| r.get(0)).unwrap();
     assert_eq!(heads as usize, rows);
 }
+
+#[test]
+fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_batches() {
+    const BATCH: i64 = 5_000;
+    let hub = Hub::start();
+    hub.add_center("Centre de Labé");
+    let proxy = Proxy::start(hub.addr);
+    let a = Laptop::new();
+    a.enroll(&hub.url(), &hub.code("Centre de Labé"), "laptop-a");
+    let learner = a.add_learner("Fatoumata");
+    a.study(&learner, 5 * BATCH as usize);
+    // About 10 bytes an event: a batch a second or so.
+    proxy.set(Fault::Slow(45_000));
+    let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_kalamu"))
+        .arg("--data")
+        .arg(&a.data)
+        .args(["sync", "--timeout", "30", "--hub", &proxy.url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = || -> i64 {
+        hub.db().query_row("SELECT coalesce(sum(seq), 0) FROM heads", [], |r| r.get(0)).unwrap()
+    };
+    // Switched off (kill -9) once the hub has stored three batches of the five.
+    for _ in 0..600 {
+        if held() >= 3 * BATCH {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let on_hub = held();
+    assert!((3 * BATCH..5 * BATCH).contains(&on_hub), "killed mid-sync: the hub holds {on_hub}");
+    // What the laptop knows the hub holds is where its next sync starts.
+    let noted: i64 = a.store().hub_vector().unwrap().0.values().map(|&s| s as i64).sum();
+    assert!(on_hub - noted <= 2 * BATCH, "the hub holds {on_hub}, the laptop knows of {noted}");
+
+    proxy.set(Fault::None);
+    let report = ok(a.sync(Some(&proxy.url())));
+    assert!(report.contains("Nothing is waiting"), "{report}");
+    let (ids, rows) = hub.event_ids();
+    assert_eq!((ids.len(), rows), (5 * BATCH as usize, 5 * BATCH as usize), "each event once");
+}
