@@ -180,8 +180,9 @@ async fn pull(State(store): State<Store>, headers: HeaderMap, body: Body) -> Res
     // Every sync ends here: when the laptop was seen, and how far off its clock is.
     store.note_seen(&who.device_id, now, offset)?;
     // In place, as the credential check: in a burst of a thousand laptops
-    // this took 13% off the hub's CPU, and a pull's work is bounded by
-    // `limit` and a batch's bytes.
+    // this took 13% off the hub's CPU. A pull's work is bounded: it reads the
+    // runs of at most `limit` events and a batch's bytes, and re-encodes at
+    // most the runs the laptop holds part of.
     let pulled = store.pull(&who.center_id, &req.vector, limit)?;
     let mut body = Vec::with_capacity(pulled.frames.iter().map(|f| f.len() + 4).sum());
     for frame in &pulled.frames {

@@ -236,12 +236,15 @@ fn a_schema_2_hub_database_keeps_every_event_and_when_it_arrived() {
     let awa = learner("Awa", None);
     let (a_early, a_late, b_all) =
         (events(&a, &awa, 1..=10), events(&a, &awa, 11..=40), events(&b, &awa, 1..=12));
-    // Device A's first ten events have their run; the rest, and device B's, do not.
+    // Device A's events arrived twice, but schema 2 could hold them in one
+    // run; device B's have none.
+    let a_all =
+        Batch { learners: vec![awa.clone()], events: [&a_early.events[..], &a_late.events[..]].concat() };
     schema_2_database(
         &path,
         &center,
         &[(a_early.clone(), NOW + 1), (a_late.clone(), NOW + 2), (b_all.clone(), NOW + 3)],
-        &[&a_early],
+        &[&a_all],
     );
 
     let c = Center { _dir: dir, path: path.clone(), hub: SqliteStorage::open(&path).unwrap(), id: center };
@@ -277,6 +280,24 @@ fn a_schema_2_hub_database_keeps_every_event_and_when_it_arrived() {
     let refused = kalamu_hub::storage::wait(c.hub.push(&c.id, reused.clone(), reused.encode(), NOW));
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(c.push(&events(&b, &awa, 13..=14)), 2, "and the hub goes on taking new ones");
+}
+
+#[test]
+fn a_schema_2_hub_database_with_a_gap_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let center = uuid::Uuid::now_v7().to_string();
+    let a = uuid::Uuid::now_v7().to_string();
+    let awa = learner("Awa", None);
+    let mut gap = events(&a, &awa, 1..=10);
+    gap.events.remove(4);
+    schema_2_database(&path, &center, &[(gap, NOW)], &[]);
+    let refused = SqliteStorage::open(&path).err().expect("a gap is refused");
+    assert!(refused.to_string().contains(&a), "{refused}");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = raw.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let rows: i64 = raw.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!((version, rows), (2, 9), "nothing changed");
 }
 
 #[test]

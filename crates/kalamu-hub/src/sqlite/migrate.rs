@@ -2,8 +2,8 @@
 //! transaction, when the hub opens the file.
 //!
 //! Schema 3 drops the events table and keeps only runs, so before it applies
-//! every device's runs must cover its events: a database from before runs (or
-//! one whose runs fall short) has them made from its event rows first.
+//! every device's runs are made afresh from its event rows, one per arrival,
+//! after checking that the rows have no gap.
 
 use std::path::Path;
 
@@ -26,7 +26,7 @@ const MIGRATIONS: &[&str] = &[
 /// The schema whose migration drops the event rows.
 const RUNS_ONLY: usize = 3;
 
-/// Events per run made from event rows.
+/// Most events in a run made from event rows.
 const RUN_EVENTS: usize = 5_000;
 
 /// Brings the database up to this build's schema, refusing one that is not a
@@ -50,7 +50,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         if i + 1 == RUNS_ONLY {
-            runs_from_event_rows(&tx)?;
+            runs_from_event_rows(&tx, path)?;
         }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
@@ -60,36 +60,62 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Gives every device whose runs (schema 2) fall short of its head the runs
-/// it lacks, made from its event rows.
-fn runs_from_event_rows(conn: &Connection) -> Result<()> {
-    let short: Vec<(String, String, u64, u64)> = conn
+/// Makes every device's runs afresh from its event rows, one run per arrival
+/// (and at most [`RUN_EVENTS`] events), so that each run's `received_at` is
+/// exactly when its events arrived; schema 2's runs may span several arrivals.
+/// Refuses a database whose events have a gap or disagree with its heads:
+/// dropping the rows then could lose what no run holds.
+fn runs_from_event_rows(conn: &Connection, path: &Path) -> Result<()> {
+    conn.execute("DELETE FROM runs", [])?;
+    let devices: Vec<(String, String, i64, i64, i64, Option<i64>)> = conn
         .prepare(
-            "SELECT h.device_id, h.center_id, coalesce(max(r.last_seq), 0), h.seq
-             FROM heads h LEFT JOIN runs r ON r.device_id = h.device_id
-             GROUP BY h.device_id HAVING coalesce(max(r.last_seq), 0) < h.seq",
+            "SELECT e.device_id, e.center_id, min(e.seq), max(e.seq), count(*), h.seq
+             FROM events e LEFT JOIN heads h ON h.device_id = e.device_id GROUP BY e.device_id",
         )?
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64))
-        })?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut select = conn.prepare(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4"
+        "SELECT {EVENT_COLUMNS}, received_at FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
     ))?;
     let mut insert = conn.prepare(
         "INSERT INTO runs (center_id, device_id, first_seq, last_seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for (device, center, mut from, head) in short {
+    for (device, center, first, head, count, said) in devices {
+        // Sequence numbers are unique per device: these say they are exactly 1..=head.
+        if first != 1 || count != head || said != Some(head) {
+            return Err(HubError::BadDatabase(
+                path.display().to_string(),
+                format!(
+                    "device {device} has {count} events numbered {first} to {head}, and its head says \
+                     {said:?}; restore the database from a backup"
+                ),
+            ));
+        }
+        let mut from = 0;
         while from < head {
-            let events: Vec<Event> = select
-                .query_map((&device, from as i64, head as i64, RUN_EVENTS as i64), read_event)?
-                .map(|row| Ok(row??))
+            let before = from;
+            let rows: Vec<(Event, i64)> = select
+                .query_map((&device, from, RUN_EVENTS as i64), |r| Ok((read_event(r)?, r.get::<_, i64>(8)?)))?
+                .map(|row| {
+                    let (event, at) = row?;
+                    Ok((event?, at))
+                })
                 .collect::<Result<_>>()?;
-            let Some(last) = events.last().map(|e| e.seq) else { break };
-            let learners = learner_records(conn, &events)?;
-            let bytes = Batch { learners, events }.encode();
-            insert.execute((&center, &device, from as i64 + 1, last as i64, bytes))?;
-            from = last;
+            let mut rows = rows.into_iter().peekable();
+            while let Some((event, at)) = rows.next() {
+                let mut events = vec![event];
+                while let Some((e, _)) = rows.next_if(|(_, a)| *a == at) {
+                    events.push(e);
+                }
+                let last = events.last().map_or(from, |e| e.seq as i64);
+                let learners = learner_records(conn, &events)?;
+                let bytes = Batch { learners, events }.encode();
+                insert.execute((&center, &device, from + 1, last, bytes))?;
+                from = last;
+            }
+            if from == before {
+                break;
+            }
         }
     }
     Ok(())

@@ -174,32 +174,42 @@ impl RunCache {
     }
 }
 
-/// The stored runs of `device` after sequence `from`, as far as its `head`:
-/// from the cache, then from the database.
+/// The stored runs of `device` after sequence `from`, towards its `head`:
+/// from the cache, then from the database, as far as a pull of `limit`
+/// events can use (whole runs, within a batch's bytes), so that a laptop
+/// that holds nothing never makes the hub read a device's whole history.
 fn stored_runs(
     conn: &Connection,
     cache: &Mutex<RunCache>,
     device: &str,
     from: u64,
     head: u64,
+    limit: usize,
 ) -> Result<Vec<StoredRun>> {
     let mut runs = cache.lock().unwrap_or_else(|p| p.into_inner()).after(device, from);
     let known = runs.last().map_or(from, |r| r.last);
-    if known >= head {
+    let enough = |last: u64, bytes: usize| last - from >= limit as u64 || bytes >= MAX_BATCH_BYTES;
+    if known >= head || enough(known, runs.iter().map(|r| r.bytes.len()).sum()) {
         return Ok(runs);
     }
-    let fresh: Vec<StoredRun> = conn
-        .prepare_cached(
-            "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
-        )?
-        .query_map((device, known as i64), |r| {
-            Ok(StoredRun {
-                first: r.get::<_, i64>(0)? as u64,
-                last: r.get::<_, i64>(1)? as u64,
-                bytes: Arc::from(r.get::<_, Vec<u8>>(2)?),
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
+    )?;
+    let mut rows = stmt.query((device, known as i64))?;
+    let (mut fresh, mut bytes) = (Vec::new(), runs.iter().map(|r| r.bytes.len()).sum::<usize>());
+    while let Some(r) = rows.next()? {
+        let run = StoredRun {
+            first: r.get::<_, i64>(0)? as u64,
+            last: r.get::<_, i64>(1)? as u64,
+            bytes: Arc::from(r.get::<_, Vec<u8>>(2)?),
+        };
+        bytes += run.bytes.len();
+        let last = run.last;
+        fresh.push(run);
+        if enough(last, bytes) {
+            break;
+        }
+    }
     cache.lock().unwrap_or_else(|p| p.into_inner()).keep(device, &fresh);
     runs.extend(fresh);
     Ok(runs)
@@ -223,7 +233,8 @@ pub(super) fn pull(
         if from >= head {
             continue;
         }
-        let mut runs = stored_runs(conn, cache, device, from, head)?.into_iter();
+        let room = limit.saturating_sub(out.events as usize);
+        let mut runs = stored_runs(conn, cache, device, from, head, room)?.into_iter();
         while from < head {
             let room = limit.saturating_sub(out.events as usize);
             if room == 0 {
