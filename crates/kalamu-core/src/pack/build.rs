@@ -14,7 +14,7 @@ use zip::write::SimpleFileOptions;
 use super::manifest::{FileEntry, Lesson, Module, Quiz, media_type_for};
 use super::sign::SecretKey;
 use super::sniff::Sniffer;
-use super::{MANIFEST_NAME, MAX_FILE_BYTES, Manifest, Problem, Progress, SIGNATURE_NAME, path};
+use super::{MANIFEST_NAME, MAX_FILE_BYTES, Manifest, Problem, Progress, SIGNATURE_NAME, path, references};
 use crate::{Error, Result};
 
 /// The source folder's description of the pack.
@@ -215,7 +215,7 @@ fn hash_and_sniff(
 /// Every `src`/`href`/`srcset`/`url()`/`@import` in a page or stylesheet must name a file of the pack.
 fn check_references(src: &Path, file: &FileEntry, manifest: &Manifest) -> Result<(), String> {
     let text = fs::read_to_string(src.join(&file.path)).map_err(|e| e.to_string())?;
-    for reference in references(&text) {
+    for reference in references::in_text(&text, file.media_type == "text/html") {
         let r = reference.trim();
         if r.is_empty() || r.starts_with('#') || r.starts_with("data:") || r.starts_with("mailto:") {
             continue;
@@ -237,62 +237,6 @@ fn check_references(src: &Path, file: &FileEntry, manifest: &Manifest) -> Result
         }
     }
     Ok(())
-}
-
-/// The addresses an HTML page or a stylesheet names: the values of `src=`,
-/// `href=`, `poster=`, every candidate of `srcset=` (and `imagesrcset=`),
-/// `url(...)`, and `@import "..."`.
-fn references(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    for attr in ["src=", "href=", "poster=", "srcset="] {
-        for value in attribute_values(text, attr) {
-            if attr == "srcset=" {
-                // Candidates are "address [width or density]", separated by commas.
-                out.extend(value.split(',').filter_map(|c| c.split_whitespace().next()));
-            } else {
-                out.push(value);
-            }
-        }
-    }
-    let mut rest = text;
-    while let Some(i) = rest.find("url(") {
-        rest = &rest[i + 4..];
-        if let Some(end) = rest.find(')') {
-            out.push(rest[..end].trim_matches(['"', '\'', ' ']));
-        }
-    }
-    let mut rest = text;
-    while let Some(i) = rest.find("@import") {
-        rest = rest[i + 7..].trim_start();
-        if let Some(q @ ('"' | '\'')) = rest.chars().next()
-            && let Some(end) = rest[1..].find(q)
-        {
-            out.push(&rest[1..1 + end]);
-        }
-    }
-    out
-}
-
-/// The values of attribute `attr` (`"src="`), quoted or not, as written.
-fn attribute_values<'a>(text: &'a str, attr: &str) -> Vec<&'a str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(attr) {
-        rest = &rest[i + attr.len()..];
-        match rest.chars().next() {
-            Some(q @ ('"' | '\'')) => {
-                if let Some(end) = rest[1..].find(q) {
-                    out.push(&rest[1..1 + end]);
-                }
-            }
-            Some(c) if !c.is_whitespace() && c != '>' => {
-                let end = rest.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(rest.len());
-                out.push(&rest[..end]);
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Where a pack is written before it is renamed into place.

@@ -119,7 +119,12 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for QuizItem {
             "multiple" => &["choices", "answers"],
             "numeric" => &["answer", "tolerance"],
             "text" => &["answers"],
-            _ => &[],
+            _ => {
+                let id = fields.get("id").and_then(|i| i.as_str()).unwrap_or("?");
+                return Err(format!(
+                    "quiz item {id} has the type {kind:?}; it must be single, multiple, numeric or text"
+                ));
+            }
         };
         if let Some(unknown) =
             fields.keys().find(|k| !COMMON.contains(&k.as_str()) && !own.contains(&k.as_str()))

@@ -11,6 +11,7 @@ pub mod outline;
 pub mod path;
 pub mod preview;
 pub mod problem;
+mod references;
 pub mod sign;
 pub mod sniff;
 pub mod trust;

@@ -68,6 +68,13 @@ fn build_names_a_misspelt_quiz_field() {
     let (file, problem) = build_error(&env, &src);
     assert_eq!(file, "quizzes/m1.toml");
     assert!(problem.contains("q1") && problem.contains("unknown field `anwser`"), "{problem}");
+
+    let quiz =
+        fs::read_to_string(src.join("quizzes/m1.toml")).unwrap().replacen("anwser = 1", "answer = 1", 1);
+    fs::write(src.join("quizzes/m1.toml"), quiz.replacen("type = \"single\"", "type = \"singel\"", 1))
+        .unwrap();
+    let (_, problem) = build_error(&env, &src);
+    assert!(problem.contains("q1") && problem.contains("\"singel\"; it must be single"), "{problem}");
 }
 
 #[test]
