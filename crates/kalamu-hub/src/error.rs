@@ -55,6 +55,9 @@ pub enum HubError {
     /// The hub's database failed.
     #[error("the hub's database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// Stored events that break the hub's own invariants.
+    #[error("the hub's stored events are damaged ({0}); restore its database from a backup")]
+    Damaged(String),
     /// A write could not be committed.
     #[error("the hub could not store the change: {0}")]
     Commit(String),
@@ -82,7 +85,7 @@ impl HubError {
             HubError::TooLarge(_) => "too_large",
             HubError::BadDatabase(..) => "bad_database",
             HubError::Sync(e) => e.code(),
-            HubError::Database(_) | HubError::Commit(_) => "database",
+            HubError::Database(_) | HubError::Commit(_) | HubError::Damaged(_) => "database",
             HubError::Io(_) => "io",
         }
     }
@@ -104,9 +107,11 @@ impl HubError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             HubError::Sync(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            HubError::BadDatabase(..) | HubError::Database(_) | HubError::Commit(_) | HubError::Io(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            HubError::BadDatabase(..)
+            | HubError::Database(_)
+            | HubError::Commit(_)
+            | HubError::Damaged(_)
+            | HubError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -301,6 +301,20 @@ fn a_schema_2_hub_database_with_a_gap_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_run_damaged_behind_the_hubs_back_is_reported_not_passed_on() {
+    let c = center();
+    let (a, b) = (c.laptop(), c.laptop());
+    let awa = learner("Awa", None);
+    c.push(&events(&a, &awa, 1..=10));
+    let raw = rusqlite::Connection::open(&c.path).unwrap();
+    raw.execute_batch("DROP TRIGGER runs_are_never_updated").unwrap();
+    raw.execute("UPDATE runs SET bytes = ?1", [events(&b, &awa, 1..=10).encode()]).unwrap();
+    let err = c.hub.pull(&c.id, &vv(&[(&a, 3)]), 5_000).unwrap_err();
+    assert!(matches!(err, kalamu_hub::HubError::Damaged(_)), "{err}");
+    assert!(err.to_string().contains("restore its database from a backup"), "{err}");
+}
+
+#[test]
 fn stored_events_can_be_neither_changed_nor_removed() {
     let c = center();
     let a = c.laptop();

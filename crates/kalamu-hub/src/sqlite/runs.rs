@@ -17,7 +17,7 @@ use kalamu_core::sync::wire::MAX_BATCH_BYTES;
 use kalamu_core::sync::{Batch, VersionVector};
 use rusqlite::Connection;
 
-use crate::error::Result;
+use crate::error::{HubError, Result};
 use crate::storage::Pulled;
 
 /// Stores the runs for the events a push added, which took the center's
@@ -89,8 +89,17 @@ pub(super) fn events_in(
         && let Some(row) = rows.next()?
     {
         let run = Batch::decode(&row.get::<_, Vec<u8>>(0)?)?;
-        let wanted = run.events.into_iter().filter(|e| e.seq > from && e.seq <= to);
-        events.extend(wanted.take(limit - events.len()));
+        for e in run.events.into_iter().filter(|e| e.seq > from && e.seq <= to).take(limit - events.len()) {
+            // Cheap to check, and a gap sent on would only be refused by the laptop.
+            let next = from + 1 + events.len() as u64;
+            if e.device_id != device || e.seq != next {
+                return Err(HubError::Damaged(format!(
+                    "device {device}'s runs hold {} event {} where its event {next} belongs",
+                    e.device_id, e.seq
+                )));
+            }
+            events.push(e);
+        }
     }
     Ok(events)
 }
