@@ -521,8 +521,8 @@ impl Storage for SqliteStorage {
                 )?
                 .execute((device, center_id, *seq as i64))?;
             }
-            let as_pushed = as_stored && new == batch.events.len();
-            runs::record(tx, center_id, &held, &after, batch, wire, as_pushed, now)?;
+            let as_pushed = (as_stored && new == batch.events.len()).then_some(wire);
+            runs::record(tx, center_id, &held, &after, batch, as_pushed, now)?;
             Ok((Applied { received: batch.events.len(), new }, after))
         })
     }

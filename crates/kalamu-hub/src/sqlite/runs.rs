@@ -21,23 +21,21 @@ use crate::error::{HubError, Result};
 use crate::storage::Pulled;
 
 /// Stores the runs for the events a push added, which took the center's
-/// devices from `before` to `after`. `wire`, the bytes `batch` arrived as, is
-/// kept as it is when it holds exactly those events (`as_pushed`); otherwise
-/// each device's new events are encoded into a run of their own, with the
-/// hub's learner records.
-#[allow(clippy::too_many_arguments)]
+/// devices from `before` to `after`. `as_pushed`, the bytes `batch` arrived
+/// as, is kept as it is when given (they hold exactly those events, as the
+/// hub holds them) and one device grew; otherwise each device's new events
+/// are encoded into a run of their own, with the hub's learner records.
 pub(super) fn record(
     tx: &Connection,
     center_id: &str,
     before: &VersionVector,
     after: &VersionVector,
     batch: &Batch,
-    wire: Vec<u8>,
-    as_pushed: bool,
+    as_pushed: Option<Vec<u8>>,
     now: i64,
 ) -> Result<()> {
     let mut grown = after.0.iter().filter(|(d, seq)| **seq > before.get(d));
-    if as_pushed && let (Some((device, &last)), None) = (grown.next(), grown.next()) {
+    if let (Some(wire), Some((device, &last)), None) = (as_pushed, grown.next(), grown.next()) {
         return insert(tx, center_id, device, before.get(device) + 1, last, &wire, now);
     }
     for (device, &head) in &after.0 {
@@ -197,15 +195,16 @@ fn stored_runs(
 ) -> Result<Vec<StoredRun>> {
     let mut runs = cache.lock().unwrap_or_else(|p| p.into_inner()).after(device, from);
     let known = runs.last().map_or(from, |r| r.last);
+    let mut bytes = runs.iter().map(|r| r.bytes.len()).sum::<usize>();
     let enough = |last: u64, bytes: usize| last - from >= limit as u64 || bytes >= MAX_BATCH_BYTES;
-    if known >= head || enough(known, runs.iter().map(|r| r.bytes.len()).sum()) {
+    if known >= head || enough(known, bytes) {
         return Ok(runs);
     }
     let mut stmt = conn.prepare_cached(
         "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
     )?;
     let mut rows = stmt.query((device, known as i64))?;
-    let (mut fresh, mut bytes) = (Vec::new(), runs.iter().map(|r| r.bytes.len()).sum::<usize>());
+    let mut fresh = Vec::new();
     while let Some(r) = rows.next()? {
         let run = StoredRun {
             first: r.get::<_, i64>(0)? as u64,
