@@ -24,12 +24,18 @@ pub async fn find_bundles() -> Vec<FoundPack> {
     .unwrap_or_default()
 }
 
-/// Where an exported bundle goes by default: the first USB stick, else Downloads.
+/// Where an exported bundle goes by default: the first mounted USB stick,
+/// else Downloads if it exists, else the home folder.
 #[tauri::command]
 pub fn bundle_destination() -> Option<String> {
     let sticks = ["/media", "/run/media"].iter().flat_map(|root| mounted(PathBuf::from(root)));
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Downloads"));
-    sticks.chain(home).next().map(|dir| dir.join(format!("kalamu-progress{SUFFIX}")).display().to_string())
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let downloads = home.as_ref().map(|h| h.join("Downloads")).filter(|d| d.is_dir());
+    sticks
+        .chain(downloads)
+        .chain(home)
+        .next()
+        .map(|dir| dir.join(format!("kalamu-progress{SUFFIX}")).display().to_string())
 }
 
 /// Mount points under `/media` (`/media/USER/STICK` or `/media/STICK`).

@@ -48,6 +48,21 @@ pub async fn enroll(
     Ok(Enrolled { center: link.center_name, hub_url: link.hub_url })
 }
 
+/// Points this enrolled laptop at another address of its hub (the hub
+/// moved, or got a new name), then syncs at once.
+#[tauri::command]
+pub fn set_hub_url(
+    state: State<'_, AppState>,
+    sync: State<'_, std::sync::Arc<SyncHandle>>,
+    hub_url: String,
+) -> CommandResult<String> {
+    let client = kalamu_client::HubClient::new(&hub_url, None, kalamu_client::DEFAULT_TIMEOUT)
+        .map_err(client_error)?;
+    state.store()?.set_hub_url(client.url())?;
+    sync.now();
+    Ok(client.url().to_owned())
+}
+
 fn client_error(e: kalamu_client::ClientError) -> CommandError {
     let code = match &e {
         kalamu_client::ClientError::Refused { code, .. } => match code.as_str() {

@@ -38,8 +38,17 @@
     m.addEventListener("pause", tell);
     m.addEventListener("seeked", tell);
   }
+  // Keys pressed in the window while the page is shown scroll the page.
+  const steps = { PageDown: 0.9, PageUp: -0.9, ArrowDown: 0.1, ArrowUp: -0.1 };
   addEventListener("message", (e) => {
     const d = e.source === parent ? e.data : null;
+    if (d && d.kalamu === "scroll" && typeof d.key === "string") {
+      const h = document.documentElement;
+      if (d.key === "Home") scrollTo(0, 0);
+      else if (d.key === "End") scrollTo(0, h.scrollHeight);
+      else if (d.key in steps) scrollBy(0, steps[d.key] * innerHeight);
+      return;
+    }
     if (!d || d.kalamu !== "restore" || typeof d.at !== "number") return;
     if (typeof d.media === "string") {
       const m = [...document.querySelectorAll("video, audio")].find((x) => path(x) === d.media);

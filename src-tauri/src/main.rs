@@ -13,9 +13,37 @@ mod media;
 mod state;
 mod sync;
 
-fn main() {
+const USAGE: &str = "\
+Kalamu: offline-first learning. Opens the Kalamu window.
+
+Usage: kalamu-app [--data DIR]
+
+  --data DIR     data directory (else $KALAMU_DATA, else the platform's)
+  -h, --help     print this help
+  -V, --version  print the version
+
+Staff, publishers and scripts use the `kalamu` command line.";
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.iter().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
+        println!("kalamu-app {}", env!("CARGO_PKG_VERSION"));
+        return std::process::ExitCode::SUCCESS;
+    }
+    if cfg!(target_os = "linux")
+        && !["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some())
+    {
+        eprintln!(
+            "kalamu-app: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); start it from the desktop, or use the `kalamu` command line."
+        );
+        return std::process::ExitCode::FAILURE;
+    }
     commands::mark_process_start();
-    let state = state::AppState::open(state::data_dir_arg(std::env::args_os()));
+    let state = state::AppState::open(state::data_dir_arg(args));
     let data_dir = state.data_dir.clone();
     tauri::Builder::default()
         .manage(state)
@@ -45,6 +73,7 @@ fn main() {
             commands::sync_status,
             commands::sync_now,
             enroll::enroll,
+            enroll::set_hub_url,
             bundle::find_bundles,
             bundle::bundle_destination,
             bundle::export_bundle,
@@ -52,6 +81,7 @@ fn main() {
         ])
         .run(tauri::generate_context!())
         .expect("the Kalamu window could not be created");
+    std::process::ExitCode::SUCCESS
 }
 
 /// Turns off WebKit's GPU compositing. The laptops Kalamu runs on have no

@@ -29,6 +29,8 @@ pub struct SyncStatus {
     pub enrolled: bool,
     /// The center's name.
     pub center: Option<String>,
+    /// The hub's address.
+    pub hub_url: Option<String>,
     /// A sync is running now.
     pub syncing: bool,
     /// Events the hub has not acknowledged.
@@ -39,6 +41,17 @@ pub struct SyncStatus {
     pub error: Option<SyncError>,
     /// Seconds until the next full attempt, while failing.
     pub retry_in_s: Option<u64>,
+    /// Set when the last sync stopped receiving to keep disk space for learners' work.
+    pub low_space: Option<LowSpace>,
+}
+
+/// Disk space when receiving stopped, in MB.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LowSpace {
+    /// Free.
+    pub free_mb: u64,
+    /// Kept for learners' own work.
+    pub reserve_mb: u64,
 }
 
 /// A failed sync, with a stable code for the UI to pick its words by.
@@ -153,7 +166,10 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
         }));
         status = base_status(&store);
         match result {
-            Ok(_) => {
+            Ok(report) => {
+                status.low_space = report
+                    .waiting_for_space
+                    .map(|r| LowSpace { free_mb: r.free >> 20, reserve_mb: r.reserve.div_ceil(1 << 20) });
                 failures = 0;
                 wait = EVERY;
             }
@@ -174,6 +190,7 @@ fn base_status(store: &Store) -> SyncStatus {
     SyncStatus {
         enrolled: link.is_some(),
         center: link.as_ref().map(|l| l.center_name.clone()),
+        hub_url: link.as_ref().map(|l| l.hub_url.clone()),
         pending: store.pending().unwrap_or(0),
         last_sync_at: link.and_then(|l| l.last_sync_at),
         ..SyncStatus::default()

@@ -403,7 +403,9 @@ impl Fleet {
         let url = format!("http://{}", hub.addr);
         let codes: Vec<String> = (0..n)
             .map(|i| {
-                kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60).unwrap().code
+                kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60, None)
+                    .unwrap()
+                    .code
             })
             .collect();
         drop(storage);

@@ -128,6 +128,10 @@ pub enum HubCommand {
         /// Minutes until the code stops working.
         #[arg(long, default_value_t = 30)]
         ttl_minutes: u32,
+        /// Make the code for this enrolled laptop (its device id), to give it a
+        /// new credential; without it, the code enrols a new laptop only.
+        #[arg(long, value_name = "ID")]
+        device: Option<String>,
     },
     /// List enrolled laptops, their last contact and whether their clock is off.
     Devices {

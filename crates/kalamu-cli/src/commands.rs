@@ -35,18 +35,21 @@ pub fn run(cli: Cli) -> Result<()> {
             bar.finish();
             let p = &report.pack;
             match &report.upgraded_from {
-                Some(old) => println!("Upgraded {} ({}) from {old} to {}", p.title, p.id, p.version),
-                None => println!("Installed {} ({}) {}", p.title, p.id, p.version),
+                Some(old) => out!("Upgraded {} ({}) from {old} to {}", p.title, p.id, p.version),
+                None => out!("Installed {} ({}) {}", p.title, p.id, p.version),
             }
             let signer = match (&report.signer_name, &p.signer) {
                 (Some(name), Some(key)) => format!("signed by {name} ({key})"),
                 (None, Some(key)) => format!("signed by an untrusted key {key}, accepted by you"),
                 _ => "unsigned, accepted by you".to_owned(),
             };
-            println!("  {signer}");
-            println!(
+            out!("  {signer}");
+            out!(
                 "  {} files, {} bytes; {} bytes written, {} chunks already stored",
-                report.files, report.bytes, report.bytes_written, report.chunks_reused
+                report.files,
+                report.bytes,
+                report.bytes_written,
+                report.chunks_reused
             );
             Ok(())
         }
@@ -58,12 +61,12 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Remove { pack_id } => {
             store()?.remove_pack(pack_id)?;
-            println!("Removed {pack_id}; learners' progress in it is kept.");
+            out!("Removed {pack_id}; learners' progress in it is kept.");
             Ok(())
         }
         Command::Learner(LearnerCommand::Add { name, pin }) => {
             let learner = store()?.add_learner_with_pin(name, pin.as_deref())?;
-            println!("{}", learner.id);
+            out!("{}", learner.id);
             Ok(())
         }
         Command::Progress(cmd) => progress(cmd, &store()?),
@@ -85,7 +88,7 @@ fn pack(cmd: &PackCommand, store: impl Fn() -> Result<Store>) -> Result<()> {
             let key = SecretKey::generate()?;
             key.save(out)?;
             eprintln!("Secret key written to {}; keep it private.", out.display());
-            println!("{}", key.public_hex());
+            out!("{}", key.public_hex());
         }
         PackCommand::Build { src, out, key } => {
             let key = key.as_deref().map(SecretKey::load).transpose()?;
@@ -93,7 +96,7 @@ fn pack(cmd: &PackCommand, store: impl Fn() -> Result<Store>) -> Result<()> {
             let report = build::build(src, out, key.as_ref(), &mut |p| bar.set(p))?;
             bar.finish();
             let m = &report.manifest;
-            println!(
+            out!(
                 "Built {} ({} {}): {} lessons, {} files, {} bytes",
                 out.display(),
                 m.id,
@@ -103,8 +106,8 @@ fn pack(cmd: &PackCommand, store: impl Fn() -> Result<Store>) -> Result<()> {
                 report.pack_bytes
             );
             match report.signer {
-                Some(k) => println!("  signed by {k}"),
-                None => println!("  unsigned (pass --key to sign it)"),
+                Some(k) => out!("  signed by {k}"),
+                None => out!("  unsigned (pass --key to sign it)"),
             }
         }
         PackCommand::Verify { file, allow_unsigned } => {
@@ -113,8 +116,8 @@ fn pack(cmd: &PackCommand, store: impl Fn() -> Result<Store>) -> Result<()> {
             pack.stream(&mut Discard, &mut |p| bar.set(p))?;
             bar.finish();
             match &pack.signer {
-                Some(key) => println!("OK: every byte checks out; signed by {key}"),
-                None if *allow_unsigned => println!("OK: every byte checks out; the pack is not signed"),
+                Some(key) => out!("OK: every byte checks out; signed by {key}"),
+                None if *allow_unsigned => out!("OK: every byte checks out; the pack is not signed"),
                 None => bail!("{}: every byte checks out, but the pack is not signed", file.display()),
             }
         }
@@ -142,25 +145,25 @@ fn inspect(pack: &OpenedPack, trusted: Option<String>, json: bool) -> Result<()>
         }
         let out =
             Inspect { signer: &pack.signer, trusted_as: trusted, total_bytes: m.total_bytes(), manifest: m };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("id:          {}", m.id);
-    println!("version:     {}", m.version);
-    println!("title:       {}", m.title);
-    println!("language:    {}", m.language);
-    println!("publisher:   {}", m.publisher);
-    println!("licence:     {}", m.licence);
+    out!("id:          {}", m.id);
+    out!("version:     {}", m.version);
+    out!("title:       {}", m.title);
+    out!("language:    {}", m.language);
+    out!("publisher:   {}", m.publisher);
+    out!("licence:     {}", m.licence);
     let signer = match (&pack.signer, trusted) {
         (Some(key), Some(name)) => format!("{key} (trusted as {name})"),
         (Some(key), None) => format!("{key} (not in this laptop's trust store)"),
         (None, _) => "none: the pack is unsigned".into(),
     };
-    println!("signer:      {signer}");
-    println!("files:       {} ({} bytes)", m.files.len(), m.total_bytes());
-    println!("lessons:     {}", m.lesson_count());
+    out!("signer:      {signer}");
+    out!("files:       {} ({} bytes)", m.files.len(), m.total_bytes());
+    out!("lessons:     {}", m.lesson_count());
     for module in &m.modules {
-        println!("  {} — {}", module.id, module.title);
+        out!("  {} — {}", module.id, module.title);
         for lesson in &module.lessons {
             let kind = match (&lesson.entry, &lesson.quiz) {
                 (Some(_), Some(q)) => format!("page + quiz of {}", q.items.len()),
@@ -168,7 +171,7 @@ fn inspect(pack: &OpenedPack, trusted: Option<String>, json: bool) -> Result<()>
                 (None, Some(q)) => format!("quiz of {}", q.items.len()),
                 (None, None) => String::new(),
             };
-            println!("    {} — {} [{kind}]", lesson.id, lesson.title);
+            out!("    {} — {} [{kind}]", lesson.id, lesson.title);
         }
     }
     Ok(())
@@ -188,13 +191,13 @@ fn progress(cmd: &ProgressCommand, store: &Store) -> Result<()> {
                         anyhow::anyhow!("the answers are not a JSON object of item ids to answers: {e}")
                     })?;
                     let graded = store.answer_quiz(learner, pack, lesson, answers)?;
-                    println!("{}", serde_json::to_string(&graded)?);
+                    out!("{}", serde_json::to_string(&graded)?);
                     return Ok(());
                 }
             };
             store.lesson(pack, lesson)?; // only lessons of installed packs take progress
             let event = store.record(learner, pack, lesson, body)?;
-            println!("{}", serde_json::to_string(&event)?);
+            out!("{}", serde_json::to_string(&event)?);
         }
         ProgressCommand::Show { learner, json } => {
             let learners = match learner {
@@ -205,9 +208,9 @@ fn progress(cmd: &ProgressCommand, store: &Store) -> Result<()> {
             for l in learners {
                 let p = store.progress(&l.id)?;
                 if !json {
-                    println!("{} ({})", l.name, l.id);
+                    out!("{} ({})", l.name, l.id);
                     for pack in &p.packs {
-                        println!(
+                        out!(
                             "  {}: {}/{} lessons, {} min",
                             pack.pack_id,
                             pack.completed,
@@ -216,13 +219,13 @@ fn progress(cmd: &ProgressCommand, store: &Store) -> Result<()> {
                         );
                     }
                     if let Some(r) = &p.resume {
-                        println!("  resume: {} / {}", r.pack_id, r.lesson_id);
+                        out!("  resume: {} / {}", r.pack_id, r.lesson_id);
                     }
                 }
                 all.push(serde_json::json!({ "learner": l, "progress": p }));
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                out!("{}", serde_json::to_string_pretty(&all)?);
             }
         }
     }
@@ -233,7 +236,7 @@ fn trust(cmd: &TrustCommand, store: &Store) -> Result<()> {
     match cmd {
         TrustCommand::Add { public_key, name } => {
             let p = store.trust_add(public_key, name)?;
-            println!("Trusted {} ({})", p.name, p.public_key);
+            out!("Trusted {} ({})", p.name, p.public_key);
         }
         TrustCommand::List(list) => {
             let publishers = store.trust_list()?;
@@ -248,7 +251,7 @@ fn trust(cmd: &TrustCommand, store: &Store) -> Result<()> {
             if !store.trust_remove(public_key)? {
                 bail!("{public_key} was not trusted");
             }
-            println!("No longer trusted: {public_key}");
+            out!("No longer trusted: {public_key}");
         }
     }
     Ok(())
@@ -262,12 +265,12 @@ pub(crate) fn print_list<T: Serialize>(
     line: impl Fn(&T) -> String,
 ) -> Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(items)?);
+        out!("{}", serde_json::to_string_pretty(items)?);
     } else if items.is_empty() {
         eprintln!("{empty}");
     } else {
         for item in items {
-            println!("{}", line(item));
+            out!("{}", line(item));
         }
     }
     Ok(())

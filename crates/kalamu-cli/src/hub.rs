@@ -20,7 +20,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         HubCommand::Serve { listen } => serve(store, listen),
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
-            println!("{}", center.id);
+            out!("{}", center.id);
             eprintln!(
                 "Added center {}. Enrol its laptops with codes from `kalamu hub enroll-code`.",
                 center.name
@@ -36,9 +36,9 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
                 |c| format!("{}\t{}", c.id, c.name),
             )
         }
-        HubCommand::EnrollCode { center, ttl_minutes } => {
-            let code = admin::new_enroll_code(store.as_ref(), center, *ttl_minutes)?;
-            println!("{}", code.code);
+        HubCommand::EnrollCode { center, ttl_minutes, device } => {
+            let code = admin::new_enroll_code(store.as_ref(), center, *ttl_minutes, device.as_deref())?;
+            out!("{}", code.code);
             eprintln!(
                 "Enrols one laptop into {} within {ttl_minutes} minutes: kalamu enroll --hub URL --code {}",
                 code.center, code.code
@@ -48,20 +48,17 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         HubCommand::Devices { center, json } => devices(store.as_ref(), center.as_deref(), *json),
         HubCommand::Revoke { device } => {
             let d = store.revoke(device, kalamu_core::store::now_millis())?;
-            println!("Revoked {} ({}); its next request is refused.", d.id, d.name);
+            out!("Revoked {} ({}); its next request is refused.", d.id, d.name);
             Ok(())
         }
         HubCommand::Export { center, out } => {
             let n = admin::export_bundle(store.as_ref(), center, out)?;
-            println!(
-                "Wrote {n} events to {}; import it on a laptop with `kalamu sync import`",
-                out.display()
-            );
+            out!("Wrote {n} events to {}; import it on a laptop with `kalamu sync import`", out.display());
             Ok(())
         }
         HubCommand::Import { file } => {
             let done = admin::import_bundle(store.as_ref(), file)?;
-            println!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
+            out!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
             Ok(())
         }
     }
@@ -74,7 +71,7 @@ fn serve(store: Arc<dyn Storage>, listen: &str) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         // Scripts and tests read the address from this line (the port may have been 0).
-        println!("Kalamu hub listening on http://{}", listener.local_addr()?);
+        out!("Kalamu hub listening on http://{}", listener.local_addr()?);
         kalamu_hub::api::serve(listener, store).await?;
         anyhow::Ok(())
     })
@@ -92,7 +89,7 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
         }
         let rows: Vec<Row> =
             devices.iter().map(|d| Row { device: d, clock_is_off: d.clock_is_off() }).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     if devices.is_empty() {
@@ -111,7 +108,7 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
         }
         let seen =
             d.last_seen_at.map_or("never synced".to_owned(), |t| format!("last seen {}", ago(now - t)));
-        println!("{}\t{}\t{} events\t{seen}\t{}", d.id, d.name, d.events, flags.join(" "));
+        out!("{}\t{}\t{} events\t{seen}\t{}", d.id, d.name, d.events, flags.join(" "));
     }
     Ok(())
 }

@@ -1,5 +1,13 @@
 //! `kalamu`: the command line for staff, publishers, scripts and tests.
 
+/// `println!` that ends the process quietly when stdout is a pipe closed
+/// early (`kalamu pack inspect … | head`), instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod cli;
 mod commands;
 mod hub;
@@ -18,6 +26,16 @@ fn main() -> ExitCode {
             eprintln!("kalamu: {}", sentence(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes to stdout; a reader that went away ends the process quietly.
+pub(crate) fn emit(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(text)
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 

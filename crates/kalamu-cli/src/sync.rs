@@ -19,8 +19,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn enroll(store: &Store, hub: &str, code: &str, name: Option<&str>) -> Result<()> {
     let name = name.map(str::to_owned).unwrap_or_else(kalamu_client::host_name);
     let link = runtime()?.block_on(kalamu_client::enroll(store, hub, code, &name))?;
-    println!("Enrolled with {} ({}) at {}", link.center_name, link.center_id, link.hub_url);
-    println!("  this laptop: {} ({name})", store.device()?.id);
+    out!("Enrolled with {} ({}) at {}", link.center_name, link.center_id, link.hub_url);
+    out!("  this laptop: {} ({name})", store.device()?.id);
     Ok(())
 }
 
@@ -29,15 +29,12 @@ pub fn sync(store: &Store, args: &SyncArgs) -> Result<()> {
     match &args.bundle {
         Some(BundleCommand::Export { out }) => {
             let events = store.export_bundle(out)?;
-            println!(
-                "Wrote {events} events to {}; import it on the hub with `kalamu hub import`",
-                out.display()
-            );
+            out!("Wrote {events} events to {}; import it on the hub with `kalamu hub import`", out.display());
             Ok(())
         }
         Some(BundleCommand::Import { file }) => {
             let done = store.import_bundle(file)?;
-            println!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
+            out!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
             Ok(())
         }
         None => run(store, args),
@@ -57,7 +54,7 @@ fn run(store: &Store, args: &SyncArgs) -> Result<()> {
     match result {
         Ok(report) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print_report(&report);
             }
@@ -75,13 +72,20 @@ fn run(store: &Store, args: &SyncArgs) -> Result<()> {
 }
 
 fn print_report(r: &SyncReport) {
-    println!("Sent {} events, received {} events in {} batches.", r.pushed, r.pulled, r.batches);
+    out!("Sent {} events, received {} events in {} batches.", r.pushed, r.pulled, r.batches);
     match r.pending {
-        0 => println!("Nothing is waiting for the hub."),
-        n => println!("{n} events recorded during the sync are waiting for the next one."),
+        0 => out!("Nothing is waiting for the hub."),
+        n => out!("{n} events recorded during the sync are waiting for the next one."),
+    }
+    if let Some(room) = r.waiting_for_space {
+        out!(
+            "Stopped receiving other laptops' progress: {} MB are free and {} MB are kept for learners' own work. Free some disk space; the next sync goes on.",
+            room.free >> 20,
+            room.reserve.div_ceil(1 << 20)
+        );
     }
     if r.clock_offset_ms.abs() > 5 * 60 * 1000 {
-        println!(
+        out!(
             "This laptop's clock is {} from the hub's; progress is safe, but set the clock right.",
             human_offset(r.clock_offset_ms)
         );

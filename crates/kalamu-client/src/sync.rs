@@ -38,6 +38,42 @@ pub struct SyncReport {
     pub pending: u64,
     /// This laptop's clock minus the hub's, in ms, as seen at the start.
     pub clock_offset_ms: i64,
+    /// Set when receiving stopped to keep disk space for learners' own
+    /// work: what is free and what is kept. The next sync goes on.
+    pub waiting_for_space: Option<kalamu_core::store::space::Room>,
+}
+
+/// Room a pulled batch may take in the store, at most, before it is decoded.
+const PULL_HEADROOM: u64 = 8 << 20;
+
+/// Room an event takes in the store at most: its text plus the row and
+/// indexes around it, four times over (in the write-ahead log, in the
+/// database, and the pages around both).
+fn stored_size(e: &kalamu_core::progress::event::Event) -> u64 {
+    4 * (256 + e.id.len() as u64 + e.lesson_id.len() as u64 + body_size(&e.body))
+}
+
+/// The first events of `batch` that fit in `room` and still leave the
+/// reserve free. Each device's events stay gap-free: a batch holds each
+/// device's events together, in order, so a prefix cuts at most one run.
+fn fitting(batch: Batch, room: &kalamu_core::store::space::Room) -> (Batch, bool) {
+    let mut used = 0;
+    let fit = batch
+        .events
+        .iter()
+        .take_while(|e| {
+            used += stored_size(e);
+            room.allows(used)
+        })
+        .count();
+    let cut = fit < batch.events.len();
+    let mut batch = batch;
+    batch.events.truncate(fit);
+    (batch, cut)
+}
+
+fn body_size(body: &kalamu_core::progress::event::EventBody) -> u64 {
+    serde_json::to_vec(body).map_or(0, |b| b.len() as u64)
 }
 
 /// A name staff will recognise this laptop by: its host name.
@@ -102,7 +138,7 @@ pub async fn sync(
             }
             pushed => pushed?,
         }
-        let behind = pull(store, &client, &link.hub_url, &theirs, &mut report, &mut progress).await?;
+        let behind = pull(store, &client, &link.hub_url, &mut report, &mut progress).await?;
         if !behind || asked {
             break;
         }
@@ -135,7 +171,7 @@ async fn push(
     // while the hub stores the current one (two batches ahead at most, so
     // memory stays bounded). The run is bounded by what was pending when it
     // began, plus slack for events recorded meanwhile.
-    let rounds = theirs.lacks_from(&store.sync_vector()?) / BATCH_EVENTS as u64 + 4;
+    let rounds = theirs.lacks_from(&store.own_vector()?) / BATCH_EVENTS as u64 + 4;
     let (sender, mut batches) = tokio::sync::mpsc::channel(2);
     let reader = {
         let (dir, from) = (store.dir().to_owned(), theirs.clone());
@@ -150,7 +186,7 @@ async fn push(
             }
             report.pushed += ack.new as u64;
             report.batches += 1;
-            report.pending = theirs.lacks_from(&store.sync_vector()?);
+            report.pending = theirs.lacks_from(&store.own_vector()?);
             // Noting the hub's vector costs a durable write; it only feeds the
             // pending count and the next run's start, so it is batched: every
             // 8 batches on a fast link, every second on a slow one, so that a
@@ -171,20 +207,24 @@ async fn push(
     pushed
 }
 
-/// Pulls what this laptop lacks from a hub holding at least `theirs`;
+/// Pulls everything this laptop lacks from the hub, however many rounds it takes;
 /// returns whether the hub says this laptop holds events it lacks.
 async fn pull(
     store: &Store,
     client: &HubClient,
     url: &str,
-    theirs: &VersionVector,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<bool> {
-    // Bounded by what the hub was known to hold, like the push.
-    let rounds = store.sync_vector()?.lacks_from(theirs) / BATCH_EVENTS as u64 + 4;
+    // Until the hub says it has no more: each answer must bring events this
+    // laptop lacks (checked below), so the loop ends.
     let mut behind = false;
-    for _ in 0..rounds {
+    loop {
+        let room = store.room()?;
+        if !room.allows(PULL_HEADROOM) {
+            report.waiting_for_space = Some(room);
+            break;
+        }
         let request = PullRequest { vector: store.sync_vector()?, limit: BATCH_EVENTS };
         let start = kalamu_core::store::now_millis();
         let answer = client.pull(&request).await?;
@@ -199,6 +239,11 @@ async fn pull(
                 detail: "it sent events this laptop already holds".into(),
             });
         }
+        let room = store.room()?;
+        let (batch, cut) = fitting(batch, &room);
+        if cut {
+            report.waiting_for_space = Some(room);
+        }
         let applied = store.apply_batch(&batch)?;
         let mut held = VersionVector::default();
         for e in &batch.events {
@@ -209,14 +254,14 @@ async fn pull(
         report.pulled += applied.new as u64;
         report.batches += 1;
         progress(report);
-        if !answer.more || batch.events.is_empty() {
+        if cut || !answer.more || batch.events.is_empty() {
             break;
         }
     }
     Ok(behind)
 }
 
-/// Reads and encodes the batches a hub holding `from` lacks, in order, until
+/// Reads and encodes the batches of this laptop's own events a hub holding `from` lacks, in order, until
 /// none are left, `rounds` are sent, or the receiver is gone.
 fn encode_batches(
     dir: &std::path::Path,
@@ -232,7 +277,7 @@ fn encode_batches(
         }
     };
     for _ in 0..rounds {
-        let batch = match store.batch_after(&from, BATCH_EVENTS) {
+        let batch = match store.own_batch_after(&from, BATCH_EVENTS) {
             Ok(batch) if batch.events.is_empty() => return,
             Ok(batch) => batch,
             Err(e) => {

@@ -85,7 +85,9 @@ pub enum Error {
         offered: String,
     },
     /// Not enough free disk space.
-    #[error("not enough free space in {dir}: the import needs {needed} MB and {available} MB are free")]
+    #[error(
+        "not enough free space in {dir}: the import needs {needed} MB and {available} MB are free, of which {reserve} MB are kept for learners' own progress; free some space and try again"
+    )]
     NoSpace {
         /// Where the space is needed.
         dir: PathBuf,
@@ -93,6 +95,8 @@ pub enum Error {
         needed: u64,
         /// Megabytes free.
         available: u64,
+        /// Megabytes kept free for this laptop's own recording.
+        reserve: u64,
     },
     /// No installed pack with this id.
     #[error("no installed pack with id {0}")]
@@ -151,6 +155,24 @@ pub enum Error {
     /// A sync batch that cannot be used.
     #[error("the sync batch was refused: {0}")]
     BadBatch(String),
+    /// An event whose body breaks the bounds every store applies.
+    #[error("event {event} was refused: {why}")]
+    BadEvent {
+        /// The event's id.
+        event: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// An event stamped past the sane range (beyond the year 2200).
+    #[error(
+        "the sync batch was refused: event {event} is stamped {millis} ms after 1970, past the year 2200; a damaged or forged event"
+    )]
+    BadStamp {
+        /// The event's id as it came.
+        event: String,
+        /// The stamp's wall-clock part.
+        millis: u64,
+    },
     /// A batch that would leave a hole in a device's sequence of events.
     #[error(
         "the sync batch skips events of device {device}: this side holds up to {have}, the batch starts at {got}"
@@ -190,6 +212,9 @@ pub enum Error {
         /// What is wrong with it.
         problem: crate::sync::BundleProblem,
     },
+    /// A folder to write into does not exist (nor the folder around it).
+    #[error("the folder {0} does not exist; plug in the USB stick, or choose or create another folder")]
+    NoFolder(PathBuf),
     /// A file system operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -232,11 +257,14 @@ impl Error {
             Error::NoSuchLesson { .. } => "no_such_lesson",
             Error::NoQuiz(_) => "no_quiz",
             Error::BadBatch(_) => "bad_batch",
+            Error::BadStamp { .. } => "bad_stamp",
+            Error::BadEvent { .. } => "bad_event",
             Error::SyncGap { .. } => "sync_gap",
             Error::SyncConflict { .. } => "sync_conflict",
             Error::NotEnrolled => "not_enrolled",
             Error::OtherCenter { .. } => "other_center",
             Error::Bundle { problem, .. } => problem.code(),
+            Error::NoFolder(_) => "no_folder",
             Error::Io { .. } => "io",
             Error::Sqlite(_) => "store",
         }

@@ -42,9 +42,24 @@ pub fn code_hash(code: &str) -> String {
         .collect()
 }
 
-/// Issues a single-use code that enrols one laptop into `center` within `ttl_minutes`.
-pub fn new_enroll_code(store: &dyn Storage, center: &str, ttl_minutes: u32) -> Result<EnrollCode> {
+/// Issues a single-use code that enrols one new laptop into `center` within
+/// `ttl_minutes`, or, with `device`, gives that enrolled laptop a new credential.
+pub fn new_enroll_code(
+    store: &dyn Storage,
+    center: &str,
+    ttl_minutes: u32,
+    device: Option<&str>,
+) -> Result<EnrollCode> {
     let center = store.center(center)?;
+    if let Some(id) = device {
+        let (info, _) = store.device_token_hash(id)?;
+        if info.center_id != center.id {
+            return Err(HubError::DeviceInOtherCenter);
+        }
+        if info.revoked_at.is_some() {
+            return Err(HubError::RevokedForGood);
+        }
+    }
     let mut raw = [0u8; CODE_LEN];
     getrandom::fill(&mut raw).expect("the OS has randomness");
     // 31 symbols: the modulo bias is under 1 %, irrelevant for a code that lives minutes.
@@ -52,7 +67,7 @@ pub fn new_enroll_code(store: &dyn Storage, center: &str, ttl_minutes: u32) -> R
         raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
     let code = format!("{}-{}", &chars[..4], &chars[4..]);
     let expires_at = now_millis() + i64::from(ttl_minutes) * 60_000;
-    store.add_enroll_code(&center.id, &code_hash(&code), expires_at)?;
+    store.add_enroll_code(&center.id, &code_hash(&code), expires_at, device)?;
     Ok(EnrollCode { code, center: center.name, expires_at })
 }
 
@@ -127,6 +142,7 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     let mut done = BundleImport::default();
     let now = now_millis();
     while let Some((batch, wire)) = reader.next_frame()? {
+        crate::rules::own_events_only(&device_id, &batch)?;
         let (applied, _) = crate::storage::wait(store.push(&device.center_id, batch, wire, now))?;
         done.received += applied.received as u64;
         done.new += applied.new as u64;

@@ -1,8 +1,8 @@
 //! The hub's HTTP API: thin handlers that check the credential, parse,
-//! call the storage, and map errors. Writes and large decodes run off the
-//! async runtime; credential checks and pulls, a few indexed reads mostly
-//! answered from the run cache, run in place: cheaper than the two thread
-//! hand-offs a worker costs.
+//! call the storage, and map errors. Writes and every decode of a pushed
+//! batch run off the async runtime; credential checks and pulls, a few
+//! indexed reads mostly answered from the run cache, run in place: cheaper
+//! than the two thread hand-offs a worker costs.
 
 use std::sync::Arc;
 
@@ -27,9 +27,6 @@ use crate::storage::{Caller, Storage};
 
 /// Largest JSON request body.
 const MAX_JSON: usize = 1 << 20;
-
-/// Largest pushed batch decoded on the async threads (a few hundred events).
-const INLINE_DECODE: usize = 4 << 10;
 
 type Store = Arc<dyn Storage>;
 
@@ -158,15 +155,15 @@ fn clock_offset(headers: &HeaderMap, now: i64) -> Option<i64> {
 async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<axum::Json<PushAck>> {
     let who = caller(&store, &headers)?;
     let bytes = read_body(body, MAX_BATCH_BYTES).await?;
-    let bytes_len = bytes.len();
     let _turn = PUSHES.acquire().await.map_err(|_| stopping())?;
     let queue = move || {
         let batch = Batch::decode(&bytes)?;
+        crate::rules::own_events_only(&who.device_id, &batch)?;
         Ok(store.push(&who.center_id, batch, bytes.into(), now_millis()))
     };
-    // A laptop's usual batch decodes in less time than the two thread
-    // hand-offs a worker costs; only big ones are sent off the async threads.
-    let committing = if bytes_len <= INLINE_DECODE { queue()? } else { blocking(queue).await? };
+    // Decoding is the laptop's work done on the hub's CPU, bounded but not
+    // small: never on the async threads, where it would stall every other request.
+    let committing = blocking(queue).await?;
     let (applied, vector) = committing.await.map_err(|_| stopping())??;
     Ok(axum::Json(PushAck { received: applied.received, new: applied.new, vector }))
 }

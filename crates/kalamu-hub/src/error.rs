@@ -25,6 +25,27 @@ pub enum HubError {
     /// The enrolment code is too old.
     #[error("that enrolment code has expired; ask the staff for a new one")]
     CodeExpired,
+    /// A plain code was used for a laptop the hub knows already.
+    #[error(
+        "this laptop is enrolled already; to give it a new credential, staff make a code for it with `kalamu hub enroll-code CENTER --device ID`"
+    )]
+    DeviceKnown,
+    /// A code staff made for one laptop was used by another.
+    #[error("that enrolment code was made for another laptop; ask the staff for a code for this one")]
+    CodeForAnotherDevice,
+    /// A revoked laptop tried to enrol again.
+    #[error("this laptop was removed from the center by its staff; it can join again only as a new laptop")]
+    RevokedForGood,
+    /// A laptop pushed events it did not record.
+    #[error(
+        "event {seq} of device {device} was not recorded by this laptop; a laptop sends only its own events"
+    )]
+    NotYourEvent {
+        /// The device the event claims.
+        device: String,
+        /// Its sequence number.
+        seq: u64,
+    },
     /// The device is enrolled with another center already.
     #[error("this laptop already belongs to another center")]
     DeviceInOtherCenter,
@@ -77,6 +98,10 @@ impl HubError {
             HubError::CodeUsed => "code_used",
             HubError::CodeExpired => "code_expired",
             HubError::DeviceInOtherCenter => "device_in_other_center",
+            HubError::DeviceKnown => "device_known",
+            HubError::CodeForAnotherDevice => "code_for_another_device",
+            HubError::RevokedForGood => "revoked_for_good",
+            HubError::NotYourEvent { .. } => "not_your_event",
             HubError::OtherCenter(_) => "other_center",
             HubError::NoSuchCenter(_) => "no_such_center",
             HubError::CenterExists(_) => "center_exists",
@@ -94,9 +119,13 @@ impl HubError {
     pub fn status(&self) -> StatusCode {
         match self {
             HubError::NoCredential | HubError::UnknownDevice | HubError::BadCode => StatusCode::UNAUTHORIZED,
-            HubError::Revoked | HubError::OtherCenter(_) | HubError::DeviceInOtherCenter => {
-                StatusCode::FORBIDDEN
-            }
+            HubError::Revoked
+            | HubError::OtherCenter(_)
+            | HubError::DeviceInOtherCenter
+            | HubError::DeviceKnown
+            | HubError::CodeForAnotherDevice
+            | HubError::RevokedForGood
+            | HubError::NotYourEvent { .. } => StatusCode::FORBIDDEN,
             HubError::CodeUsed | HubError::CodeExpired => StatusCode::GONE,
             HubError::NoSuchCenter(_) | HubError::NoSuchDevice(_) => StatusCode::NOT_FOUND,
             HubError::CenterExists(_) => StatusCode::CONFLICT,

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod error;
+pub mod rules;
 pub mod sqlite;
 pub mod storage;
 

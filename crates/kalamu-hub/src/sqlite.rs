@@ -12,6 +12,7 @@ use kalamu_core::sync::{Applied, Batch, VersionVector};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{HubError, Result};
+use crate::rules::{self, CodeRow, Enrolment, KnownDevice};
 use crate::storage::{Caller, Center, Committing, DeviceInfo, Pulled, Storage};
 
 mod migrate;
@@ -316,12 +317,19 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn add_enroll_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()> {
-        let (center_id, code_hash) = (center_id.to_owned(), code_hash.to_owned());
+    fn add_enroll_code(
+        &self,
+        center_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        device_id: Option<&str>,
+    ) -> Result<()> {
+        let (center_id, code_hash, device_id) =
+            (center_id.to_owned(), code_hash.to_owned(), device_id.map(str::to_owned));
         self.write(move |conn| {
             conn.execute(
-                "INSERT INTO enroll_codes (code_hash, center_id, expires_at) VALUES (?1, ?2, ?3)",
-                (&code_hash, &center_id, expires_at),
+                "INSERT INTO enroll_codes (code_hash, center_id, expires_at, device_id) VALUES (?1, ?2, ?3, ?4)",
+                (&code_hash, &center_id, expires_at, &device_id),
             )?;
             Ok(())
         })
@@ -340,34 +348,34 @@ impl Storage for SqliteStorage {
             let [code_hash, device_id, name, token_hash] = &owned;
             let (code_hash, device_id, name, token_hash) =
                 (code_hash.as_str(), device_id.as_str(), name.as_str(), token_hash.as_str());
-            let code: Option<(String, i64, Option<i64>)> = tx
+            let code: Option<CodeRow> = tx
                 .query_row(
-                    "SELECT center_id, expires_at, used_at FROM enroll_codes WHERE code_hash = ?1",
+                    "SELECT center_id, expires_at, used_at, device_id FROM enroll_codes WHERE code_hash = ?1",
                     [code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok(CodeRow { center_id: r.get(0)?, expires_at: r.get(1)?, used_at: r.get(2)?, device_id: r.get(3)? }),
                 )
                 .optional()?;
-            let Some((center_id, expires_at, used_at)) = code else { return Err(HubError::BadCode) };
-            if used_at.is_some() {
-                return Err(HubError::CodeUsed);
-            }
-            if now > expires_at {
-                return Err(HubError::CodeExpired);
-            }
-            let existing: Option<String> = tx
-                .query_row("SELECT center_id FROM devices WHERE id = ?1", [device_id], |r| r.get(0))
+            let known: Option<KnownDevice> = tx
+                .query_row("SELECT center_id, revoked_at FROM devices WHERE id = ?1", [device_id], |r| {
+                    Ok(KnownDevice { center_id: r.get(0)?, revoked_at: r.get(1)? })
+                })
                 .optional()?;
-            match existing {
-                Some(c) if c != center_id => return Err(HubError::DeviceInOtherCenter),
-                // Staff gave this laptop a new code: a new credential, and a revocation lifted.
-                Some(_) => tx.execute(
-                    "UPDATE devices SET token_hash = ?2, name = ?3, revoked_at = NULL, enrolled_at = ?4 WHERE id = ?1",
-                    (device_id, token_hash, name, now),
-                )?,
-                None => tx.execute(
-                    "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    (device_id, &center_id, name, token_hash, now),
-                )?,
+            let center_id = match rules::enrolment(code.as_ref(), known.as_ref(), device_id, now)? {
+                Enrolment::NewCredential => {
+                    tx.execute(
+                        "UPDATE devices SET token_hash = ?2, name = ?3, enrolled_at = ?4 WHERE id = ?1",
+                        (device_id, token_hash, name, now),
+                    )?;
+                    code.map(|c| c.center_id).unwrap_or_default()
+                }
+                Enrolment::New => {
+                    let center_id = code.map(|c| c.center_id).unwrap_or_default();
+                    tx.execute(
+                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        (device_id, &center_id, name, token_hash, now),
+                    )?;
+                    center_id
+                }
             };
             tx.execute(
                 "UPDATE enroll_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",

@@ -74,8 +74,15 @@ pub trait Storage: Send + Sync + 'static {
     fn centers(&self) -> Result<Vec<Center>>;
     /// A center by id or name.
     fn center(&self, id_or_name: &str) -> Result<Center>;
-    /// Stores the hash of a new enrolment code for a center, valid until `expires_at`.
-    fn add_enroll_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()>;
+    /// Stores the hash of a new enrolment code for a center, valid until
+    /// `expires_at`, for a new laptop or for the one laptop `device_id`.
+    fn add_enroll_code(
+        &self,
+        center_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        device_id: Option<&str>,
+    ) -> Result<()>;
     /// Uses up an enrolment code and enrols the device with its center, all at once.
     fn enroll(
         &self,

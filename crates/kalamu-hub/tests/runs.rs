@@ -30,7 +30,7 @@ impl Center {
     fn laptop(&self) -> String {
         let device = uuid::Uuid::now_v7().to_string();
         let code = format!("code-{device}");
-        self.hub.add_enroll_code(&self.id, &code, NOW + 60_000).unwrap();
+        self.hub.add_enroll_code(&self.id, &code, NOW + 60_000, None).unwrap();
         self.hub.enroll(&code, &device, "laptop", &format!("token-{device}"), NOW).unwrap();
         device
     }

@@ -81,6 +81,15 @@ pub fn data_with_learner(name: &str) -> Result<(tempfile::TempDir, kalamu_core::
     Ok((data, learner))
 }
 
+/// Runs the `kalamu` command line (debug build) on `data`; its trimmed stdout, or why it failed.
+pub fn kalamu(data: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(target_dir().join("debug/kalamu")).arg("--data").arg(data).args(args).output()?;
+    if !out.status.success() {
+        bail!("kalamu {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
 /// A process group that is killed, whole, on drop.
 pub struct Group(Child);
 

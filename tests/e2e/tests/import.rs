@@ -69,7 +69,9 @@ async fn damaged_pack_shows_a_specific_error_and_installs_nothing() -> Result<()
     app.fill("[data-testid=import-path]", pack.to_str().unwrap()).await?;
     app.click("[data-testid=import-choose]").await?;
     let error = app.text_of("[data-testid=import-error]").await?;
-    assert!(error.contains("truncated"), "{error}");
+    assert!(error.contains("damaged or incomplete"), "{error}");
+    let code = app.element("[data-testid=import-error]").await?.attr("data-code").await?;
+    assert_eq!(code.as_deref(), Some("truncated"));
     app.close().await?;
     assert!(kalamu_core::Store::open_dir(data.path())?.packs()?.is_empty());
     Ok(())

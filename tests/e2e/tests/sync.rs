@@ -8,17 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use kalamu_e2e::{App, Group, data_with_learner, spawn_group, target_dir};
+use kalamu_e2e::{App, Group, data_with_learner, kalamu, spawn_group, target_dir};
 
 const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
-
-fn kalamu(data: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new(target_dir().join("debug/kalamu")).arg("--data").arg(data).args(args).output()?;
-    if !out.status.success() {
-        bail!("kalamu {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-}
 
 /// Starts `kalamu hub serve` on `listen`; returns the process and its address.
 fn hub(data: &Path, listen: &str) -> Result<(Group, String)> {
@@ -157,7 +149,14 @@ async fn progress_travels_by_usb_stick_from_the_app() -> Result<()> {
     let stick = tempfile::tempdir()?;
     let app = App::start_with_env(data.path(), &[("KALAMU_PACK_DIRS", stick.path().as_os_str())]).await?;
     app.click("[data-testid=usb-open]").await?;
-    let out = stick.path().join("awa-laptop.kbundle");
+    // A stick that is not plugged in is named in words.
+    let gone = stick.path().join("unplugged/kalamu/awa-laptop.kbundle");
+    app.fill("[data-testid=usb-export-path]", gone.to_str().unwrap()).await?;
+    app.click("[data-testid=usb-export]").await?;
+    let refused = app.text_of("[data-testid=usb-error]").await?;
+    assert!(refused.contains("That folder does not exist"), "{refused}");
+    // A new folder on the stick is made for the file.
+    let out = stick.path().join("kalamu/awa-laptop.kbundle");
     app.fill("[data-testid=usb-export-path]", out.to_str().unwrap()).await?;
     app.click("[data-testid=usb-export]").await?;
     app.wait_for_text("[data-testid=usb-exported]", "Saved 1 activity. Give the stick to the staff.").await?;

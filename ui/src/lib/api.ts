@@ -163,11 +163,13 @@ export interface SyncError {
 export interface SyncStatus {
   enrolled: boolean;
   center: string | null;
+  hub_url: string | null;
   syncing: boolean;
   pending: number;
   last_sync_at: number | null;
   error: SyncError | null;
   retry_in_s: number | null;
+  low_space: { free_mb: number; reserve_mb: number } | null;
 }
 
 export interface Enrolled {
@@ -179,6 +181,9 @@ export interface BundleImport {
   received: number;
   new: number;
 }
+
+/** The PIN rule as an HTML pattern; kalamu-core checks the same rule (four digits) and refuses otherwise. */
+export const PIN_PATTERN = "[0-9]{4}";
 
 export function isCommandError(e: unknown): e is CommandError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -196,6 +201,7 @@ export const api = {
   syncStatus: () => invoke<SyncStatus>("sync_status"),
   syncNow: () => invoke<void>("sync_now"),
   enroll: (hubUrl: string, code: string) => invoke<Enrolled>("enroll", { hubUrl, code }),
+  setHubUrl: (hubUrl: string) => invoke<string>("set_hub_url", { hubUrl }),
   findBundles: () => invoke<FoundPack[]>("find_bundles"),
   bundleDestination: () => invoke<string | null>("bundle_destination"),
   exportBundle: (path: string) => invoke<number>("export_bundle", { path }),

@@ -1,9 +1,11 @@
 //! The `kalamu` binary as scripts and staff use it.
 
+mod disk_space;
 mod fleet;
 mod packs;
 mod progress;
 mod proxy;
+mod shared_data_dir;
 mod sync;
 mod sync_faults;
 

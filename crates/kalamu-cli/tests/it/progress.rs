@@ -41,7 +41,9 @@ fn recorded_events_show_up_as_progress() {
     let out = kalamu(&data, &["progress", "show", "--learner", &learner, "--json"]);
     let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let p = &shown[0]["progress"];
-    assert_eq!(p["packs"][0]["completed"], 2, "a completed lesson and an attempted quiz");
+    assert_eq!(p["packs"][0]["completed"], 1, "a completed lesson; the quiz, 0 of 5, is only attempted");
+    assert_eq!(p["packs"][0]["lessons"]["materiel-quiz"]["attempts"], 1);
+    assert_eq!(p["packs"][0]["lessons"]["materiel-quiz"]["completed"], false);
     assert_eq!(p["packs"][0]["lessons"]["parties-ordinateur"]["seconds"], 120);
     assert_eq!(p["resume"]["lesson_id"], "le-binaire");
     assert_eq!(p["resume"]["position"]["at"], 4.5);

@@ -146,13 +146,13 @@ impl Store {
                 needed += f.size;
             }
         }
-        let available = fs4::available_space(self.dir())
-            .map_err(|e| Error::io("cannot read free space of", self.dir(), e))?;
-        if needed + SPACE_MARGIN > available {
+        let room = self.room()?;
+        if !room.allows(needed + SPACE_MARGIN) {
             return Err(Error::NoSpace {
                 dir: self.dir().to_path_buf(),
                 needed: (needed + SPACE_MARGIN).div_ceil(1 << 20),
-                available: available >> 20,
+                available: room.free >> 20,
+                reserve: room.reserve.div_ceil(1 << 20),
             });
         }
         Ok(())

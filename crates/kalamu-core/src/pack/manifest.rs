@@ -71,7 +71,13 @@ pub struct Lesson {
 pub struct Quiz {
     /// Items in order.
     pub items: Vec<QuizItem>,
+    /// Share of items right (0–1] at which the lesson counts as done; [`DEFAULT_PASS_MARK`] if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_mark: Option<f64>,
 }
+
+/// The pass mark of a quiz whose publisher set none.
+pub const DEFAULT_PASS_MARK: f64 = 0.6;
 
 /// One quiz question with its answer and feedback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -360,10 +366,20 @@ impl Manifest {
 }
 
 impl Quiz {
+    /// The share of items right at which the lesson counts as done.
+    pub fn pass_mark(&self) -> f64 {
+        self.pass_mark.unwrap_or(DEFAULT_PASS_MARK)
+    }
+
     /// Checks that every item can be answered correctly.
     pub fn validate(&self) -> Result<(), String> {
         if self.items.is_empty() {
             return Err("the quiz has no items".into());
+        }
+        if let Some(mark) = self.pass_mark
+            && !(mark > 0.0 && mark <= 1.0)
+        {
+            return Err(format!("the quiz's pass_mark is {mark}; it must be more than 0 and at most 1"));
         }
         let mut ids = HashSet::new();
         for item in &self.items {

@@ -57,7 +57,69 @@ pub enum EventBody {
     },
 }
 
+/// Longest text answer a learner may give, in bytes.
+pub const MAX_ANSWER_BYTES: usize = 4 << 10;
+/// Largest event body, as stored and sent (JSON), in bytes.
+pub const MAX_BODY_BYTES: usize = 16 << 10;
+/// Most answers (and choices in one answer) a quiz attempt may hold.
+const MAX_ANSWERS: usize = 200;
+/// Longest media path or answer key, in bytes.
+const MAX_NAME_BYTES: usize = 200;
+
 impl EventBody {
+    /// Refuses a body no learner could have recorded: the bounds every
+    /// store applies when recording and when receiving, so that one event
+    /// cannot fill every laptop's disk.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            EventBody::Position { media, at } => {
+                if !at.is_finite() || *at < 0.0 || *at > 1e7 {
+                    return Err(format!("its position {at} is not a time or a scroll fraction"));
+                }
+                if media.as_ref().is_some_and(|m| m.is_empty() || m.len() > MAX_NAME_BYTES) {
+                    return Err("its media path is empty or too long".into());
+                }
+            }
+            EventBody::QuizAttempt { answers, score, max } => {
+                if answers.len() > MAX_ANSWERS || score > max || *max as usize > MAX_ANSWERS {
+                    return Err(format!(
+                        "its quiz attempt ({score} of {max}, {} answers) is not one a quiz allows",
+                        answers.len()
+                    ));
+                }
+                for (key, answer) in answers {
+                    if key.is_empty() || key.len() > MAX_NAME_BYTES {
+                        return Err("an answer's item id is empty or too long".into());
+                    }
+                    match answer {
+                        Answer::Text(t) if t.len() > MAX_ANSWER_BYTES => {
+                            return Err(format!(
+                                "the answer to {key} is {} bytes; at most {MAX_ANSWER_BYTES}",
+                                t.len()
+                            ));
+                        }
+                        Answer::Choices(c) if c.len() > MAX_ANSWERS => {
+                            return Err(format!("the answer to {key} has {} choices", c.len()));
+                        }
+                        Answer::Number(n) if !n.is_finite() => {
+                            return Err(format!("the answer to {key} is not a number"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            EventBody::TimeSpent { seconds } if *seconds > 24 * 3600 => {
+                return Err(format!("{seconds} s in one stretch is more than a day"));
+            }
+            _ => {}
+        }
+        let size = serde_json::to_vec(self).map_or(usize::MAX, |b| b.len());
+        if size > MAX_BODY_BYTES {
+            return Err(format!("it is {size} bytes; an event holds at most {MAX_BODY_BYTES}"));
+        }
+        Ok(())
+    }
+
     /// The `kind` tag stored beside the body.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -120,6 +182,7 @@ impl Store {
 
     /// Appends an event for a learner in one durable transaction and returns it.
     pub fn record(&self, learner_id: &str, pack_id: &str, lesson_id: &str, body: EventBody) -> Result<Event> {
+        body.check().map_err(|why| Error::BadEvent { event: "(new)".into(), why })?;
         self.learner(learner_id)?;
         self.device()?;
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
@@ -156,7 +219,7 @@ impl Store {
             if insert_new(&tx, e)? {
                 added += 1;
             }
-            last = Hlc::observe(last, e.hlc);
+            last = Hlc::observe(last, e.hlc, now_millis().max(0) as u64);
         }
         tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
         tx.commit()?;

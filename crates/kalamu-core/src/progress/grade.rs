@@ -59,7 +59,7 @@ fn is_correct(kind: &QuizKind, answer: &Answer) -> bool {
             given.is_finite() && (given - right).abs() <= *tolerance + 1e-9
         }
         (QuizKind::Numeric { .. }, Answer::Text(text)) => {
-            text.trim().replace(',', ".").parse::<f64>().is_ok_and(|n| is_correct(kind, &Answer::Number(n)))
+            typed_number(text).is_some_and(|n| is_correct(kind, &Answer::Number(n)))
         }
         (QuizKind::Text { answers: right }, Answer::Text(given)) => {
             let given = normalise(given);
@@ -67,6 +67,21 @@ fn is_correct(kind: &QuizKind, answer: &Answer) -> bool {
         }
         _ => false,
     }
+}
+
+/// The number a learner typed: digits grouped by spaces (`1 950`), a
+/// decimal comma (`8,5`), and a unit after it (`8 Go`, `256 MB`) are all read
+/// as people write them; a second number after the unit is not.
+fn typed_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ',' | '-' | '+') || c.is_whitespace()))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    if unit.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    number.chars().filter(|c| !c.is_whitespace()).collect::<String>().replace(',', ".").parse().ok()
 }
 
 /// Case, surrounding and repeated spaces, and apostrophe styles do not count.
@@ -104,11 +119,12 @@ mod tests {
                 item("n", QuizKind::Numeric { answer: 2000.0, tolerance: 100.0 }),
                 item("t", QuizKind::Text { answers: vec!["Système d’exploitation".into()] }),
             ],
+            pass_mark: None,
         };
         let mut answers = BTreeMap::new();
         answers.insert("s".into(), Answer::Choice(1));
         answers.insert("m".into(), Answer::Choices(vec![2, 0]));
-        answers.insert("n".into(), Answer::Text("1 950".replace(' ', "")));
+        answers.insert("n".into(), Answer::Text("1 950".into()));
         answers.insert("t".into(), Answer::Text("  système  d'exploitation ".into()));
         let g = grade(&quiz, &answers);
         assert_eq!((g.score, g.max), (4, 4), "{g:?}");
@@ -120,5 +136,23 @@ mod tests {
         let g = grade(&quiz, &answers);
         assert_eq!(g.score, 1);
         assert_eq!(g.items[0].feedback, "no");
+    }
+
+    #[test]
+    fn numbers_are_read_as_people_type_them() {
+        let quiz = Quiz {
+            items: vec![item("n", QuizKind::Numeric { answer: 8.0, tolerance: 0.0 })],
+            pass_mark: None,
+        };
+        let right = |typed: &str| {
+            let answers = BTreeMap::from([("n".to_owned(), Answer::Text(typed.into()))]);
+            grade(&quiz, &answers).score == 1
+        };
+        for typed in ["8", " 8 ", "8 Go", "8Go", "8,0", "8.0 GB", "+8"] {
+            assert!(right(typed), "{typed:?} is 8");
+        }
+        for typed in ["80", "8 Go 256", "huit", "", "8.5", "-8"] {
+            assert!(!right(typed), "{typed:?} is not 8");
+        }
     }
 }

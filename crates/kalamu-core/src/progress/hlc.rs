@@ -8,15 +8,24 @@
 const COUNTER_BITS: u32 = 16;
 const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
 
+/// The latest wall-clock time a stamp may carry: 2200-01-01. Laptops whose
+/// clock is years off (a flat CMOS battery reads 1970 or 2000) stay well
+/// inside; a stamp past it can only be damage or an attack.
+pub const MAX_MILLIS: u64 = 7_258_118_400_000;
+/// The highest valid stamp.
+pub const MAX: Hlc = Hlc((MAX_MILLIS << COUNTER_BITS) | COUNTER_MASK);
+/// How far a stamp from elsewhere may move this store's clock past its own wall clock.
+pub const MAX_LEAD_MS: u64 = 24 * 3600 * 1000;
+
 /// A hybrid logical clock stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Hlc(pub u64);
 
 impl Hlc {
-    /// A stamp at wall-clock milliseconds `ms` with counter 0.
+    /// A stamp at wall-clock milliseconds `ms` (at most [`MAX_MILLIS`]) with counter 0.
     pub fn at_millis(ms: u64) -> Hlc {
-        Hlc(ms << COUNTER_BITS)
+        Hlc(ms.min(MAX_MILLIS) << COUNTER_BITS)
     }
 
     /// The physical part, in milliseconds since the Unix epoch.
@@ -29,8 +38,14 @@ impl Hlc {
         self.0 & COUNTER_MASK
     }
 
+    /// Whether the stamp is in the sane range (not past [`MAX`]).
+    pub fn is_sane(self) -> bool {
+        self <= MAX
+    }
+
     /// The next stamp for a local event, given the last stamp and the wall clock.
-    /// Strictly greater than `last`; equal to the wall clock when that is ahead.
+    /// Strictly greater than `last` (while `last` is below [`MAX`]); equal to
+    /// the wall clock when that is ahead.
     pub fn tick(last: Hlc, wall_ms: u64) -> Hlc {
         let wall = Hlc::at_millis(wall_ms);
         if wall > last {
@@ -38,13 +53,16 @@ impl Hlc {
         } else {
             // The clock stood still or went back: count on from the last stamp.
             // A full counter carries into the milliseconds, keeping order.
-            Hlc(last.0 + 1)
+            Hlc(last.0.saturating_add(1).min(MAX.0.max(last.0)))
         }
     }
 
-    /// The stamp after receiving a remote stamp: never behind what was seen.
-    pub fn observe(last: Hlc, remote: Hlc) -> Hlc {
-        last.max(remote)
+    /// The stamp after receiving a remote stamp: never behind what was seen,
+    /// but never more than [`MAX_LEAD_MS`] past this side's own wall clock
+    /// (`wall_ms`), so one wrong or hostile stamp cannot run every clock ahead.
+    pub fn observe(last: Hlc, remote: Hlc, wall_ms: u64) -> Hlc {
+        let bound = Hlc::at_millis(wall_ms.saturating_add(MAX_LEAD_MS));
+        last.max(remote.min(bound))
     }
 }
 
@@ -92,8 +110,67 @@ mod tests {
         // Once corrected, stamps stay ordered after the wrong one.
         let corrected = Hlc::tick(wrong, now);
         assert!(corrected > wrong);
-        // A device that sees the wrong stamp keeps order too.
-        let other = Hlc::observe(Hlc::at_millis(now), wrong);
-        assert!(Hlc::tick(other, now) > wrong);
+        // A device that sees the wrong stamp keeps its own clock near its own time.
+        let other = Hlc::observe(Hlc::at_millis(now), wrong, now);
+        assert!(other.millis() <= now + MAX_LEAD_MS);
+        assert!(Hlc::tick(other, now) > other);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any stamp, wall clocks anywhere in u64, with the edges weighted in.
+    fn stamp() -> impl Strategy<Value = Hlc> {
+        prop_oneof![any::<u64>(), Just(u64::MAX), Just(MAX.0), Just(0), 0..(1u64 << 58)].prop_map(Hlc)
+    }
+
+    fn wall() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            any::<u64>(),
+            Just(u64::MAX),
+            Just(MAX_MILLIS),
+            Just(0),
+            1_700_000_000_000..1_900_000_000_000u64
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn tick_never_goes_back_and_stays_sane(last in stamp(), wall in wall()) {
+            let next = Hlc::tick(last, wall);
+            prop_assert!(next >= last);
+            if last < MAX {
+                prop_assert!(next > last, "a local event always moves the clock on");
+                prop_assert!(next.is_sane());
+            }
+        }
+
+        #[test]
+        fn observe_never_goes_back_nor_jumps_past_the_bound(last in stamp(), remote in stamp(), wall in wall()) {
+            let next = Hlc::observe(last, remote, wall);
+            prop_assert!(next >= last);
+            let bound = Hlc::at_millis(wall.saturating_add(MAX_LEAD_MS));
+            prop_assert!(next <= last.max(bound), "{next:?} jumped past {bound:?}");
+            if remote <= bound {
+                prop_assert!(next >= remote);
+            }
+        }
+
+        #[test]
+        fn a_chain_of_events_and_observations_stays_ordered(
+            steps in proptest::collection::vec((stamp(), wall(), any::<bool>()), 1..64),
+        ) {
+            let mut clock = Hlc(0);
+            for (remote, wall, local) in steps {
+                let next = if local { Hlc::tick(clock, wall) } else { Hlc::observe(clock, remote, wall) };
+                prop_assert!(next >= clock);
+                prop_assert!(next.is_sane());
+                clock = next;
+            }
+        }
     }
 }

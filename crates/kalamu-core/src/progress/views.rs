@@ -170,8 +170,11 @@ pub fn derive(events: &[Event], packs: &[Manifest]) -> LearnerProgress {
             let mut quizzes = 0;
             for lesson in &module.lessons {
                 let mut lp = lessons.get(&(m.id.as_str(), lesson.id.as_str())).cloned().unwrap_or_default();
-                // A quiz-only lesson is done once it has been attempted.
-                lp.completed |= lesson.entry.is_none() && lp.attempts > 0;
+                // A quiz-only lesson is done once the learner reaches its pass
+                // mark; below it the lesson shows as attempted, with the best score.
+                if let (None, Some(quiz), Some(best)) = (&lesson.entry, &lesson.quiz, lp.best) {
+                    lp.completed |= best.max > 0 && ratio(best.score, best.max) + 1e-9 >= quiz.pass_mark();
+                }
                 if lesson.quiz.is_some() {
                     quizzes += 1;
                     mp.mastered &= lp.mastered;

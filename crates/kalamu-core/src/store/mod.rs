@@ -3,9 +3,9 @@
 
 pub mod chunks;
 mod migrate;
+pub mod space;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,8 +20,6 @@ pub const FILE_NAME: &str = "kalamu.db";
 
 /// SQLite `application_id` that marks a file as a Kalamu store ("KLMU").
 pub const APPLICATION_ID: i32 = 0x4B4C_4D55;
-
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// An open local store.
 pub struct Store {
@@ -41,7 +39,6 @@ impl Store {
     /// A file that is not a Kalamu store, or one written by a newer Kalamu,
     /// is refused before anything is written to it.
     pub fn open(path: &Path) -> Result<Self> {
-        check_header(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -49,7 +46,11 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        check_identity(&conn, path)?;
+        // The header is read by SQLite itself, never by opening the file
+        // ourselves: closing any other descriptor of the file drops this
+        // process's POSIX locks, and the next process to close its connection
+        // would then delete the WAL under ours (progress lost).
+        check_identity(&conn, path).map_err(|e| not_sqlite(e, path))?;
         migrate::refuse_newer(conn.pragma_query_value(None, "user_version", |r| r.get(0))?, path)?;
         // WAL lets the app read while the CLI or a sync writes; FULL makes every
         // committed learner action survive a power cut, not just a killed process.
@@ -100,27 +101,15 @@ fn retry_busy<T, E: Into<Error>>(mut op: impl FnMut() -> std::result::Result<T, 
     }
 }
 
-/// Refuses a non-empty file that does not start with SQLite's magic bytes,
-/// without letting SQLite touch it.
-fn check_header(path: &Path) -> Result<()> {
-    let mut file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("cannot open the store", path, e)),
-    };
-    let mut head = [0u8; 16];
-    let mut read = 0;
-    while read < head.len() {
-        match file.read(&mut head[read..]) {
-            Ok(0) => break,
-            Ok(n) => read += n,
-            Err(e) => return Err(Error::io("cannot read the store", path, e)),
+/// SQLite's "not a database" becomes the store's own refusal.
+fn not_sqlite(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Error::NotAStore { path: path.to_path_buf(), what: "not an SQLite database".into() }
         }
-    }
-    if read == 0 || head == *SQLITE_MAGIC {
-        Ok(())
-    } else {
-        Err(Error::NotAStore { path: path.to_path_buf(), what: "not an SQLite database".into() })
+        other => other,
     }
 }
 

@@ -84,6 +84,7 @@ pub fn write_bundle(
     key: &[u8; 32],
     mut batches: impl FnMut() -> Result<Option<Batch>>,
 ) -> Result<()> {
+    make_folder(path)?;
     let tmp = partial_path(path);
     let written = write_to(&tmp, header, key, &mut batches);
     if written.is_err() {
@@ -93,6 +94,21 @@ pub fn write_bundle(
     written?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))?;
     Ok(())
+}
+
+/// Creates the bundle's folder when the folder around it exists (a new
+/// folder on a stick); a missing stick or path is refused in words.
+fn make_folder(path: &Path) -> Result<()> {
+    let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    match folder.parent() {
+        Some(around) if around.as_os_str().is_empty() || around.is_dir() => {
+            std::fs::create_dir(folder).map_err(|e| Error::io("cannot create the folder", folder, e))
+        }
+        _ => Err(Error::NoFolder(folder.to_path_buf())),
+    }
 }
 
 fn write_to(
@@ -299,7 +315,8 @@ impl Store {
     pub fn export_bundle(&self, path: &Path) -> Result<u64> {
         let link = self.require_hub_link()?;
         let device = self.device()?;
-        let total = VersionVector::default().lacks_from(&self.sync_vector()?);
+        // A laptop speaks only for itself: its bundle holds its own events.
+        let total = VersionVector::default().lacks_from(&self.own_vector()?);
         let header = BundleHeader {
             format: FORMAT,
             center_id: link.center_id.clone(),
@@ -310,7 +327,7 @@ impl Store {
         let key = device_bundle_key(&token_hash(&link.device_token));
         let mut sent = VersionVector::default();
         write_bundle(path, &header, &key, || {
-            let batch = self.batch_after(&sent, BUNDLE_BATCH)?;
+            let batch = self.own_batch_after(&sent, BUNDLE_BATCH)?;
             if batch.events.is_empty() {
                 return Ok(None);
             }

@@ -114,11 +114,12 @@ impl Store {
         }
         let mut last = Hlc(tx.query_row("SELECT last_hlc FROM device", [], |r| r.get::<_, i64>(0))? as u64);
         let mut new = 0;
+        let wall = crate::store::now_millis().max(0) as u64;
         for e in &batch.events {
             if insert_new(&tx, e)? {
                 new += 1;
             }
-            last = Hlc::observe(last, e.hlc);
+            last = Hlc::observe(last, e.hlc, wall);
         }
         tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
         tx.commit()?;
@@ -151,8 +152,33 @@ impl Store {
         Ok(())
     }
 
-    /// Events held here that the hub has not acknowledged.
+    /// This device's own events the hub has not acknowledged: the only ones
+    /// this laptop sends (a laptop speaks only for itself).
     pub fn pending(&self) -> Result<u64> {
-        Ok(self.hub_vector()?.lacks_from(&self.sync_vector()?))
+        let own = self.own_vector()?;
+        Ok(self.hub_vector()?.lacks_from(&own))
+    }
+
+    /// This device's head alone, as a vector.
+    pub fn own_vector(&self) -> Result<VersionVector> {
+        let device = self.device()?;
+        let head: Option<i64> =
+            self.conn()
+                .query_row("SELECT max(seq) FROM events WHERE device_id = ?1", [&device.id], |r| r.get(0))?;
+        Ok(VersionVector(head.map(|h| (device.id, h as u64)).into_iter().collect()))
+    }
+
+    /// Up to `limit` of this device's own events that a side holding `theirs` lacks.
+    pub fn own_batch_after(&self, theirs: &VersionVector, limit: usize) -> Result<Batch> {
+        let device = self.device()?.id;
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        ))?;
+        let events = stmt
+            .query_map((&device, theirs.get(&device) as i64, limit as i64), read_event)?
+            .map(|row| row?)
+            .collect::<Result<Vec<_>>>()?;
+        let learners = self.learner_records(&events)?;
+        Ok(Batch { learners, events })
     }
 }

@@ -132,7 +132,9 @@ impl Batch {
             cols.pack.push(strings.index(&e.pack_id));
             cols.lesson.push(strings.index(&e.lesson_id));
             cols.seq.push(e.seq as i64 - prev_seq);
-            cols.hlc.push(e.hlc.0 as i64 - prev_hlc);
+            // Differences modulo 2^64: exact for every stamp, and never an
+            // overflow, whatever a store holds (decoding refuses insane stamps).
+            cols.hlc.push((e.hlc.0 as i64).wrapping_sub(prev_hlc));
             cols.body.push(&e.body);
             prev_seq = e.seq as i64;
             prev_hlc = e.hlc.0 as i64;
@@ -160,16 +162,29 @@ impl Batch {
         }
         DCTX.with_borrow_mut(|dctx| {
             zstd::stream::read::Decoder::with_context(bytes, dctx)
-                .take(MAX_BATCH_RAW_BYTES + 1)
+                .take(MAX_BATCH_RAW_BYTES.min(max_expansion(bytes.len())) + 1)
                 .read_to_end(&mut json)
         })
         .map_err(|e| bad(format!("it is not zstd data, or the compressed data is damaged ({e})")))?;
         if json.len() as u64 > MAX_BATCH_RAW_BYTES {
             return Err(bad(format!("it expands beyond {MAX_BATCH_RAW_BYTES} bytes")));
         }
+        if json.len() as u64 > max_expansion(bytes.len()) {
+            return Err(bad(format!(
+                "its {} bytes expand to {}, more than real progress ever compresses",
+                bytes.len(),
+                json.len()
+            )));
+        }
         let cols: Columns = serde_json::from_slice(&json).map_err(|e| bad(format!("not a batch ({e})")))?;
         cols.into_batch()
     }
+}
+
+/// Most bytes `compressed` bytes may expand to: real batches of progress
+/// compress about 25 to 1; a bomb of repeated text, thousands to 1.
+fn max_expansion(compressed: usize) -> u64 {
+    (1 << 20) + 256 * compressed as u64
 }
 
 /// Appends one encoded batch to a pull answer: its length (u32 LE), then its bytes.
@@ -266,14 +281,19 @@ impl Columns {
         let mut body = self.body.into_iter();
         for i in 0..n {
             seq = seq.checked_add(self.seq[i]).ok_or_else(|| bad("a sequence number overflows".into()))?;
-            hlc = hlc.checked_add(self.hlc[i]).ok_or_else(|| bad("a clock stamp overflows".into()))?;
-            if seq < 1 || hlc < 0 {
-                return Err(bad(format!("event {} has sequence {seq} and stamp {hlc}", self.id[i])));
+            hlc = hlc.wrapping_add(self.hlc[i]);
+            if seq < 1 {
+                return Err(bad(format!("event {} has sequence {seq}", self.id[i])));
+            }
+            if !Hlc(hlc as u64).is_sane() {
+                return Err(Error::BadStamp { event: self.id[i].clone(), millis: Hlc(hlc as u64).millis() });
             }
             let learner = self.learners.get(self.learner[i] as usize).ok_or_else(|| {
                 bad(format!("event {} refers to a learner the batch does not describe", self.id[i]))
             })?;
             let id = check_uuid(&self.id[i], "event id")?;
+            let body = body.next().expect("lengths checked");
+            body.check().map_err(|why| Error::BadEvent { event: id.clone(), why })?;
             let device_id = string(self.device[i])?;
             check_uuid(&device_id, "device id")?;
             events.push(Event {
@@ -284,7 +304,7 @@ impl Columns {
                 hlc: Hlc(hlc as u64),
                 pack_id: string(self.pack[i])?,
                 lesson_id: string(self.lesson[i])?,
-                body: body.next().expect("lengths checked"),
+                body,
             });
         }
         Ok(Batch { learners: self.learners, events })

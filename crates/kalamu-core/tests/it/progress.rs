@@ -61,6 +61,9 @@ fn progress_shows_completion_best_score_mastery_resume_and_time() {
     half.insert("q4".into(), Answer::Text("a switch".into()));
     let first = store.answer_quiz(&learner, PACK, "check", half).unwrap();
     assert_eq!((first.score, first.max), (2, 4));
+    let below = &store.progress(&learner).unwrap().packs[0].lessons["check"];
+    assert!(!below.completed, "2 of 4 is below the default pass mark: attempted, not done");
+    assert_eq!((below.attempts, below.best.unwrap().score), (1, 2));
     let second = store.answer_quiz(&learner, PACK, "check", all_right()).unwrap();
     assert_eq!(second.score, 4);
 

@@ -130,7 +130,7 @@ fn zstd(bytes: &[u8]) -> Vec<u8> {
 fn hostile_batches_get_specific_errors() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not zstd", b"{\"format\":1}".to_vec(), "not zstd data"),
-        ("a bomb", zstd(&vec![b' '; 80 << 20]), "expands beyond"),
+        ("a bomb", zstd(&vec![b' '; 80 << 20]), "expand"),
         ("not json", zstd(b"hello"), "not a batch"),
         (
             "ragged columns",
