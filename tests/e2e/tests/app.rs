@@ -48,3 +48,33 @@ async fn switching_to_french_translates_the_window_and_is_remembered() -> Result
     app.wait_for_text("#library-heading", "Bibliothèque").await?;
     app.close().await
 }
+
+#[test]
+fn help_and_version_print_without_opening_a_window() -> Result<()> {
+    let app = kalamu_e2e::app_binary()?;
+    // No display at all: were a window opened, these would fail.
+    let run = |arg: &str| {
+        std::process::Command::new(&app).arg(arg).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY").output()
+    };
+    let help = run("--help")?;
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("Usage: kalamu-app [--data DIR]"), "{text}");
+    let version = run("--version")?;
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("kalamu-app 0."));
+    Ok(())
+}
+
+#[test]
+fn with_no_display_the_app_says_so_in_one_sentence() -> Result<()> {
+    let out = std::process::Command::new(kalamu_e2e::app_binary()?)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("kalamu-app: no display"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one sentence, no backtrace: {err}");
+    Ok(())
+}

@@ -118,7 +118,7 @@ export const en = {
   aboutChangeHub: "Change the hub address",
   aboutNewHub: "New hub address",
   aboutSave: "Save",
-  learnerSearch: "Find a name",
+  learnerSearch: "Search",
   pinMark: "PIN",
   err_bundle_from_laptop: "This progress file was made by a laptop: import it on the hub, not here.",
   errDetails: "Details",

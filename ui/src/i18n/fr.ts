@@ -123,7 +123,7 @@ export const fr: Messages = {
   aboutChangeHub: "Changer l'adresse du serveur",
   aboutNewHub: "Nouvelle adresse du serveur",
   aboutSave: "Enregistrer",
-  learnerSearch: "Chercher un nom",
+  learnerSearch: "Chercher",
   pinMark: "PIN",
   err_bundle_from_laptop: "Ce fichier de progression a été fait par un ordinateur d'apprenant : importez-le sur le serveur du centre, pas ici.",
   errDetails: "Détails",

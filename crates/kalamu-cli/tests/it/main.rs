@@ -104,3 +104,28 @@ fn learner_added_with_a_pin_is_listed_as_guarded() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("exactly four digits"));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = kalamu_core::Store::open_dir(dir.path()).unwrap();
+    for i in 0..1500 {
+        store.add_learner(&format!("Apprenant numéro {i:04} du centre de formation de Kindia")).unwrap();
+    }
+    drop(store);
+    // More than a pipe holds, so the command is still writing when the reader goes (`… | head -1`).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
+        .arg("--data")
+        .arg(dir.path())
+        .args(["learner", "list", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(stderr(&out), "", "no panic, no message");
+}
