@@ -38,7 +38,16 @@ async fn wait_for_sync(app: &App, phase: &str, words: &str) -> Result<String> {
     let mut last = (String::new(), String::new());
     while Instant::now() < deadline {
         if let Ok(el) = app.element("[data-testid=sync-status]").await {
-            last = (el.attr("data-state").await?.unwrap_or_default(), el.text().await?);
+            // The rendered words (WebKit's driver reads a line cut to fit, with
+            // `overflow: hidden`, as empty; a person reads it, or its tooltip).
+            let shown = app
+                .client
+                .execute("return document.querySelector('[data-testid=sync-status]').innerText", vec![])
+                .await?;
+            last = (
+                el.attr("data-state").await?.unwrap_or_default(),
+                shown.as_str().unwrap_or_default().to_owned(),
+            );
             if last.0 == phase && last.1.contains(words) {
                 return Ok(last.1);
             }
@@ -70,6 +79,39 @@ async fn the_app_syncs_by_itself_and_catches_up_when_the_hub_comes_back() -> Res
     let done = app.text_of("[data-testid=enroll-done]").await?;
     assert!(done.contains("connected to Centre de Kindia"), "{done}");
     app.click("[data-testid=enroll-dialog] button.primary").await?;
+    wait_for_sync(&app, "ok", "All progress is saved at Centre de Kindia").await?;
+
+    // Staff see which hub and center the laptop uses, and can change the hub's address.
+    app.click("[data-testid=about-open]").await?;
+    assert_eq!(app.text_of("[data-testid=about-center]").await?, "Centre de Kindia");
+    assert_eq!(app.text_of("[data-testid=about-hub]").await?, format!("http://{addr}"));
+    let hub_url = || -> Result<String> {
+        Ok(kalamu_core::Store::open_dir(data.path())?.hub_link()?.context("enrolled")?.hub_url)
+    };
+    let real = format!("http://{addr}");
+    let steps = [
+        ("not a url".to_owned(), None),
+        ("http://127.0.0.1:9/".to_owned(), Some("http://127.0.0.1:9".to_owned())),
+        (real.clone(), Some(real.clone())),
+    ];
+    for (typed, stored) in steps {
+        app.click("[data-testid=about-hub-change]").await?;
+        app.fill("[data-testid=about-hub-input]", &typed).await?;
+        app.click("[data-testid=about-hub-save]").await?;
+        match stored {
+            Some(url) => {
+                app.wait_for_text("[data-testid=about-hub]", &url).await?;
+                assert_eq!(hub_url()?, url);
+            }
+            None => {
+                let refused = app.text_of("[data-testid=about-error]").await?;
+                assert!(refused.contains("address"), "{refused}");
+                app.click("[data-testid=about-dialog] .actions button").await?;
+                app.click("[data-testid=about-open]").await?;
+            }
+        }
+    }
+    app.click("[data-testid=about-dialog] .actions button").await?;
     wait_for_sync(&app, "ok", "All progress is saved at Centre de Kindia").await?;
 
     // Studying sends progress by itself.
