@@ -119,7 +119,7 @@ pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u
 /// must be enrolled here and not revoked, and the same rules as a network
 /// push apply. Importing it again changes nothing.
 pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
-    let mut reader = BundleReader::open(path)?;
+    let reader = BundleReader::open(path)?;
     let BundleSource::Device(device_id) = reader.header.from.clone() else {
         return Err(bundle_error(path, BundleProblem::Tampered));
     };
@@ -138,11 +138,19 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     if device.revoked_at.is_some() {
         return Err(HubError::Revoked);
     }
-    reader.verify(&device_bundle_key(&token_hash))?;
+    // One read of the file: every batch is checked, and the seal with them,
+    // before any is stored.
+    let mut frames = Vec::new();
+    reader.read_sealed(&device_bundle_key(&token_hash), |batch, wire| {
+        frames.push((batch, wire));
+        Ok(())
+    })?;
+    for (batch, _) in &frames {
+        crate::rules::own_events_only(&device_id, batch)?;
+    }
     let mut done = BundleImport::default();
     let now = now_millis();
-    while let Some((batch, wire)) = reader.next_frame()? {
-        crate::rules::own_events_only(&device_id, &batch)?;
+    for (batch, wire) in frames {
         let (applied, _) = crate::storage::wait(store.push(&device.center_id, batch, wire, now))?;
         done.received += applied.received as u64;
         done.new += applied.new as u64;

@@ -514,14 +514,19 @@ impl Storage for SqliteStorage {
             // A batch may repeat events, its own or stored ones: each is new
             // only past the head so far, and anything else must be what is held.
             let mut head = held.clone();
+            let mut repeats = Vec::new();
             for e in &batch.events {
                 if e.seq > head.get(&e.device_id) && insert.execute((&e.id, &e.device_id, e.seq as i64))? == 1 {
                     head.raise(&e.device_id, e.seq);
                     new += 1;
                 } else {
                     same_as_stored(tx, e)?;
+                    if e.seq <= held.get(&e.device_id) {
+                        repeats.push(e);
+                    }
                 }
             }
+            same_content(tx, &repeats)?;
             for (device, seq) in &after.0 {
                 tx.prepare_cached(
                     "INSERT INTO heads (device_id, center_id, seq) VALUES (?1, ?2, ?3)
@@ -569,6 +574,24 @@ fn vector_of(conn: &Connection, center_id: &str) -> Result<VersionVector> {
     let mut stmt = conn.prepare_cached("SELECT device_id, seq FROM heads WHERE center_id = ?1")?;
     let rows = stmt.query_map([center_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+/// Checks that repeated events are, field by field, the events the hub
+/// holds: a copy that differs in content is a conflict, not a repeat.
+fn same_content(conn: &Connection, repeats: &[&Event]) -> Result<()> {
+    let mut by_device: std::collections::BTreeMap<&str, Vec<&Event>> = Default::default();
+    for e in repeats {
+        by_device.entry(e.device_id.as_str()).or_default().push(e);
+    }
+    for (device, events) in by_device {
+        let (first, last) = events.iter().fold((u64::MAX, 0), |(lo, hi), e| (lo.min(e.seq), hi.max(e.seq)));
+        let stored = runs::events_in(conn, device, first - 1, last, (last - first + 1) as usize)?;
+        let stored: std::collections::HashMap<u64, &Event> = stored.iter().map(|e| (e.seq, e)).collect();
+        if let Some(e) = events.iter().find(|e| stored.get(&e.seq) != Some(*e)) {
+            return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
+        }
+    }
+    Ok(())
 }
 
 /// Checks that an event the hub already has an id or a sequence number for

@@ -1,5 +1,6 @@
 //! The `kalamu` binary as scripts and staff use it.
 
+mod attacks;
 mod disk_space;
 mod fleet;
 mod packs;

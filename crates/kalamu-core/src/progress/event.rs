@@ -287,13 +287,15 @@ pub(crate) fn insert_new(conn: &rusqlite::Connection, e: &Event) -> Result<bool>
 }
 
 /// After an insert that stored nothing: checks that the event held for this
-/// device and sequence number is this very event, else it is a conflict.
+/// device and sequence number is this very event, field by field, else it
+/// is a conflict (a copy that differs in content is no repeat).
 pub fn same_as_stored(conn: &rusqlite::Connection, e: &Event) -> Result<()> {
-    let held: Option<String> = conn
-        .prepare_cached("SELECT id FROM events WHERE device_id = ?1 AND seq = ?2")?
-        .query_row((&e.device_id, e.seq as i64), |r| r.get(0))
-        .optional()?;
-    if held.as_deref() != Some(e.id.as_str()) {
+    let held: Option<Event> = conn
+        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq = ?2"))?
+        .query_row((&e.device_id, e.seq as i64), read_event)
+        .optional()?
+        .transpose()?;
+    if held.as_ref() != Some(e) {
         return Err(Error::SyncConflict { device: e.device_id.clone(), seq: e.seq });
     }
     Ok(())

@@ -16,7 +16,7 @@
 //! foreign bundle changes nothing.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -164,9 +164,10 @@ impl<W: Write> Write for MacWriter<W> {
 pub struct BundleReader {
     path: PathBuf,
     file: BufReader<File>,
-    /// The header, as the file states it (trusted only after [`BundleReader::verify`]).
+    /// The header, as the file states it (trusted only once [`BundleReader::read_sealed`] has checked the seal).
     pub header: BundleHeader,
-    body_start: u64,
+    /// The bytes before the first batch, as read (the seal covers them).
+    prefix: Vec<u8>,
 }
 
 impl BundleReader {
@@ -189,21 +190,24 @@ impl BundleReader {
         if header.format != FORMAT {
             return Err(bundle(path, BundleProblem::Format(header.format)));
         }
-        let body_start = (MAGIC.len() + 4) as u64 + len as u64;
-        Ok(BundleReader { path: path.to_owned(), file, header, body_start })
+        let mut prefix = MAGIC.to_vec();
+        prefix.extend_from_slice(&len.to_le_bytes());
+        prefix.extend_from_slice(&head);
+        Ok(BundleReader { path: path.to_owned(), file, header, prefix })
     }
 
-    /// Reads the whole file once and checks its seal with `key`: a file cut
-    /// short is truncated, any changed byte is tampering.
-    pub fn verify(&mut self, key: &[u8; 32]) -> Result<()> {
+    /// Reads every batch once, in order, handing each to `each` as it is
+    /// read, and checks the seal with `key` at the end: the caller applies
+    /// the batches in one transaction and keeps it only if this returns Ok,
+    /// so a bundle changed between two reads can never be half-trusted.
+    pub fn read_sealed(
+        mut self,
+        key: &[u8; 32],
+        mut each: impl FnMut(Batch, Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
         let path = self.path.clone();
-        let io = |e| Error::io("cannot read", &path, e);
-        self.file.seek(SeekFrom::Start(0)).map_err(io)?;
         let mut mac = blake3::Hasher::new_keyed(key);
-        let mut prefix = vec![0u8; self.body_start as usize];
-        self.file.read_exact(&mut prefix).map_err(io)?;
-        mac.update(&prefix);
-        let mut buf = vec![0u8; 64 << 10];
+        mac.update(&self.prefix);
         loop {
             let len = read_u32(&mut self.file).map_err(|_| bundle(&path, BundleProblem::Truncated))?;
             mac.update(&len.to_le_bytes());
@@ -213,39 +217,33 @@ impl BundleReader {
             if len as usize > MAX_BATCH_BYTES {
                 return Err(bundle(&path, BundleProblem::Tampered));
             }
-            let mut left = len as usize;
-            while left > 0 {
-                let n = left.min(buf.len());
-                self.file.read_exact(&mut buf[..n]).map_err(|_| bundle(&path, BundleProblem::Truncated))?;
-                mac.update(&buf[..n]);
-                left -= n;
+            let mut bytes = vec![0u8; len as usize];
+            self.file.read_exact(&mut bytes).map_err(|_| bundle(&path, BundleProblem::Truncated))?;
+            mac.update(&bytes);
+            // A frame that does not decode in a sealed file is tampering; checked
+            // against the seal first, so a cut file still reads as truncated.
+            match Batch::decode(&bytes) {
+                Ok(batch) => each(batch, bytes)?,
+                Err(e) => {
+                    self.finish(mac).map_err(|_| e)?;
+                    return Err(bundle(&path, BundleProblem::Tampered));
+                }
             }
         }
+        self.finish(mac)
+    }
+
+    /// Reads the stated seal after the last batch and compares it with `mac`.
+    fn finish(&mut self, mac: blake3::Hasher) -> Result<()> {
+        let path = self.path.clone();
         let mut stated = [0u8; MAC_LEN];
         self.file.read_exact(&mut stated).map_err(|_| bundle(&path, BundleProblem::Truncated))?;
         let mut rest = [0u8; 1];
-        let trailing = self.file.read(&mut rest).map_err(io)?;
+        let trailing = self.file.read(&mut rest).map_err(|e| Error::io("cannot read", &path, e))?;
         if trailing != 0 || mac.finalize() != blake3::Hash::from_bytes(stated) {
             return Err(bundle(&path, BundleProblem::Tampered));
         }
-        self.file.seek(SeekFrom::Start(self.body_start)).map_err(io)?;
         Ok(())
-    }
-
-    /// The next batch, after [`BundleReader::verify`]; `None` at the end.
-    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
-        Ok(self.next_frame()?.map(|(batch, _)| batch))
-    }
-
-    /// The next batch and its wire bytes, after [`BundleReader::verify`]; `None` at the end.
-    pub fn next_frame(&mut self) -> Result<Option<(Batch, Vec<u8>)>> {
-        let len = read_u32(&mut self.file).map_err(|_| bundle(&self.path, BundleProblem::Truncated))?;
-        if len == 0 {
-            return Ok(None);
-        }
-        let mut bytes = vec![0u8; len as usize];
-        self.file.read_exact(&mut bytes).map_err(|_| bundle(&self.path, BundleProblem::Truncated))?;
-        Ok(Some((Batch::decode(&bytes)?, bytes)))
     }
 }
 
@@ -343,7 +341,7 @@ impl Store {
     /// applied batch by batch. Importing it again changes nothing.
     pub fn import_bundle(&self, path: &Path) -> Result<BundleImport> {
         let link = self.require_hub_link()?;
-        let mut reader = BundleReader::open(path)?;
+        let reader = BundleReader::open(path)?;
         if reader.header.center_id != link.center_id {
             return Err(bundle(
                 path,
@@ -353,19 +351,24 @@ impl Store {
         if reader.header.from != BundleSource::Hub {
             return Err(bundle(path, BundleProblem::FromLaptop));
         }
-        reader.verify(&center_bundle_key(&link.center_key)?)?;
+        let key = center_bundle_key(&link.center_key)?;
+        // One read of the file, one transaction: the bundle is applied whole
+        // or not at all, even if the file changes while it is read.
+        let tx = rusqlite::Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)?;
         let mut done = BundleImport::default();
-        while let Some(batch) = reader.next_batch()? {
-            let applied = self.apply_batch(&batch)?;
-            // The hub made this bundle, so it holds every event in it.
-            let mut held = VersionVector::default();
+        // The hub made this bundle, so it holds every event in it.
+        let mut held = VersionVector::default();
+        reader.read_sealed(&key, |batch, _| {
+            let applied = self.apply_in(&tx, &batch)?;
             for e in &batch.events {
                 held.raise(&e.device_id, e.seq);
             }
-            self.note_hub_vector(&held)?;
             done.received += applied.received as u64;
             done.new += applied.new as u64;
-        }
+            Ok(())
+        })?;
+        self.note_hub_vector_in(&tx, &held)?;
+        tx.commit()?;
         Ok(done)
     }
 }

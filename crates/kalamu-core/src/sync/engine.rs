@@ -94,6 +94,13 @@ impl Store {
     /// gap in a device's sequence or that disagrees with what is stored.
     pub fn apply_batch(&self, batch: &Batch) -> Result<Applied> {
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        let applied = self.apply_in(&tx, batch)?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// [`Store::apply_batch`] inside a transaction the caller holds.
+    pub(crate) fn apply_in(&self, tx: &rusqlite::Connection, batch: &Batch) -> Result<Applied> {
         let mut held = VersionVector::default();
         for device in batch.events.iter().map(|e| &e.device_id) {
             if !held.0.contains_key(device) {
@@ -122,7 +129,6 @@ impl Store {
             last = Hlc::observe(last, e.hlc, wall);
         }
         tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
-        tx.commit()?;
         Ok(Applied { received: batch.events.len(), new })
     }
 
@@ -141,6 +147,13 @@ impl Store {
     /// Remembers that the hub holds at least `vector`.
     pub fn note_hub_vector(&self, vector: &VersionVector) -> Result<()> {
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        self.note_hub_vector_in(&tx, vector)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// [`Store::note_hub_vector`] inside a transaction the caller holds.
+    pub(crate) fn note_hub_vector_in(&self, tx: &rusqlite::Connection, vector: &VersionVector) -> Result<()> {
         for (device, &seq) in &vector.0 {
             tx.prepare_cached(
                 "INSERT INTO hub_vector (device_id, seq) VALUES (?1, ?2)
@@ -148,7 +161,6 @@ impl Store {
             )?
             .execute((device, seq as i64))?;
         }
-        tx.commit()?;
         Ok(())
     }
 

@@ -303,15 +303,17 @@ fn a_laptop_bundle_is_sealed_and_names_its_device() {
     studied(&store, &learner.id, 6_000);
     let file = laptop.path("out.kbundle");
     assert_eq!(store.export_bundle(&file).unwrap(), 6_000);
-    let mut reader = kalamu_core::sync::BundleReader::open(&file).unwrap();
+    let reader = kalamu_core::sync::BundleReader::open(&file).unwrap();
     assert_eq!(reader.header.from, BundleSource::Device(store.device().unwrap().id));
     let key =
         kalamu_core::sync::bundle::device_bundle_key(&kalamu_core::sync::bundle::token_hash("kd1.token"));
-    reader.verify(&key).unwrap();
     let mut n = 0;
-    while let Some(batch) = reader.next_batch().unwrap() {
-        n += batch.events.len();
-    }
+    reader
+        .read_sealed(&key, |batch, _| {
+            n += batch.events.len();
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(n, 6_000);
     // A laptop does not take another laptop's bundle: only the hub vouches for events.
     assert_eq!(store.import_bundle(&file).unwrap_err().code(), "bundle_from_laptop");

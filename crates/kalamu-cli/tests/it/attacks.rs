@@ -1,0 +1,203 @@
+//! One enrolled laptop turned against its center, as an attacker would use
+//! it: hand-written batches and requests against a real hub process on
+//! loopback, beside honest laptops. Each refusal names the problem, the
+//! attacker's events are nowhere, and the honest laptops go on recording
+//! and syncing.
+
+use std::collections::BTreeMap;
+
+use kalamu_core::progress::event::{Answer, EventBody};
+use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::sync::{Batch, VersionVector};
+
+use crate::fleet::{Hub, Laptop, PACK, ok};
+use crate::stderr;
+
+/// A center with an attacker (A) and two honest laptops (B, C), each with a learner who studied and synced.
+fn center() -> (Hub, Laptop, Laptop, Laptop, String) {
+    let hub = Hub::start();
+    hub.add_center("Centre de Mamou");
+    let laptops: Vec<Laptop> = (0..3).map(|_| Laptop::new()).collect();
+    for (i, l) in laptops.iter().enumerate() {
+        l.enroll(&hub.url(), &hub.code("Centre de Mamou"), &format!("laptop-{i}"));
+    }
+    let mut it = laptops.into_iter();
+    let (a, b, c) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    let hawa = b.add_learner("Hawa");
+    b.study(&hawa, 5);
+    for l in [&a, &b, &c] {
+        ok(l.sync(None));
+    }
+    (hub, a, b, c, hawa)
+}
+
+/// Pushes `batch` with laptop `from`'s credential; the status and the error code.
+fn push_as(hub: &Hub, from: &Laptop, batch: &Batch) -> (u16, String) {
+    let auth = format!("Bearer {}", from.token());
+    let (status, body) = hub.request("POST", "/v1/sync/push", &[("Authorization", &auth)], &batch.encode());
+    let code = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, code)
+}
+
+/// The honest laptops still record and sync, and agree with the hub.
+fn honest_laptops_go_on(hub: &Hub, learner: &str, honest: &[&Laptop]) {
+    for l in honest {
+        l.study(learner, 2);
+        ok(l.sync(None));
+    }
+    for l in honest {
+        ok(l.sync(None));
+    }
+    let on_hub = hub.event_ids().0;
+    for l in honest {
+        assert_eq!(l.event_ids(), on_hub, "every honest laptop holds what the hub holds");
+    }
+}
+
+#[test]
+fn a_laptop_cannot_speak_for_another() {
+    let (hub, a, b, c, hawa) = center();
+    let before = hub.event_ids();
+    // A forges B's next event: a completed lesson and a quiz score for a learner who never studied.
+    let mut forged = b.store().batch_after(&VersionVector::default(), 1).unwrap();
+    let e = &mut forged.events[0];
+    e.seq = 6;
+    e.id = uuid::Uuid::now_v7().to_string();
+    e.body = EventBody::QuizAttempt { answers: BTreeMap::new(), score: 5, max: 5 };
+    assert_eq!(push_as(&hub, &a, &forged), (403, "not_your_event".to_owned()));
+    assert_eq!(hub.event_ids(), before, "the forged event is nowhere");
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+    assert!(!b.event_ids().contains(&forged.events[0].id));
+}
+
+#[test]
+fn no_stamp_can_poison_a_clock() {
+    let (hub, a, b, c, hawa) = center();
+    let learner = a.add_learner("Fanta");
+    a.study(&learner, 1);
+    let mut batch = a.store().own_batch_after(&VersionVector::default(), 10).unwrap();
+    batch.events[0].hlc = Hlc(i64::MAX as u64);
+    let before = hub.event_ids();
+    assert_eq!(push_as(&hub, &a, &batch), (422, "bad_stamp".to_owned()));
+    assert_eq!(hub.event_ids(), before);
+    // A stamp a century ahead, but inside the sane range, is kept as the
+    // laptop's own event, yet moves no other clock more than a day.
+    batch.events[0].hlc = Hlc::at_millis(kalamu_core::store::now_millis() as u64 + 100 * 365 * 86_400_000);
+    assert_eq!(push_as(&hub, &a, &batch).0, 200);
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+    let day = 86_400_000;
+    for l in [&b, &c] {
+        let clock = l.store().device().unwrap().last_hlc;
+        assert!(clock.millis() as i64 <= kalamu_core::store::now_millis() + day, "{clock:?}");
+    }
+}
+
+#[test]
+fn enrolment_never_takes_an_identity_nor_lifts_a_revocation() {
+    let (hub, _a, b, c, hawa) = center();
+    // D claims B's device id (visible to every laptop in pulls) with a fresh code.
+    let d = Laptop::new();
+    let store = d.store();
+    store.device().unwrap();
+    drop(store);
+    let db = rusqlite::Connection::open(d.data.join("kalamu.db")).unwrap();
+    db.execute("UPDATE device SET id = ?1", [b.device_id()]).unwrap();
+    drop(db);
+    let taken = d.run(&["enroll", "--hub", &hub.url(), "--code", &hub.code("Centre de Mamou")]);
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(stderr(&taken).contains("enrolled already"), "{}", stderr(&taken));
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+
+    // Staff give B a new credential with a code made for it; the old one stops working.
+    let old = b.token();
+    let code = ok(hub.run(&["enroll-code", "Centre de Mamou", "--device", &b.device_id()])).trim().to_owned();
+    let e = Laptop::new();
+    let other = e.run(&["enroll", "--hub", &hub.url(), "--code", &code]);
+    assert!(stderr(&other).contains("made for another laptop"), "{}", stderr(&other));
+    b.enroll(&hub.url(), &code, "laptop-1");
+    assert_ne!(b.token(), old);
+    let (status, _) =
+        hub.request("GET", "/v1/sync/vector", &[("Authorization", &format!("Bearer {old}"))], b"");
+    assert_eq!(status, 401);
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+
+    // A revoked laptop does not lift its own revocation with a new code.
+    ok(hub.run(&["revoke", &c.device_id()]));
+    let back = c.run(&["enroll", "--hub", &hub.url(), "--code", &hub.code("Centre de Mamou")]);
+    assert!(stderr(&back).contains("only as a new laptop"), "{}", stderr(&back));
+    let for_c = hub.run(&["enroll-code", "Centre de Mamou", "--device", &c.device_id()]);
+    assert_eq!(for_c.status.code(), Some(1));
+    assert!(stderr(&c.sync(None)).contains("removed from the center"));
+}
+
+#[test]
+fn one_event_cannot_fill_the_centers_disks() {
+    let (hub, a, b, c, hawa) = center();
+    let learner = a.add_learner("Kadiatou");
+    a.study(&learner, 1);
+    let before = hub.event_ids();
+    let mut batch = a.store().own_batch_after(&VersionVector::default(), 10).unwrap();
+    let answer = |text: String| {
+        let answers = BTreeMap::from([("q1".to_owned(), Answer::Text(text))]);
+        EventBody::QuizAttempt { answers, score: 0, max: 5 }
+    };
+    // One quiz answer of 30 MiB of repeated text: a 1.3 KB push.
+    batch.events[0].body = answer("a".repeat(30 << 20));
+    assert_eq!(push_as(&hub, &a, &batch), (422, "bad_batch".to_owned()));
+    // An answer past the 4 KiB any learner may type, that compresses as text does.
+    let mut x = 7u64;
+    let long: String = (0..5_000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (b'a' + (x >> 59) as u8 % 26) as char
+        })
+        .collect();
+    batch.events[0].body = answer(long);
+    assert_eq!(push_as(&hub, &a, &batch), (422, "bad_event".to_owned()));
+    // A small frame that expands far beyond what progress compresses to.
+    let bomb = zstd::bulk::compress(&vec![b' '; 60 << 20], 19).unwrap();
+    assert!(bomb.len() < 16 << 10);
+    let auth = format!("Bearer {}", a.token());
+    let (status, body) = hub.request("POST", "/v1/sync/push", &[("Authorization", &auth)], &bomb);
+    assert_eq!(status, 422);
+    assert!(String::from_utf8_lossy(&body).contains("more than real progress ever compresses"));
+    assert_eq!(hub.event_ids(), before);
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+    // The laptop itself cannot record such an answer either: its sync would be refused forever.
+    let huge = format!(r#"{{"q1": "{}"}}"#, "a".repeat(5000));
+    let args = [
+        "progress",
+        "record",
+        "--learner",
+        &learner,
+        "--pack",
+        PACK,
+        "--lesson",
+        "basics-quiz",
+        "quiz",
+        &huge,
+    ];
+    let refused = a.run(&args);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("at most 4096"), "{}", stderr(&refused));
+}
+
+#[test]
+fn a_copy_that_differs_from_the_stored_event_is_refused() {
+    let (hub, a, b, c, hawa) = center();
+    let learner = a.add_learner("Oumou");
+    a.study(&learner, 3);
+    ok(a.sync(None));
+    let before = hub.event_ids();
+    let mut copy = a.store().own_batch_after(&VersionVector::default(), 10).unwrap();
+    copy.events[1].body = EventBody::LessonCompleted;
+    assert_eq!(push_as(&hub, &a, &copy), (409, "sync_conflict".to_owned()));
+    // The same copy, unchanged, is a repeat and changes nothing.
+    let same = a.store().own_batch_after(&VersionVector::default(), 10).unwrap();
+    assert_eq!(push_as(&hub, &a, &same).0, 200);
+    assert_eq!(hub.event_ids(), before);
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+}
