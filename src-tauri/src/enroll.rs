@@ -65,12 +65,7 @@ pub fn set_hub_url(
 
 fn client_error(e: kalamu_client::ClientError) -> CommandError {
     let code = match &e {
-        kalamu_client::ClientError::Refused { code, .. } => match code.as_str() {
-            "bad_code" => "bad_code",
-            "code_used" => "code_used",
-            "code_expired" => "code_expired",
-            _ => "refused",
-        },
+        kalamu_client::ClientError::Refused { code, .. } => code.as_str(),
         kalamu_client::ClientError::Unreachable { .. } => "unreachable",
         kalamu_client::ClientError::BadUrl(_) => "bad_url",
         kalamu_client::ClientError::Core(e) => e.code(),

@@ -43,6 +43,9 @@ pub struct SyncStatus {
     pub retry_in_s: Option<u64>,
     /// Set when the last sync stopped receiving to keep disk space for learners' work.
     pub low_space: Option<LowSpace>,
+    /// The hub holds events under this laptop's identity that it did not
+    /// record: another copy of this laptop's disk is in use.
+    pub identity_clash: bool,
 }
 
 /// Disk space when receiving stopped, in MB.
@@ -167,6 +170,7 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
         status = base_status(&store);
         match result {
             Ok(report) => {
+                status.identity_clash = report.identity_clash;
                 status.low_space = report
                     .waiting_for_space
                     .map(|r| LowSpace { free_mb: r.free >> 20, reserve_mb: r.reserve.div_ceil(1 << 20) });

@@ -77,6 +77,11 @@ fn print_report(r: &SyncReport) {
         0 => out!("Nothing is waiting for the hub."),
         n => out!("{n} events recorded during the sync are waiting for the next one."),
     }
+    if r.identity_clash {
+        out!(
+            "Another copy of this laptop's disk is in use (a cloned disk, or a restored backup): the hub holds other events under this laptop's identity. Work here is safe and recording goes on; ask the staff to enrol one of the copies again as a new laptop."
+        );
+    }
     if let Some(room) = r.waiting_for_space {
         out!(
             "Stopped receiving other laptops' progress: {} MB are free and {} MB are kept for learners' own work. Free some disk space; the next sync goes on.",

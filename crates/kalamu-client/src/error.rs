@@ -16,8 +16,8 @@ pub enum ClientError {
     Refused {
         /// HTTP status.
         status: u16,
-        /// The hub's stable code (`revoked`, `code_used`, …).
-        code: String,
+        /// The hub's stable code.
+        code: kalamu_core::sync::WireCode,
         /// The hub's sentence.
         message: String,
     },
@@ -38,11 +38,20 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The hub's code, when the hub refused.
+    pub fn wire_code(&self) -> Option<kalamu_core::sync::WireCode> {
+        match self {
+            ClientError::Refused { code, .. } => Some(*code),
+            ClientError::Core(e) => e.wire_code(),
+            _ => None,
+        }
+    }
+
     /// A stable code for the UI to pick its words by.
     pub fn code(&self) -> &str {
         match self {
             ClientError::Unreachable { .. } => "unreachable",
-            ClientError::Refused { code, .. } => code,
+            ClientError::Refused { code, .. } => code.as_str(),
             ClientError::Protocol { .. } => "protocol",
             ClientError::BadUrl(_) => "bad_url",
             ClientError::Core(e) => e.code(),

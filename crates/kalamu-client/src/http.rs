@@ -35,12 +35,6 @@ pub struct HubClient {
     token: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
-}
-
 impl HubClient {
     /// A client for the hub at `url`; each request gives up after `timeout`.
     pub fn new(url: &str, token: Option<String>, timeout: Duration) -> Result<HubClient> {
@@ -87,7 +81,7 @@ impl HubClient {
         }
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
+        match serde_json::from_slice::<kalamu_core::sync::protocol::ErrorBody>(&bytes) {
             Ok(body) => Err(ClientError::Refused { status, code: body.code, message: body.message }),
             Err(_) => Err(ClientError::Protocol {
                 url: self.base.clone(),

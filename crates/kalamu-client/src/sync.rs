@@ -38,6 +38,12 @@ pub struct SyncReport {
     pub pending: u64,
     /// This laptop's clock minus the hub's, in ms, as seen at the start.
     pub clock_offset_ms: i64,
+    /// The hub holds events under this laptop's own id that it did not
+    /// record, or other events under the sequence numbers it recorded: another
+    /// copy of this laptop's disk is in use (a cloned disk, or a store restored
+    /// from a backup). This laptop goes on recording and receiving; its events
+    /// that clash wait, and staff should enrol one copy again as a new laptop.
+    pub identity_clash: bool,
     /// Set when receiving stopped to keep disk space for learners' own
     /// work: what is free and what is kept. The next sync goes on.
     pub waiting_for_space: Option<kalamu_core::store::space::Room>,
@@ -129,11 +135,25 @@ pub async fn sync(
     let mut report = SyncReport::default();
     let mut theirs = store.hub_vector()?;
     let mut asked = false;
+    report.identity_clash = store.identity_clash()?;
     loop {
+        if report.identity_clash {
+            // A copy of this laptop's identity syncs elsewhere: sending would
+            // take its sequence numbers. Receiving goes on.
+            pull(store, &client, &link.hub_url, &mut report, &mut progress).await?;
+            break;
+        }
         match push(store, &client, &mut theirs, &mut report, &mut progress).await {
-            Err(e) if e.code() == "sync_gap" && !asked => {
+            Err(e) if e.wire_code() == Some(kalamu_core::sync::WireCode::SyncGap) && !asked => {
                 theirs = ask(store, &client, &mut report).await?;
                 asked = true;
+                continue;
+            }
+            // This laptop sends only its own events: the hub holding others
+            // under the same numbers means another copy of this disk synced.
+            Err(e) if e.wire_code() == Some(kalamu_core::sync::WireCode::SyncConflict) => {
+                store.note_identity_clash()?;
+                report.identity_clash = true;
                 continue;
             }
             pushed => pushed?,
@@ -246,15 +266,23 @@ async fn pull(
         }
         let applied = store.apply_batch(&batch)?;
         let mut held = VersionVector::default();
-        for e in &batch.events {
+        // This laptop's own events come back only from another copy of it: not
+        // noted, so what this copy recorded still counts as waiting.
+        let own = store.device()?.id;
+        for e in batch.events.iter().filter(|e| e.device_id != own) {
             held.raise(&e.device_id, e.seq);
         }
         // The hub sent these, so it holds them.
         store.note_hub_vector(&held)?;
         report.pulled += applied.new as u64;
+        if applied.not_recorded_here > 0 && !report.identity_clash {
+            store.note_identity_clash()?;
+            report.identity_clash = true;
+        }
         report.batches += 1;
         progress(report);
-        if cut || !answer.more || batch.events.is_empty() {
+        // Nothing new (only events refused as not recorded here): asking again would bring the same.
+        if cut || !answer.more || applied.new == 0 {
             break;
         }
     }

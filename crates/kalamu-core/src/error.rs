@@ -262,12 +262,27 @@ impl Error {
             Error::SyncGap { .. } => "sync_gap",
             Error::SyncConflict { .. } => "sync_conflict",
             Error::NotEnrolled => "not_enrolled",
-            Error::OtherCenter { .. } => "other_center",
+            Error::OtherCenter { .. } => "enrolled_elsewhere",
             Error::Bundle { problem, .. } => problem.code(),
             Error::NoFolder(_) => "no_folder",
             Error::Io { .. } => "io",
             Error::Sqlite(_) => "store",
         }
+    }
+
+    /// The wire code of the sync rules' refusals, which a hub sends on to laptops.
+    pub fn wire_code(&self) -> Option<crate::sync::WireCode> {
+        use crate::sync::WireCode;
+        Some(match self {
+            Error::BadBatch(_) => WireCode::BadBatch,
+            Error::BadStamp { .. } => WireCode::BadStamp,
+            Error::BadEvent { .. } => WireCode::BadEvent,
+            Error::SyncGap { .. } => WireCode::SyncGap,
+            Error::SyncConflict { .. } => WireCode::SyncConflict,
+            Error::Sqlite(_) => WireCode::Database,
+            Error::Io { .. } => WireCode::Io,
+            _ => return None,
+        })
     }
 
     pub(crate) fn pack(pack: impl Into<PathBuf>, problem: crate::pack::Problem) -> Self {

@@ -37,6 +37,19 @@ impl Store {
         self.put_setting("current_learner", id)
     }
 
+    /// Whether another copy of this store's identity was seen (a cloned disk
+    /// or a restored backup). Such a store keeps recording and receiving but
+    /// sends nothing, so it cannot take the sequence numbers of the copy the
+    /// hub follows; staff enrol it again as a new laptop.
+    pub fn identity_clash(&self) -> Result<bool> {
+        Ok(self.setting("identity_clash")?.is_some())
+    }
+
+    /// Notes that another copy of this store's identity was seen.
+    pub fn note_identity_clash(&self) -> Result<()> {
+        self.put_setting("identity_clash", &crate::store::now_millis().to_string())
+    }
+
     fn setting(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
         Ok(self

@@ -3,6 +3,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kalamu_core::sync::WireCode;
+use kalamu_core::sync::protocol::ErrorBody;
 
 /// Everything the hub can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
@@ -88,30 +90,31 @@ pub enum HubError {
 }
 
 impl HubError {
-    /// A stable code for laptops and scripts.
-    pub fn code(&self) -> &'static str {
+    /// The stable code laptops and scripts tell errors apart by.
+    pub fn code(&self) -> WireCode {
         match self {
-            HubError::NoCredential => "no_credential",
-            HubError::UnknownDevice => "unknown_device",
-            HubError::Revoked => "revoked",
-            HubError::BadCode => "bad_code",
-            HubError::CodeUsed => "code_used",
-            HubError::CodeExpired => "code_expired",
-            HubError::DeviceInOtherCenter => "device_in_other_center",
-            HubError::DeviceKnown => "device_known",
-            HubError::CodeForAnotherDevice => "code_for_another_device",
-            HubError::RevokedForGood => "revoked_for_good",
-            HubError::NotYourEvent { .. } => "not_your_event",
-            HubError::OtherCenter(_) => "other_center",
-            HubError::NoSuchCenter(_) => "no_such_center",
-            HubError::CenterExists(_) => "center_exists",
-            HubError::NoSuchDevice(_) => "no_such_device",
-            HubError::BadRequest(_) => "bad_request",
-            HubError::TooLarge(_) => "too_large",
-            HubError::BadDatabase(..) => "bad_database",
-            HubError::Sync(e) => e.code(),
-            HubError::Database(_) | HubError::Commit(_) | HubError::Damaged(_) => "database",
-            HubError::Io(_) => "io",
+            HubError::NoCredential => WireCode::NoCredential,
+            HubError::UnknownDevice => WireCode::UnknownDevice,
+            HubError::Revoked => WireCode::Revoked,
+            HubError::BadCode => WireCode::BadCode,
+            HubError::CodeUsed => WireCode::CodeUsed,
+            HubError::CodeExpired => WireCode::CodeExpired,
+            HubError::DeviceInOtherCenter => WireCode::DeviceInOtherCenter,
+            HubError::DeviceKnown => WireCode::DeviceKnown,
+            HubError::CodeForAnotherDevice => WireCode::CodeForAnotherDevice,
+            HubError::RevokedForGood => WireCode::RevokedForGood,
+            HubError::NotYourEvent { .. } => WireCode::NotYourEvent,
+            HubError::OtherCenter(_) => WireCode::OtherCenter,
+            HubError::NoSuchCenter(_) => WireCode::NoSuchCenter,
+            HubError::CenterExists(_) => WireCode::CenterExists,
+            HubError::NoSuchDevice(_) => WireCode::NoSuchDevice,
+            HubError::BadRequest(_) => WireCode::BadRequest,
+            HubError::TooLarge(_) => WireCode::BodyTooLarge,
+            HubError::BadDatabase(..) => WireCode::BadDatabase,
+            // A bundle's problems reach staff at the hub's command line, as sentences.
+            HubError::Sync(e) => e.wire_code().unwrap_or(WireCode::BadRequest),
+            HubError::Database(_) | HubError::Commit(_) | HubError::Damaged(_) => WireCode::Database,
+            HubError::Io(_) => WireCode::Io,
         }
     }
 
@@ -145,18 +148,9 @@ impl HubError {
     }
 }
 
-/// The body of every error response.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct ErrorBody {
-    /// Stable code.
-    pub code: String,
-    /// A sentence for people.
-    pub message: String,
-}
-
 impl IntoResponse for HubError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code().to_owned(), message: self.to_string() };
+        let body = ErrorBody { code: self.code(), message: self.to_string() };
         (self.status(), axum::Json(body)).into_response()
     }
 }

@@ -536,7 +536,7 @@ impl Storage for SqliteStorage {
             }
             let as_pushed = (as_stored && new == batch.events.len()).then_some(wire);
             runs::record(tx, center_id, &held, &after, batch, as_pushed, now)?;
-            Ok((Applied { received: batch.events.len(), new }, after))
+            Ok((Applied { received: batch.events.len(), new, ..Applied::default() }, after))
         })
     }
 

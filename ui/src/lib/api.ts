@@ -170,6 +170,7 @@ export interface SyncStatus {
   error: SyncError | null;
   retry_in_s: number | null;
   low_space: { free_mb: number; reserve_mb: number } | null;
+  identity_clash: boolean;
 }
 
 export interface Enrolled {

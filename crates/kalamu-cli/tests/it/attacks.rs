@@ -201,3 +201,51 @@ fn a_copy_that_differs_from_the_stored_event_is_refused() {
     assert_eq!(hub.event_ids(), before);
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
+
+/// Copies a laptop's data dir, as a disk image cloned after first use or a
+/// backup restored later would.
+fn clone_of(l: &Laptop) -> Laptop {
+    let copy = Laptop::new();
+    std::fs::remove_dir_all(&copy.data).unwrap();
+    std::fs::create_dir_all(&copy.data).unwrap();
+    for entry in std::fs::read_dir(&l.data).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.data.join(path.file_name().unwrap())).unwrap();
+    }
+    copy
+}
+
+#[test]
+fn a_cloned_disk_or_a_restored_backup_blocks_nothing_and_says_so() {
+    let (_hub, a, b, _c, hawa) = center();
+    let backup = clone_of(&b);
+    let twin = clone_of(&b);
+    b.study(&hawa, 2);
+    ok(b.sync(None));
+    let fanta = a.add_learner("Fanta");
+    a.study(&fanta, 3);
+    ok(a.sync(None));
+
+    for copy in [&twin, &backup] {
+        // The twin records under the same numbers as B did; the backup does not know B went on.
+        if std::ptr::eq(copy, &twin) {
+            copy.study(&hawa, 2);
+        }
+        let said = ok(copy.sync(None));
+        assert!(said.contains("Another copy of this laptop's disk is in use"), "{said}");
+        // It still receives the others' progress, and still records.
+        let fantas = copy.store().events_of(&fanta).unwrap();
+        assert_eq!(fantas.len(), 3, "A's events reached the copy: {said}");
+        copy.study(&hawa, 1);
+        ok(copy.run(&["progress", "show", "--learner", &hawa]));
+        let report = serde_json::from_str::<serde_json::Value>(&ok(copy.run(&["sync", "--json"]))).unwrap();
+        assert_eq!(report["identity_clash"], true, "{report}");
+        assert!(report["pending"].as_u64().unwrap() > 0, "what the copy recorded waits, not lost: {report}");
+        assert_eq!(report["pushed"], 0, "{report}");
+    }
+    // B itself is untouched and syncs as before.
+    b.study(&hawa, 1);
+    let said = ok(b.sync(None));
+    assert!(said.contains("Sent 1 events"), "{said}");
+    assert_eq!(b.store().pending().unwrap(), 0, "{said}");
+}

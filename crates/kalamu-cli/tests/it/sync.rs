@@ -418,3 +418,17 @@ fn a_laptop_clock_years_ahead_loses_nothing_and_is_flagged_to_staff() {
     let received: i64 = hub.db().query_row("SELECT max(received_at) FROM runs", [], |r| r.get(0)).unwrap();
     assert!((received - kalamu_core::store::now_millis()).abs() < 600_000);
 }
+
+#[test]
+fn one_sync_brings_everything_the_hub_holds_however_many_rounds_it_takes() {
+    let (hub, a, b) = center_with_two_laptops();
+    let learner = a.add_learner("Aïssatou");
+    // More than four pulls of 5,000: a fresh laptop once stopped at 20,000.
+    a.study(&learner, 20_005);
+    ok(a.sync(None));
+    let report = json(&b.run(&["sync", "--json"]));
+    assert_eq!(report["pulled"], 20_005, "{report}");
+    assert_eq!(report["pending"], 0);
+    assert!(report["waiting_for_space"].is_null());
+    assert_eq!(b.event_ids(), hub.event_ids().0);
+}

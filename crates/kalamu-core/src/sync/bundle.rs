@@ -208,6 +208,7 @@ impl BundleReader {
         let path = self.path.clone();
         let mut mac = blake3::Hasher::new_keyed(key);
         mac.update(&self.prefix);
+        let mut undecodable = None;
         loop {
             let len = read_u32(&mut self.file).map_err(|_| bundle(&path, BundleProblem::Truncated))?;
             mac.update(&len.to_le_bytes());
@@ -220,17 +221,18 @@ impl BundleReader {
             let mut bytes = vec![0u8; len as usize];
             self.file.read_exact(&mut bytes).map_err(|_| bundle(&path, BundleProblem::Truncated))?;
             mac.update(&bytes);
-            // A frame that does not decode in a sealed file is tampering; checked
-            // against the seal first, so a cut file still reads as truncated.
-            match Batch::decode(&bytes) {
-                Ok(batch) => each(batch, bytes)?,
-                Err(e) => {
-                    self.finish(mac).map_err(|_| e)?;
-                    return Err(bundle(&path, BundleProblem::Tampered));
+            // After a frame that does not decode, the rest is still read for
+            // the seal: a damaged file reads as tampered or truncated, and
+            // only a sealed file's own content is reported as a bad batch.
+            if undecodable.is_none() {
+                match Batch::decode(&bytes) {
+                    Ok(batch) => each(batch, bytes)?,
+                    Err(e) => undecodable = Some(e),
                 }
             }
         }
-        self.finish(mac)
+        self.finish(mac)?;
+        undecodable.map_or(Ok(()), Err)
     }
 
     /// Reads the stated seal after the last batch and compares it with `mac`.

@@ -20,6 +20,10 @@ pub struct Applied {
     pub received: usize,
     /// Events that were new here.
     pub new: usize,
+    /// Events that claim this store's own device id but were not recorded
+    /// here (another copy of this laptop's disk, or a forgery): refused, and
+    /// the store goes on recording.
+    pub not_recorded_here: usize,
 }
 
 /// The learners that `events` refer to, as they travel, from a `learners`
@@ -101,6 +105,25 @@ impl Store {
 
     /// [`Store::apply_batch`] inside a transaction the caller holds.
     pub(crate) fn apply_in(&self, tx: &rusqlite::Connection, batch: &Batch) -> Result<Applied> {
+        // Events under this store's own id past what it recorded were recorded
+        // elsewhere: a cloned disk, a restored backup, or a forgery. Storing
+        // them would take the sequence numbers this laptop records next.
+        let own = self.device()?.id;
+        let own_head: Option<i64> =
+            tx.query_row("SELECT max(seq) FROM events WHERE device_id = ?1", [&own], |r| r.get(0))?;
+        let not_here =
+            |e: &&crate::progress::event::Event| e.device_id == own && e.seq > own_head.unwrap_or(0) as u64;
+        let not_recorded_here = batch.events.iter().filter(not_here).count();
+        let kept;
+        let batch = if not_recorded_here == 0 {
+            batch
+        } else {
+            kept = Batch {
+                learners: batch.learners.clone(),
+                events: batch.events.iter().filter(|e| !not_here(e)).cloned().collect(),
+            };
+            &kept
+        };
         let mut held = VersionVector::default();
         for device in batch.events.iter().map(|e| &e.device_id) {
             if !held.0.contains_key(device) {
@@ -110,8 +133,6 @@ impl Store {
             }
         }
         held.check_extends(batch)?;
-        // Inside the transaction: a refused batch must not even create this device's identity.
-        self.device()?;
         for l in &batch.learners {
             tx.prepare_cached(
                 "INSERT INTO learners (id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4)
@@ -123,13 +144,13 @@ impl Store {
         let mut new = 0;
         let wall = crate::store::now_millis().max(0) as u64;
         for e in &batch.events {
-            if insert_new(&tx, e)? {
+            if insert_new(tx, e)? {
                 new += 1;
             }
             last = Hlc::observe(last, e.hlc, wall);
         }
         tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
-        Ok(Applied { received: batch.events.len(), new })
+        Ok(Applied { received: batch.events.len() + not_recorded_here, new, not_recorded_here })
     }
 
     /// The learners that `events` refer to, as they travel.

@@ -6,6 +6,7 @@
 //! (kalamu-client on the laptop, kalamu-hub on the hub). See `docs/sync.md`.
 
 pub mod bundle;
+pub mod codes;
 pub mod engine;
 pub mod link;
 pub mod protocol;
@@ -13,6 +14,7 @@ pub mod vector;
 pub mod wire;
 
 pub use bundle::{BundleHeader, BundleImport, BundleProblem, BundleReader, BundleSource};
+pub use codes::WireCode;
 pub use engine::Applied;
 pub use link::HubLink;
 pub use vector::VersionVector;

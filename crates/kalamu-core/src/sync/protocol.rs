@@ -97,3 +97,12 @@ pub struct Health {
     /// The hub's clock (unix ms).
     pub time_ms: i64,
 }
+
+/// The body of every error answer from a hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: super::WireCode,
+    /// A sentence for people.
+    pub message: String,
+}

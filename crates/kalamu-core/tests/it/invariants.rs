@@ -95,7 +95,7 @@ fn the_code_map_names_real_paths_and_every_source_file() {
     let missing: Vec<_> = mapped.iter().filter(|p| !root.join(p).exists()).collect();
     assert!(missing.is_empty(), "ARCHITECTURE.md names paths that do not exist: {missing:?}");
     let mut files = Vec::new();
-    for top in ["crates", "src-tauri", "ui", "tests"] {
+    for top in ["crates", "src-tauri", "ui", "tests", "fuzz"] {
         source_files(&root.join(top), &root, &mut files);
     }
     let unmapped: Vec<_> = files

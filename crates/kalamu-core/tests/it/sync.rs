@@ -318,3 +318,36 @@ fn a_laptop_bundle_is_sealed_and_names_its_device() {
     // A laptop does not take another laptop's bundle: only the hub vouches for events.
     assert_eq!(store.import_bundle(&file).unwrap_err().code(), "bundle_from_laptop");
 }
+
+#[test]
+fn a_hub_bundle_that_conflicts_half_way_changes_nothing() {
+    let (one, two, laptop) = (Env::new(), Env::new(), Env::new());
+    let (first, second) = (one.store(), two.store());
+    let learner = first.add_learner("Ibrahima").unwrap();
+    studied(&first, &learner.id, 20);
+    let other = second.add_learner("Mariama").unwrap();
+    studied(&second, &other.id, 20);
+    let store = enrolled(&laptop);
+    // The laptop already holds the second device's first 10 events, the 10th with other content.
+    let mut held = second.batch_after(&VersionVector::default(), 10).unwrap();
+    held.events[9].body = EventBody::LessonCompleted;
+    store.apply_batch(&held).unwrap();
+    let before = laptop.snapshot();
+    // A bundle of two batches: the first device's 20 events (new here), then
+    // the second device's 20, which conflict at the 10th.
+    let header = BundleHeader {
+        format: 1,
+        center_id: CENTER.into(),
+        from: BundleSource::Hub,
+        created_at: 0,
+        events: 40,
+    };
+    let mut batches =
+        [&first, &second].map(|s| s.batch_after(&VersionVector::default(), 100).unwrap()).into_iter();
+    let file = one.path("two.kbundle");
+    let key = kalamu_core::sync::bundle::center_bundle_key(KEY).unwrap();
+    write_bundle(&file, &header, &key, || Ok(batches.next())).unwrap();
+    assert_eq!(store.import_bundle(&file).unwrap_err().code(), "sync_conflict");
+    assert_eq!(laptop.snapshot(), before, "not even the first batch was kept");
+    assert!(store.events_of(&learner.id).unwrap().is_empty());
+}

@@ -1,0 +1,107 @@
+//! Every error code that crosses the wire, from a hub to a laptop and on to
+//! its window: one typed list shared by core, hub and client, so no side
+//! compares strings it spelt on its own.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! wire_codes {
+    ($($(#[$doc:meta])* $name:ident = $text:literal,)*) => {
+        /// An error code in a hub's answer.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum WireCode {
+            $($(#[$doc])* $name,)*
+            /// A code this build does not know (from a newer hub).
+            #[serde(other)]
+            Unknown,
+        }
+
+        impl WireCode {
+            /// The code as it travels.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(WireCode::$name => $text,)*
+                    WireCode::Unknown => "unknown",
+                }
+            }
+
+            /// The code for its travelling spelling, [`WireCode::Unknown`] if none.
+            pub fn parse(text: &str) -> WireCode {
+                match text {
+                    $($text => WireCode::$name,)*
+                    _ => WireCode::Unknown,
+                }
+            }
+        }
+    };
+}
+
+wire_codes! {
+    /// The request carries no credential.
+    NoCredential = "no_credential",
+    /// The credential is not one the hub gave.
+    UnknownDevice = "unknown_device",
+    /// Staff revoked the laptop.
+    Revoked = "revoked",
+    /// The enrolment code is not one the hub issued.
+    BadCode = "bad_code",
+    /// The enrolment code was used already.
+    CodeUsed = "code_used",
+    /// The enrolment code is too old.
+    CodeExpired = "code_expired",
+    /// The laptop belongs to another center.
+    DeviceInOtherCenter = "device_in_other_center",
+    /// A plain code was used for a laptop the hub knows.
+    DeviceKnown = "device_known",
+    /// A code staff made for one laptop was used by another.
+    CodeForAnotherDevice = "code_for_another_device",
+    /// A revoked laptop tried to enrol again.
+    RevokedForGood = "revoked_for_good",
+    /// A laptop pushed events it did not record.
+    NotYourEvent = "not_your_event",
+    /// Data of another center was offered or asked for.
+    OtherCenter = "other_center",
+    /// No such center.
+    NoSuchCenter = "no_such_center",
+    /// A center with that name exists.
+    CenterExists = "center_exists",
+    /// No such device.
+    NoSuchDevice = "no_such_device",
+    /// A request that does not parse.
+    BadRequest = "bad_request",
+    /// A request body past the hub's limit.
+    BodyTooLarge = "body_too_large",
+    /// The hub cannot use its database.
+    BadDatabase = "bad_database",
+    /// The hub's database failed.
+    Database = "database",
+    /// A file could not be read or written on the hub.
+    Io = "io",
+    /// A batch that cannot be used.
+    BadBatch = "bad_batch",
+    /// An event stamped past the sane range.
+    BadStamp = "bad_stamp",
+    /// An event body past the bounds.
+    BadEvent = "bad_event",
+    /// A batch that leaves a gap in a device's sequence.
+    SyncGap = "sync_gap",
+    /// A copy of an event that differs from the stored one.
+    SyncConflict = "sync_conflict",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_travel_as_their_spelling_and_unknown_ones_stay_unknown() {
+        for code in [WireCode::SyncGap, WireCode::NotYourEvent, WireCode::BodyTooLarge] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<WireCode>(&json).unwrap(), code);
+            assert_eq!(WireCode::parse(code.as_str()), code);
+        }
+        assert_eq!(serde_json::from_str::<WireCode>("\"from_the_future\"").unwrap(), WireCode::Unknown);
+    }
+}
