@@ -14,6 +14,9 @@ pub struct CommandError {
 
 impl From<&kalamu_core::Error> for CommandError {
     fn from(err: &kalamu_core::Error) -> Self {
+        // The window shows plain words for the code; the technical sentence
+        // goes to the log too, for whoever looks after the laptop.
+        eprintln!("kalamu-app: {}: {err}", err.code());
         CommandError { code: err.code(), message: err.to_string() }
     }
 }
