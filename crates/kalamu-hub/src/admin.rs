@@ -147,6 +147,7 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     })?;
     for (batch, _) in &frames {
         crate::rules::own_events_only(&device_id, batch)?;
+        crate::rules::bounded_learners(batch)?;
     }
     let mut done = BundleImport::default();
     let now = now_millis();

@@ -159,6 +159,7 @@ async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Res
     let queue = move || {
         let batch = Batch::decode(&bytes)?;
         crate::rules::own_events_only(&who.device_id, &batch)?;
+        crate::rules::bounded_learners(&batch)?;
         Ok(store.push(&who.center_id, batch, bytes.into(), now_millis()))
     };
     // Decoding is the laptop's work done on the hub's CPU, bounded but not

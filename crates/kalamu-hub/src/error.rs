@@ -48,6 +48,9 @@ pub enum HubError {
         /// Its sequence number.
         seq: u64,
     },
+    /// A push that describes more learners than one push may.
+    #[error("the batch describes {0} learners; a laptop sends at most 256 in one push")]
+    TooManyLearners(usize),
     /// The device is enrolled with another center already.
     #[error("this laptop already belongs to another center")]
     DeviceInOtherCenter,
@@ -104,6 +107,7 @@ impl HubError {
             HubError::CodeForAnotherDevice => WireCode::CodeForAnotherDevice,
             HubError::RevokedForGood => WireCode::RevokedForGood,
             HubError::NotYourEvent { .. } => WireCode::NotYourEvent,
+            HubError::TooManyLearners(_) => WireCode::TooManyLearners,
             HubError::OtherCenter(_) => WireCode::OtherCenter,
             HubError::NoSuchCenter(_) => WireCode::NoSuchCenter,
             HubError::CenterExists(_) => WireCode::CenterExists,
@@ -133,7 +137,7 @@ impl HubError {
             HubError::NoSuchCenter(_) | HubError::NoSuchDevice(_) => StatusCode::NOT_FOUND,
             HubError::CenterExists(_) => StatusCode::CONFLICT,
             HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HubError::BadRequest(_) | HubError::TooManyLearners(_) => StatusCode::BAD_REQUEST,
             HubError::Sync(kalamu_core::Error::SyncConflict { .. }) => StatusCode::CONFLICT,
             HubError::Sync(kalamu_core::Error::Sqlite(_) | kalamu_core::Error::Io { .. }) => {
                 StatusCode::INTERNAL_SERVER_ERROR

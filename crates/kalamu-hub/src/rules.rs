@@ -75,6 +75,16 @@ pub fn own_events_only(caller_device: &str, batch: &Batch) -> Result<()> {
     }
 }
 
+/// Refuses a push that describes more learners than one push may, so one
+/// laptop cannot flood every laptop's learner list in one go.
+pub fn bounded_learners(batch: &Batch) -> Result<()> {
+    let n = batch.learners.len();
+    if n > kalamu_core::sync::wire::MAX_PUSH_LEARNERS {
+        return Err(HubError::TooManyLearners(n));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,3 +249,36 @@ fn a_cloned_disk_or_a_restored_backup_blocks_nothing_and_says_so() {
     assert!(said.contains("Sent 1 events"), "{said}");
     assert_eq!(b.store().pending().unwrap(), 0, "{said}");
 }
+
+#[test]
+fn one_push_cannot_flood_the_learner_picker() {
+    let (hub, a, b, c, hawa) = center();
+    let learner = a.add_learner("Mariama");
+    a.study(&learner, 1);
+    let template = a.store().own_batch_after(&VersionVector::default(), 1).unwrap();
+    let mut flood = Batch::default();
+    for i in 0..300u64 {
+        let id = uuid::Uuid::now_v7().to_string();
+        flood.learners.push(kalamu_core::sync::LearnerRecord {
+            id: id.clone(),
+            name: format!("Fake {i}"),
+            created_at: 1,
+            pin_hash: None,
+        });
+        let mut e = template.events[0].clone();
+        (e.id, e.learner_id, e.seq) = (uuid::Uuid::now_v7().to_string(), id, i + 1);
+        flood.events.push(e);
+    }
+    assert_eq!(push_as(&hub, &a, &flood), (400, "too_many_learners".to_owned()));
+    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    assert_eq!(on_hub, 1, "only Hawa");
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+    assert_eq!(b.run(&["learner", "list"]).stdout.iter().filter(|&&ch| ch == b'\n').count(), 1);
+    // A laptop whose learners really are that many sends them in several pushes.
+    for i in 0..300 {
+        let l = a.add_learner(&format!("Learner {i}"));
+        a.study(&l, 1);
+    }
+    ok(a.sync(None));
+    assert_eq!(a.store().pending().unwrap(), 0);
+}

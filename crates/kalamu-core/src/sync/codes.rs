@@ -60,6 +60,8 @@ wire_codes! {
     RevokedForGood = "revoked_for_good",
     /// A laptop pushed events it did not record.
     NotYourEvent = "not_your_event",
+    /// A push describing more learners than one push may.
+    TooManyLearners = "too_many_learners",
     /// Data of another center was offered or asked for.
     OtherCenter = "other_center",
     /// No such center.

@@ -207,10 +207,18 @@ impl Store {
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
         ))?;
-        let events = stmt
+        let mut events = stmt
             .query_map((&device, theirs.get(&device) as i64, limit as i64), read_event)?
             .map(|row| row?)
             .collect::<Result<Vec<_>>>()?;
+        // At most MAX_PUSH_LEARNERS learners per batch, as a hub accepts.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(cut) = events.iter().position(|e| {
+            seen.insert(e.learner_id.as_str());
+            seen.len() > super::wire::MAX_PUSH_LEARNERS
+        }) {
+            events.truncate(cut);
+        }
         let learners = self.learner_records(&events)?;
         Ok(Batch { learners, events })
     }

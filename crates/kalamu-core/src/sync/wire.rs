@@ -24,6 +24,9 @@ pub const MAX_BATCH_BYTES: usize = 8 << 20;
 pub const MAX_BATCH_RAW_BYTES: u64 = 64 << 20;
 /// Most bytes of a pull answer: a batch's worth, plus the length before each batch in it.
 pub const MAX_PULL_BYTES: usize = MAX_BATCH_BYTES + (1 << 20);
+/// Most learners one pushed batch may describe: a laptop cannot flood its
+/// center's learner lists (a sender cuts its batches to fit).
+pub const MAX_PUSH_LEARNERS: usize = 256;
 /// Longest id, name or path string in a batch.
 const MAX_STRING: usize = 200;
 const FORMAT: u32 = 1;
