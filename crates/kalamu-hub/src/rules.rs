@@ -2,7 +2,8 @@
 //! reads what a rule needs inside its transaction, asks the rule, and writes
 //! what the rule decided. Backends hold no rule of their own.
 
-use kalamu_core::sync::Batch;
+use kalamu_core::progress::event::Event;
+use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 
 use crate::error::{HubError, Result};
 
@@ -81,6 +82,115 @@ pub fn bounded_learners(batch: &Batch) -> Result<()> {
     let n = batch.learners.len();
     if n > kalamu_core::sync::wire::MAX_PUSH_LEARNERS {
         return Err(HubError::TooManyLearners(n));
+    }
+    Ok(())
+}
+
+/// The reads and writes a push needs, inside one transaction of a storage
+/// backend: plain storage, no rule of its own.
+pub trait PushTx {
+    /// A device's center and the highest sequence number held of it (0 if none), if enrolled.
+    fn device_head(&mut self, device: &str) -> Result<Option<(String, u64)>>;
+    /// A learner as stored, with the center it belongs to.
+    fn learner(&mut self, id: &str) -> Result<Option<(String, LearnerRecord)>>;
+    /// Stores a learner new to the hub in a center.
+    fn add_learner(&mut self, center_id: &str, learner: &LearnerRecord) -> Result<()>;
+    /// Claims an event's id for it; false if the id is held already (by it or another event).
+    fn claim_event_id(&mut self, event: &Event) -> Result<bool>;
+    /// The device and sequence number an event id is held by.
+    fn id_holder(&mut self, id: &str) -> Result<Option<(String, u64)>>;
+    /// A device's stored events with sequence numbers in `(from, to]`.
+    fn stored_events(&mut self, device: &str, from: u64, to: u64) -> Result<Vec<Event>>;
+    /// Raises a device's head.
+    fn raise_head(&mut self, device: &str, center_id: &str, seq: u64) -> Result<()>;
+    /// Keeps the events a push added (from `before` to `after`), and the
+    /// pushed bytes when they say exactly what the hub now holds.
+    fn record(
+        &mut self,
+        center_id: &str,
+        before: &VersionVector,
+        after: &VersionVector,
+        batch: &Batch,
+        as_pushed: Option<Vec<u8>>,
+        now: i64,
+    ) -> Result<()>;
+}
+
+/// Stores a batch pushed by a device of `center_id` by the hub's rules, in
+/// the backend's transaction `tx`: every device and learner must be the
+/// center's; the batch must continue each device's events without a gap;
+/// a repeat must be, field by field, the event held. Returns what it did
+/// and the hub's vector for the batch's devices after it.
+pub fn push(
+    tx: &mut impl PushTx,
+    center_id: &str,
+    batch: &Batch,
+    wire: Vec<u8>,
+    now: i64,
+) -> Result<(Applied, VersionVector)> {
+    let mut held = VersionVector::default();
+    for device in batch.events.iter().map(|e| &e.device_id) {
+        if held.0.contains_key(device) {
+            continue;
+        }
+        match tx.device_head(device)? {
+            Some((c, seq)) if c == center_id => held.0.insert(device.clone(), seq),
+            _ => return Err(HubError::OtherCenter(format!("device {device}"))),
+        };
+    }
+    let after = held.check_extends(batch)?;
+    // The pushed bytes are kept to be pulled as they are only if they say what the hub holds.
+    let mut as_stored = true;
+    for l in &batch.learners {
+        match tx.learner(&l.id)? {
+            Some((c, _)) if c != center_id => return Err(HubError::OtherCenter(format!("learner {}", l.id))),
+            Some((_, stored)) => as_stored &= stored == *l,
+            None => tx.add_learner(center_id, l)?,
+        }
+    }
+    // A batch may repeat events, its own or stored ones: each is new only
+    // past the head so far, and anything else must be what is held.
+    let mut new = 0;
+    let mut head = held.clone();
+    let mut repeats = Vec::new();
+    for e in &batch.events {
+        if e.seq > head.get(&e.device_id) && tx.claim_event_id(e)? {
+            head.raise(&e.device_id, e.seq);
+            new += 1;
+        } else {
+            if tx.id_holder(&e.id)? != Some((e.device_id.clone(), e.seq)) {
+                return Err(
+                    kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into()
+                );
+            }
+            if e.seq <= held.get(&e.device_id) {
+                repeats.push(e);
+            }
+        }
+    }
+    same_content(tx, &repeats)?;
+    for (device, &seq) in &after.0 {
+        tx.raise_head(device, center_id, seq)?;
+    }
+    let as_pushed = (as_stored && new == batch.events.len()).then_some(wire);
+    tx.record(center_id, &held, &after, batch, as_pushed, now)?;
+    Ok((Applied { received: batch.events.len(), new, ..Applied::default() }, after))
+}
+
+/// Checks that repeated events are, field by field, the events the hub
+/// holds: a copy that differs in content is a conflict, not a repeat.
+fn same_content(tx: &mut impl PushTx, repeats: &[&Event]) -> Result<()> {
+    let mut by_device: std::collections::BTreeMap<&str, Vec<&Event>> = Default::default();
+    for e in repeats {
+        by_device.entry(e.device_id.as_str()).or_default().push(e);
+    }
+    for (device, events) in by_device {
+        let (first, last) = events.iter().fold((u64::MAX, 0), |(lo, hi), e| (lo.min(e.seq), hi.max(e.seq)));
+        let stored = tx.stored_events(device, first - 1, last)?;
+        let stored: std::collections::HashMap<u64, &Event> = stored.iter().map(|e| (e.seq, e)).collect();
+        if let Some(e) = events.iter().find(|e| stored.get(&e.seq) != Some(*e)) {
+            return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use kalamu_core::progress::event::Event;
-use kalamu_core::sync::{Applied, Batch, VersionVector};
+use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{HubError, Result};
@@ -465,79 +465,7 @@ impl Storage for SqliteStorage {
         now: i64,
     ) -> Committing<(Applied, VersionVector)> {
         let center = center_id.to_owned();
-        self.queue(move |tx| {
-            let (center_id, batch) = (center.as_str(), &batch);
-            let mut held = VersionVector::default();
-            for device in batch.events.iter().map(|e| &e.device_id) {
-                if held.0.contains_key(device) {
-                    continue;
-                }
-                let row: Option<(String, i64)> = tx
-                    .prepare_cached(
-                        "SELECT d.center_id, coalesce(h.seq, 0) FROM devices d
-                         LEFT JOIN heads h ON h.device_id = d.id WHERE d.id = ?1",
-                    )?
-                    .query_row([device], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                match row {
-                    Some((c, seq)) if c == center_id => held.0.insert(device.clone(), seq as u64),
-                    _ => return Err(HubError::OtherCenter(format!("device {device}"))),
-                };
-            }
-            let after = held.check_extends(batch)?;
-            // The pushed bytes are kept to be pulled as they are only if they say what the hub holds.
-            let mut as_stored = true;
-            for l in &batch.learners {
-                let stored: Option<(String, String, i64, Option<String>)> = tx
-                    .prepare_cached("SELECT center_id, name, created_at, pin_hash FROM learners WHERE id = ?1")?
-                    .query_row([&l.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .optional()?;
-                match stored {
-                    Some((c, ..)) if c != center_id => {
-                        return Err(HubError::OtherCenter(format!("learner {}", l.id)));
-                    }
-                    Some((_, name, created_at, pin_hash)) => {
-                        as_stored &= name == l.name && created_at == l.created_at && pin_hash == l.pin_hash;
-                    }
-                    None => {
-                        tx.prepare_cached(
-                            "INSERT INTO learners (id, center_id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )?
-                        .execute((&l.id, center_id, &l.name, l.created_at, &l.pin_hash))?;
-                    }
-                }
-            }
-            let mut new = 0;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO event_ids (id, device_id, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            )?;
-            // A batch may repeat events, its own or stored ones: each is new
-            // only past the head so far, and anything else must be what is held.
-            let mut head = held.clone();
-            let mut repeats = Vec::new();
-            for e in &batch.events {
-                if e.seq > head.get(&e.device_id) && insert.execute((&e.id, &e.device_id, e.seq as i64))? == 1 {
-                    head.raise(&e.device_id, e.seq);
-                    new += 1;
-                } else {
-                    same_as_stored(tx, e)?;
-                    if e.seq <= held.get(&e.device_id) {
-                        repeats.push(e);
-                    }
-                }
-            }
-            same_content(tx, &repeats)?;
-            for (device, seq) in &after.0 {
-                tx.prepare_cached(
-                    "INSERT INTO heads (device_id, center_id, seq) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)",
-                )?
-                .execute((device, center_id, *seq as i64))?;
-            }
-            let as_pushed = (as_stored && new == batch.events.len()).then_some(wire);
-            runs::record(tx, center_id, &held, &after, batch, as_pushed, now)?;
-            Ok((Applied { received: batch.events.len(), new, ..Applied::default() }, after))
-        })
+        self.queue(move |tx| rules::push(&mut SqlitePush(tx), &center, &batch, wire, now))
     }
 
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled> {
@@ -576,34 +504,89 @@ fn vector_of(conn: &Connection, center_id: &str) -> Result<VersionVector> {
     Ok(VersionVector(rows.collect::<rusqlite::Result<_>>()?))
 }
 
-/// Checks that repeated events are, field by field, the events the hub
-/// holds: a copy that differs in content is a conflict, not a repeat.
-fn same_content(conn: &Connection, repeats: &[&Event]) -> Result<()> {
-    let mut by_device: std::collections::BTreeMap<&str, Vec<&Event>> = Default::default();
-    for e in repeats {
-        by_device.entry(e.device_id.as_str()).or_default().push(e);
-    }
-    for (device, events) in by_device {
-        let (first, last) = events.iter().fold((u64::MAX, 0), |(lo, hi), e| (lo.min(e.seq), hi.max(e.seq)));
-        let stored = runs::events_in(conn, device, first - 1, last, (last - first + 1) as usize)?;
-        let stored: std::collections::HashMap<u64, &Event> = stored.iter().map(|e| (e.seq, e)).collect();
-        if let Some(e) = events.iter().find(|e| stored.get(&e.seq) != Some(*e)) {
-            return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
-        }
-    }
-    Ok(())
-}
+/// The SQLite side of a push: plain reads and writes in the writer's transaction.
+struct SqlitePush<'a>(&'a Connection);
 
-/// Checks that an event the hub already has an id or a sequence number for
-/// is the very event it holds: an id belongs to one event only, and a
-/// device's sequence number to one id.
-fn same_as_stored(conn: &Connection, e: &Event) -> Result<()> {
-    let held: Option<(String, i64)> = conn
-        .prepare_cached("SELECT device_id, seq FROM event_ids WHERE id = ?1")?
-        .query_row([&e.id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if held != Some((e.device_id.clone(), e.seq as i64)) {
-        return Err(kalamu_core::Error::SyncConflict { device: e.device_id.clone(), seq: e.seq }.into());
+impl rules::PushTx for SqlitePush<'_> {
+    fn device_head(&mut self, device: &str) -> Result<Option<(String, u64)>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT d.center_id, coalesce(h.seq, 0) FROM devices d
+                 LEFT JOIN heads h ON h.device_id = d.id WHERE d.id = ?1",
+            )?
+            .query_row([device], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .optional()?)
     }
-    Ok(())
+
+    fn learner(&mut self, id: &str) -> Result<Option<(String, LearnerRecord)>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT center_id, name, created_at, pin_hash FROM learners WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    LearnerRecord {
+                        id: id.to_owned(),
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                        pin_hash: r.get(3)?,
+                    },
+                ))
+            })
+            .optional()?)
+    }
+
+    fn add_learner(&mut self, center_id: &str, l: &LearnerRecord) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO learners (id, center_id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute((&l.id, center_id, &l.name, l.created_at, &l.pin_hash))?;
+        Ok(())
+    }
+
+    fn claim_event_id(&mut self, e: &Event) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "INSERT INTO event_ids (id, device_id, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )?
+            .execute((&e.id, &e.device_id, e.seq as i64))?
+            == 1)
+    }
+
+    fn id_holder(&mut self, id: &str) -> Result<Option<(String, u64)>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT device_id, seq FROM event_ids WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .optional()?)
+    }
+
+    fn stored_events(&mut self, device: &str, from: u64, to: u64) -> Result<Vec<Event>> {
+        runs::events_in(self.0, device, from, to, (to - from) as usize)
+    }
+
+    fn raise_head(&mut self, device: &str, center_id: &str, seq: u64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO heads (device_id, center_id, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+            )?
+            .execute((device, center_id, seq as i64))?;
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        center_id: &str,
+        before: &VersionVector,
+        after: &VersionVector,
+        batch: &Batch,
+        as_pushed: Option<Vec<u8>>,
+        now: i64,
+    ) -> Result<()> {
+        runs::record(self.0, center_id, before, after, batch, as_pushed, now)
+    }
 }
