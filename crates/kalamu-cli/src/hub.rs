@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use kalamu_hub::admin;
-use kalamu_hub::storage::{self, DbUrl, Storage};
+use kalamu_hub::db::{self, DbUrl};
+use kalamu_hub::storage::Storage;
 
 use crate::cli::{CenterCommand, HubArgs, HubCommand};
 
@@ -15,7 +16,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         Some(db) => DbUrl::parse(db)?,
         None => DbUrl::Sqlite(data_dir.join("hub.db")),
     };
-    let store = storage::open(&url)?;
+    let store = db::open(&url)?;
     match &args.command {
         HubCommand::Serve { listen } => serve(store, listen),
         HubCommand::Center(CenterCommand::Add { name }) => {

@@ -90,16 +90,22 @@ async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T> {
         .map_err(|e| HubError::BadRequest(format!("the JSON body is not understood ({e})")))
 }
 
-/// The caller behind the request's credential.
-fn caller(store: &Store, headers: &HeaderMap) -> Result<Caller> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(HubError::NoCredential)?;
-    // One indexed lookup, a few microseconds: cheaper right here than the
-    // two thread hand-offs of sending it to a worker and back.
-    store.authenticate(&token_hash(token.trim()))
+/// The caller behind the request's credential: handlers that take a
+/// `Caller` run only for an enrolled, unrevoked laptop.
+impl axum::extract::FromRequestParts<Store> for Caller {
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, store: &Store) -> Result<Caller> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(HubError::NoCredential)?;
+        // One indexed lookup, a few microseconds: cheaper right here than the
+        // two thread hand-offs of sending it to a worker and back.
+        store.authenticate(&token_hash(token.trim()))
+    }
 }
 
 async fn health() -> Response {
@@ -131,8 +137,11 @@ async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<Enr
     }))
 }
 
-async fn vector(State(store): State<Store>, headers: HeaderMap) -> Result<axum::Json<VectorResponse>> {
-    let who = caller(&store, &headers)?;
+async fn vector(
+    State(store): State<Store>,
+    who: Caller,
+    headers: HeaderMap,
+) -> Result<axum::Json<VectorResponse>> {
     let now = now_millis();
     let offset = clock_offset(&headers, now);
     let vector = blocking(move || {
@@ -152,8 +161,7 @@ fn clock_offset(headers: &HeaderMap, now: i64) -> Option<i64> {
         .map(|clock| clock.saturating_sub(now))
 }
 
-async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<axum::Json<PushAck>> {
-    let who = caller(&store, &headers)?;
+async fn push(State(store): State<Store>, who: Caller, body: Body) -> Result<axum::Json<PushAck>> {
     let bytes = read_body(body, MAX_BATCH_BYTES).await?;
     let _turn = PUSHES.acquire().await.map_err(|_| stopping())?;
     let queue = move || {
@@ -169,8 +177,7 @@ async fn push(State(store): State<Store>, headers: HeaderMap, body: Body) -> Res
     Ok(axum::Json(PushAck { received: applied.received, new: applied.new, vector }))
 }
 
-async fn pull(State(store): State<Store>, headers: HeaderMap, body: Body) -> Result<Response> {
-    let who = caller(&store, &headers)?;
+async fn pull(State(store): State<Store>, who: Caller, headers: HeaderMap, body: Body) -> Result<Response> {
     let req: PullRequest = read_json(body).await?;
     let limit = req.limit.clamp(1, MAX_BATCH_EVENTS);
     let now = now_millis();

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod db;
 pub mod error;
 pub mod rules;
 pub mod sqlite;

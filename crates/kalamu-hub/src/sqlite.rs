@@ -492,7 +492,7 @@ impl Storage for SqliteStorage {
                 }
                 events.extend(runs::events_in(&tx, device, from, seq, room)?);
             }
-            let learners = kalamu_core::sync::engine::learner_records(&tx, &events)?;
+            let learners = runs::learner_records(&tx, &events)?;
             Ok(Batch { learners, events })
         })
     }

@@ -7,8 +7,6 @@
 //! a [`Committing`], so that a thousand pushes waiting for their group commit
 //! wait without a thread each.
 
-use std::path::PathBuf;
-
 use kalamu_core::sync::{Applied, Batch, VersionVector};
 use serde::Serialize;
 
@@ -142,38 +140,4 @@ pub struct Pulled {
     pub more: bool,
     /// Whether the asking side holds events the hub lacks.
     pub behind: bool,
-}
-
-/// Where the hub keeps its data, from a `--db` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbUrl {
-    /// A SQLite file.
-    Sqlite(PathBuf),
-    /// A PostgreSQL server.
-    Postgres(String),
-}
-
-impl DbUrl {
-    /// Parses `sqlite:PATH`, `postgres://…` or a plain path.
-    pub fn parse(s: &str) -> Result<DbUrl> {
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            return Ok(DbUrl::Postgres(s.to_owned()));
-        }
-        let path = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")).unwrap_or(s);
-        if path.is_empty() {
-            return Err(HubError::BadDatabase(s.to_owned(), "no file named".into()));
-        }
-        Ok(DbUrl::Sqlite(PathBuf::from(path)))
-    }
-}
-
-/// Opens the storage a `--db` URL names.
-pub fn open(url: &DbUrl) -> Result<std::sync::Arc<dyn Storage>> {
-    match url {
-        DbUrl::Sqlite(path) => Ok(std::sync::Arc::new(crate::sqlite::SqliteStorage::open(path)?)),
-        DbUrl::Postgres(u) => Err(HubError::BadDatabase(
-            u.clone(),
-            "this hub build serves SQLite only; PostgreSQL support is not built yet".into(),
-        )),
-    }
 }

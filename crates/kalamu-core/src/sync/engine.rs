@@ -26,9 +26,8 @@ pub struct Applied {
     pub not_recorded_here: usize,
 }
 
-/// The learners that `events` refer to, as they travel, from a `learners`
-/// table (a laptop's store and the hub's both have one).
-pub fn learner_records(
+/// The learners that `events` refer to, as they travel, from this store's `learners` table.
+fn learner_records(
     conn: &rusqlite::Connection,
     events: &[crate::progress::event::Event],
 ) -> Result<Vec<LearnerRecord>> {

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
+use super::runs::learner_records;
 use kalamu_core::progress::event::{EVENT_COLUMNS, Event, read_event};
 use kalamu_core::sync::Batch;
-use kalamu_core::sync::engine::learner_records;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{HubError, Result};

@@ -12,10 +12,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use kalamu_core::progress::event::Event;
-use kalamu_core::sync::engine::learner_records;
 use kalamu_core::sync::wire::MAX_BATCH_BYTES;
-use kalamu_core::sync::{Batch, VersionVector};
-use rusqlite::Connection;
+use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{HubError, Result};
 use crate::storage::Pulled;
@@ -273,4 +272,25 @@ pub(super) fn pull(
     out.more = after.lacks_from(held) > 0;
     out.behind = held.lacks_from(theirs) > 0;
     Ok(out)
+}
+
+/// The learners that `events` refer to, as they travel, from the hub's `learners` table.
+pub(super) fn learner_records(conn: &Connection, events: &[Event]) -> Result<Vec<LearnerRecord>> {
+    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
+    ids.into_iter()
+        .map(|id| {
+            stmt.query_row([id], |r| {
+                Ok(LearnerRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    pin_hash: r.get(3)?,
+                })
+            })
+            .optional()?
+            .ok_or_else(|| HubError::Damaged(format!("learner {id} of a stored event is missing")))
+        })
+        .collect()
 }
