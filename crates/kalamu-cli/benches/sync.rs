@@ -8,6 +8,10 @@
 //!    times over, then spread over 10 s (each round, every laptop pushes 30
 //!    new events and pulls its center's new ones): latency p50/p99 and errors.
 //!
+//! 4. a day of a 30-learner laptop (6,000 events with random quiz answers
+//!    and positions) through a slow link (64 kbit/s, 600 ms round trip):
+//!    wall time, bytes per event, and the link's own floor (bytes ÷ bandwidth).
+//!
 //! Run: `cargo bench -p kalamu-cli --bench sync`
 //! (`KALAMU_BENCH_EVENTS`, `KALAMU_BENCH_DEVICES` change the sizes; 0 events skips parts 1 and 2).
 
@@ -49,6 +53,8 @@ fn main() {
         }
         let _ = Command::new("sync").status();
     }
+
+    slow_link(work.path());
 
     // 3. Many laptops at once: three bursts (the machine is shared, so one
     // burst's figures wander), then the same laptops spread over 10 s.
@@ -155,6 +161,73 @@ fn one_laptop(work: &Path, total: usize) {
     println!(
         "   bytes sent again               {resent:>7}    ({:.2} of a batch of {batch_bytes} bytes; target ≤ one batch)",
         resent as f64 / batch_bytes as f64
+    );
+}
+
+/// Part 4: a realistic day through a slow link.
+fn slow_link(work: &Path) {
+    const EVENTS: usize = 6_000;
+    const RATE: u64 = 64_000 / 8;
+    let dir = work.join("day");
+    let store = Store::open_dir(&dir).unwrap();
+    let learners: Vec<String> =
+        (0..30).map(|i| store.add_learner(&format!("Élève {i}")).unwrap().id).collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let t = Instant::now();
+    for i in 0..EVENTS {
+        let r = next();
+        let body = match r % 6 {
+            0 => EventBody::LessonOpened,
+            1 => EventBody::Position {
+                media: Some("media/intro.webm".into()),
+                at: (r >> 8) as f64 / (1u64 << 56) as f64 * 600.0,
+            },
+            2 => EventBody::Position { media: None, at: (r >> 8) as f64 / (1u64 << 56) as f64 },
+            3 => EventBody::TimeSpent { seconds: 5 + (r >> 8) as u32 % 600 },
+            4 => EventBody::LessonCompleted,
+            _ => EventBody::QuizAttempt {
+                answers: (1..=5)
+                    .map(|q| (format!("q{q}"), Answer::Choice(((r >> (8 * q)) % 4) as usize)))
+                    .collect(),
+                score: ((r >> 48) % 6) as u32,
+                max: 5,
+            },
+        };
+        let lesson = LESSONS[(r >> 40) as usize % LESSONS.len()];
+        store.record(&learners[i % 30], PACK, lesson, body).unwrap();
+    }
+    let made = t.elapsed();
+    let hub = HubProcess::start(&work.join("hub4"));
+    let relay = Relay::start_slow(hub.addr, RATE, Duration::from_millis(300));
+    enroll(&hub, &store, &relay.url(), "Centre de Kankan");
+    let before = relay.bytes();
+    let t = Instant::now();
+    let report = sync(&store);
+    let took = t.elapsed();
+    let (up, down) = relay.bytes();
+    let bytes = (up - before.0) + (down - before.1);
+    assert_eq!(report.pushed as usize, EVENTS);
+    println!(
+        "\n4. a day of a 30-learner laptop ({EVENTS} events, random answers and positions; made in {:.1} s) over 64 kbit/s, 600 ms round trip",
+        made.as_secs_f64()
+    );
+    println!(
+        "   sync end to end                {:>7.2} s  (the link's floor for these bytes: {:.2} s; target < 10 s)",
+        took.as_secs_f64(),
+        bytes as f64 / RATE as f64
+    );
+    println!(
+        "   wire bytes per event           {:>7.1}    ({} up, {} down, {} batches; target ≤ 10)",
+        bytes as f64 / EVENTS as f64,
+        up - before.0,
+        down - before.1,
+        report.batches
     );
 }
 
@@ -349,6 +422,32 @@ impl Relay {
         Relay { addr, up, down, stop }
     }
 
+    /// A relay that carries `rate` bytes a second each way, each burst
+    /// arriving `delay` after it was sent (half the round trip).
+    fn start_slow(upstream: SocketAddr, rate: u64, delay: Duration) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, down, stop) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let (u, d, s) = (up.clone(), down.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = TcpStream::connect(upstream).unwrap();
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (u, d) = (u.clone(), d.clone());
+                std::thread::spawn(move || slow_copy(client, server, &u, rate, delay));
+                std::thread::spawn(move || slow_copy(s2, c2, &d, rate, delay));
+            }
+        });
+        Relay { addr, up, down, stop }
+    }
+
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -362,6 +461,29 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Like [`copy`], at `rate` bytes a second, a burst after an idle line
+/// arriving `delay` late.
+fn slow_copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, rate: u64, delay: Duration) {
+    let mut buf = [0u8; 1024];
+    let mut line_free = Instant::now();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        let now = Instant::now();
+        let start = if now >= line_free { now + delay } else { line_free };
+        line_free = start + Duration::from_secs_f64(n as f64 / rate as f64);
+        std::thread::sleep(line_free.saturating_duration_since(Instant::now()));
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
 }
 
 fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, cut_after: Option<u64>) {

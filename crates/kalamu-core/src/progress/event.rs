@@ -120,6 +120,21 @@ impl EventBody {
         Ok(())
     }
 
+    /// The body as kept: positions to what a resume needs (a tenth of a
+    /// second into media, a thousandth of a page), so that the noise of
+    /// floating-point digits costs neither disk nor a slow link.
+    pub fn for_resume(self) -> EventBody {
+        match self {
+            EventBody::Position { media: Some(m), at } => {
+                EventBody::Position { media: Some(m), at: (at * 10.0).round() / 10.0 }
+            }
+            EventBody::Position { media: None, at } => {
+                EventBody::Position { media: None, at: (at * 1000.0).round() / 1000.0 }
+            }
+            other => other,
+        }
+    }
+
     /// The `kind` tag stored beside the body.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -182,6 +197,7 @@ impl Store {
 
     /// Appends an event for a learner in one durable transaction and returns it.
     pub fn record(&self, learner_id: &str, pack_id: &str, lesson_id: &str, body: EventBody) -> Result<Event> {
+        let body = body.for_resume();
         body.check().map_err(|why| Error::BadEvent { event: "(new)".into(), why })?;
         self.learner(learner_id)?;
         self.device()?;
@@ -299,4 +315,18 @@ pub fn same_as_stored(conn: &rusqlite::Connection, e: &Event) -> Result<()> {
         return Err(Error::SyncConflict { device: e.device_id.clone(), seq: e.seq });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_kept_to_what_a_resume_needs() {
+        let video = EventBody::Position { media: Some("m.webm".into()), at: 123.456_789 }.for_resume();
+        assert_eq!(video, EventBody::Position { media: Some("m.webm".into()), at: 123.5 });
+        let page = EventBody::Position { media: None, at: 0.333_333_3 }.for_resume();
+        assert_eq!(page, EventBody::Position { media: None, at: 0.333 });
+        assert_eq!(EventBody::LessonOpened.for_resume(), EventBody::LessonOpened);
+    }
 }
