@@ -474,8 +474,11 @@ fn slow_copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, rate: u6
             Ok(n) => n,
         };
         count.fetch_add(n as u64, Ordering::Relaxed);
+        // A burst after an idle line pays the delay; a chunk read while the
+        // line is still busy (or just freed by it) follows straight on.
         let now = Instant::now();
-        let start = if now >= line_free { now + delay } else { line_free };
+        let idle = now > line_free + Duration::from_millis(5);
+        let start = if idle { now + delay } else { line_free.max(now) };
         line_free = start + Duration::from_secs_f64(n as f64 / rate as f64);
         std::thread::sleep(line_free.saturating_duration_since(Instant::now()));
         if to.write_all(&buf[..n]).is_err() {

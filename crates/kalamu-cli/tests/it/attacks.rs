@@ -69,6 +69,13 @@ fn a_laptop_cannot_speak_for_another() {
     e.body = EventBody::QuizAttempt { answers: BTreeMap::new(), score: 5, max: 5 };
     assert_eq!(push_as(&hub, &a, &forged), (403, "not_your_event".to_owned()));
     assert_eq!(hub.event_ids(), before, "the forged event is nowhere");
+    // Nor can A squat B's next event id with an event of its own (ids are derived from device and number).
+    let mine = a.add_learner("Fanta");
+    a.study(&mine, 1);
+    let mut squat = a.store().own_batch_after(&VersionVector::default(), 1).unwrap();
+    squat.events[0].id = kalamu_core::progress::event::derived_id(&b.device_id(), 6);
+    assert_eq!(push_as(&hub, &a, &squat), (422, "bad_batch".to_owned()));
+    assert_eq!(hub.event_ids(), before);
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
     assert!(!b.event_ids().contains(&forged.events[0].id));
 }

@@ -20,13 +20,14 @@ fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice() {
     let l3 = b.add_learner("Nanténin");
     b.study(&l3, 700);
 
-    // Byte counts are chosen to land inside a batch (about 10 bytes per event)
-    // or inside the hub's answers (a few hundred bytes each).
+    // Byte counts are chosen to land inside a batch (these regular events
+    // cost a few bytes each, their ids none) or inside the hub's answers (a
+    // few hundred bytes each).
     let faults = [
-        Fault::CutRequest(30_000),
+        Fault::CutRequest(1_500),
         Fault::CutResponse(400),
-        Fault::Reset(20_000),
-        Fault::Stall(10_000),
+        Fault::Reset(1_200),
+        Fault::Stall(1_000),
         Fault::Replay,
         Fault::Slow(100_000),
         Fault::CutRequest(2_000),
@@ -59,7 +60,7 @@ fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice() {
     for (fault, ok) in &outcomes {
         match fault {
             Fault::Slow(_) | Fault::Replay => assert!(ok, "{fault:?}"),
-            Fault::CutRequest(30_000) | Fault::Reset(20_000) | Fault::Stall(_) => assert!(!ok, "{fault:?}"),
+            Fault::CutRequest(1_500) | Fault::Reset(1_200) | Fault::Stall(_) => assert!(!ok, "{fault:?}"),
             _ => {}
         }
     }

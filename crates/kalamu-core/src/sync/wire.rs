@@ -12,7 +12,7 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::progress::event::{Event, EventBody};
+use crate::progress::event::{Event, EventBody, IdDeriver, is_derived_form};
 use crate::progress::hlc::Hlc;
 use crate::{Error, Result};
 
@@ -128,8 +128,12 @@ impl Batch {
             body: Vec::with_capacity(n),
         };
         let (mut prev_seq, mut prev_hlc) = (0i64, 0i64);
+        let mut derivers: HashMap<&str, IdDeriver> = HashMap::new();
         for e in &self.events {
-            cols.id.push(Undashed(&e.id));
+            // A derived id travels as nothing: the receiver derives it again.
+            let deriver =
+                derivers.entry(e.device_id.as_str()).or_insert_with(|| IdDeriver::new(&e.device_id));
+            cols.id.push(Undashed(if deriver.id(e.seq) == e.id { "" } else { &e.id }));
             cols.learner.push(learner_index.get(e.learner_id.as_str()).copied().unwrap_or(u32::MAX));
             cols.device.push(strings.index(&e.device_id));
             cols.pack.push(strings.index(&e.pack_id));
@@ -280,6 +284,7 @@ impl Columns {
                 .ok_or_else(|| bad(format!("string index {i} is out of range")))
         };
         let mut events = Vec::with_capacity(n);
+        let mut derivers: HashMap<u32, IdDeriver> = HashMap::new();
         let (mut seq, mut hlc) = (0i64, 0i64);
         let mut body = self.body.into_iter();
         for i in 0..n {
@@ -294,10 +299,20 @@ impl Columns {
             let learner = self.learners.get(self.learner[i] as usize).ok_or_else(|| {
                 bad(format!("event {} refers to a learner the batch does not describe", self.id[i]))
             })?;
-            let id = check_uuid(&self.id[i], "event id")?;
+            let device_id = string(self.device[i])?;
+            let deriver = derivers.entry(self.device[i]).or_insert_with(|| IdDeriver::new(&device_id));
+            let id = if self.id[i].is_empty() {
+                deriver.id(seq as u64)
+            } else {
+                let id = check_uuid(&self.id[i], "event id")?;
+                // Nobody may claim the derived id of another event.
+                if is_derived_form(&id) && id != deriver.id(seq as u64) {
+                    return Err(bad(format!("event id {id} is not the id of event {seq} of its device")));
+                }
+                id
+            };
             let body = body.next().expect("lengths checked");
             body.check().map_err(|why| Error::BadEvent { event: id.clone(), why })?;
-            let device_id = string(self.device[i])?;
             check_uuid(&device_id, "device id")?;
             events.push(Event {
                 id,
