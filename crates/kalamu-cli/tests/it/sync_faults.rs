@@ -95,8 +95,9 @@ fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_b
     a.enroll(&hub.url(), &hub.code("Centre de Labé"), "laptop-a");
     let learner = a.add_learner("Fatoumata");
     a.study(&learner, 5 * BATCH as usize);
-    // About 10 bytes an event: a batch a second or so.
-    proxy.set(Fault::Slow(45_000));
+    // These regular events cost about 2 bytes each (their ids nothing): a
+    // batch a second or so.
+    proxy.set(Fault::Slow(10_000));
     let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_kalamu"))
         .arg("--data")
         .arg(&a.data)

@@ -131,9 +131,12 @@ impl Batch {
         let mut derivers: HashMap<&str, IdDeriver> = HashMap::new();
         for e in &self.events {
             // A derived id travels as nothing: the receiver derives it again.
-            let deriver =
-                derivers.entry(e.device_id.as_str()).or_insert_with(|| IdDeriver::new(&e.device_id));
-            cols.id.push(Undashed(if deriver.id(e.seq) == e.id { "" } else { &e.id }));
+            let derived = is_derived_form(&e.id) && {
+                let deriver =
+                    derivers.entry(e.device_id.as_str()).or_insert_with(|| IdDeriver::new(&e.device_id));
+                deriver.id(e.seq) == e.id
+            };
+            cols.id.push(Undashed(if derived { "" } else { &e.id }));
             cols.learner.push(learner_index.get(e.learner_id.as_str()).copied().unwrap_or(u32::MAX));
             cols.device.push(strings.index(&e.device_id));
             cols.pack.push(strings.index(&e.pack_id));
