@@ -239,8 +239,12 @@ async fn pull(
     // Until the hub says it has no more: each answer must bring events this
     // laptop lacks (checked below), so the loop ends.
     let mut behind = false;
+    let reserve = store.reserve()?;
+    // This laptop's own events come back only from another copy of it: not
+    // noted as held by the hub, so what this copy recorded still counts as waiting.
+    let own = store.device()?.id;
     loop {
-        let room = store.room()?;
+        let room = store.room_keeping(reserve)?;
         if !room.allows(PULL_HEADROOM) {
             report.waiting_for_space = Some(room);
             break;
@@ -259,16 +263,13 @@ async fn pull(
                 detail: "it sent events this laptop already holds".into(),
             });
         }
-        let room = store.room()?;
+        let room = store.room_keeping(reserve)?;
         let (batch, cut) = fitting(batch, &room);
         if cut {
             report.waiting_for_space = Some(room);
         }
         let applied = store.apply_batch(&batch)?;
         let mut held = VersionVector::default();
-        // This laptop's own events come back only from another copy of it: not
-        // noted, so what this copy recorded still counts as waiting.
-        let own = store.device()?.id;
         for e in batch.events.iter().filter(|e| e.device_id != own) {
             held.raise(&e.device_id, e.seq);
         }

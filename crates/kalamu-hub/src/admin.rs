@@ -146,8 +146,7 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
         Ok(())
     })?;
     for (batch, _) in &frames {
-        crate::rules::own_events_only(&device_id, batch)?;
-        crate::rules::bounded_learners(batch)?;
+        crate::rules::from_laptop(&device_id, batch)?;
     }
     let mut done = BundleImport::default();
     let now = now_millis();

@@ -166,8 +166,7 @@ async fn push(State(store): State<Store>, who: Caller, body: Body) -> Result<axu
     let _turn = PUSHES.acquire().await.map_err(|_| stopping())?;
     let queue = move || {
         let batch = Batch::decode(&bytes)?;
-        crate::rules::own_events_only(&who.device_id, &batch)?;
-        crate::rules::bounded_learners(&batch)?;
+        crate::rules::from_laptop(&who.device_id, &batch)?;
         Ok(store.push(&who.center_id, batch, bytes.into(), now_millis()))
     };
     // Decoding is the laptop's work done on the hub's CPU, bounded but not

@@ -67,9 +67,16 @@ pub fn enrolment(
     }
 }
 
+/// What a laptop may send, by network or by its USB bundle: its own events
+/// only, describing a bounded number of learners.
+pub fn from_laptop(caller_device: &str, batch: &Batch) -> Result<()> {
+    own_events_only(caller_device, batch)?;
+    bounded_learners(batch)
+}
+
 /// Refuses a push that introduces events of another device: only a laptop
 /// itself may add its events to the hub, so no laptop can speak for another.
-pub fn own_events_only(caller_device: &str, batch: &Batch) -> Result<()> {
+fn own_events_only(caller_device: &str, batch: &Batch) -> Result<()> {
     match batch.events.iter().find(|e| e.device_id != caller_device) {
         Some(e) => Err(HubError::NotYourEvent { device: e.device_id.clone(), seq: e.seq }),
         None => Ok(()),
@@ -78,7 +85,7 @@ pub fn own_events_only(caller_device: &str, batch: &Batch) -> Result<()> {
 
 /// Refuses a push that describes more learners than one push may, so one
 /// laptop cannot flood every laptop's learner list in one go.
-pub fn bounded_learners(batch: &Batch) -> Result<()> {
+fn bounded_learners(batch: &Batch) -> Result<()> {
     let n = batch.learners.len();
     if n > kalamu_core::sync::wire::MAX_PUSH_LEARNERS {
         return Err(HubError::TooManyLearners(n));

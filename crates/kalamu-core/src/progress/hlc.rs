@@ -53,7 +53,7 @@ impl Hlc {
         } else {
             // The clock stood still or went back: count on from the last stamp.
             // A full counter carries into the milliseconds, keeping order.
-            Hlc(last.0.saturating_add(1).min(MAX.0.max(last.0)))
+            if last >= MAX { last } else { Hlc(last.0 + 1) }
         }
     }
 

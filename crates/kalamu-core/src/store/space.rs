@@ -36,11 +36,10 @@ impl Store {
     /// The space kept free for this laptop's own recording: four weeks at the
     /// pace of its last week, and never less than [`RESERVE_FLOOR`].
     pub fn reserve(&self) -> Result<u64> {
-        let device = self.device()?;
         let since = Hlc::at_millis((now_millis() - WEEK_MS).max(0) as u64);
         let recent: i64 = self.conn().query_row(
-            "SELECT count(*) FROM events WHERE device_id = ?1 AND hlc >= ?2",
-            (&device.id, since.0 as i64),
+            "SELECT count(*) FROM events WHERE device_id = (SELECT id FROM device) AND hlc >= ?1",
+            [since.0 as i64],
             |r| r.get(0),
         )?;
         Ok((recent as u64 * BYTES_PER_OWN_EVENT * RESERVE_WEEKS).max(RESERVE_FLOOR))
@@ -48,8 +47,14 @@ impl Store {
 
     /// Free space in the data dir, and the reserve.
     pub fn room(&self) -> Result<Room> {
+        self.room_keeping(self.reserve()?)
+    }
+
+    /// Free space in the data dir against a reserve reckoned once (it reads
+    /// a week of this laptop's events; a pull checks the space every round).
+    pub fn room_keeping(&self, reserve: u64) -> Result<Room> {
         let free = fs4::available_space(self.dir())
             .map_err(|e| Error::io("cannot read free space of", self.dir(), e))?;
-        Ok(Room { free, reserve: self.reserve()? })
+        Ok(Room { free, reserve })
     }
 }

@@ -193,16 +193,24 @@ impl Store {
 
     /// This device's head alone, as a vector.
     pub fn own_vector(&self) -> Result<VersionVector> {
-        let device = self.device()?;
-        let head: Option<i64> =
-            self.conn()
-                .query_row("SELECT max(seq) FROM events WHERE device_id = ?1", [&device.id], |r| r.get(0))?;
-        Ok(VersionVector(head.map(|h| (device.id, h as u64)).into_iter().collect()))
+        // A read only: this runs after every acknowledged batch, and
+        // `device()` would start a write to make an identity that recorded nothing.
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT d.id, (SELECT max(seq) FROM events WHERE device_id = d.id) FROM device d",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))?;
+        let mut vector = VersionVector::default();
+        for row in rows {
+            if let (device, Some(head)) = row? {
+                vector.0.insert(device, head as u64);
+            }
+        }
+        Ok(vector)
     }
 
     /// Up to `limit` of this device's own events that a side holding `theirs` lacks.
     pub fn own_batch_after(&self, theirs: &VersionVector, limit: usize) -> Result<Batch> {
-        let device = self.device()?.id;
+        let Some((device, _)) = self.own_vector()?.0.into_iter().next() else { return Ok(Batch::default()) };
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
         ))?;
