@@ -18,9 +18,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `kalamu enroll`
 pub fn enroll(store: &Store, hub: &str, code: &str, name: Option<&str>) -> Result<()> {
     let name = name.map(str::to_owned).unwrap_or_else(kalamu_client::host_name);
+    let copy = store.identity_clash()?;
     let link = runtime()?.block_on(kalamu_client::enroll(store, hub, code, &name))?;
     out!("Enrolled with {} ({}) at {}", link.center_name, link.center_id, link.hub_url);
-    out!("  this laptop: {} ({name})", store.device()?.id);
+    let device = store.device()?.id;
+    out!("  this laptop: {device} ({name})");
+    if copy {
+        let moved = store.own_vector()?.get(&device);
+        out!(
+            "  This copy goes on as a new laptop: the {moved} events only it recorded go with it and reach the hub at the next sync."
+        );
+    }
     Ok(())
 }
 
@@ -79,7 +87,7 @@ fn print_report(r: &SyncReport) {
     }
     if r.identity_clash {
         out!(
-            "Another copy of this laptop's disk is in use (a cloned disk, or a restored backup): the hub holds other events under this laptop's identity. Work here is safe and recording goes on; ask the staff to enrol one of the copies again as a new laptop."
+            "Another copy of this laptop's disk is in use (a cloned disk, or a restored backup): the hub holds other events under this laptop's identity. Work here is safe and recording goes on. To send it, enrol this copy again with a new code from the staff (`kalamu enroll --hub HUB --code CODE`): it goes on as a new laptop."
         );
     }
     if let Some(room) = r.waiting_for_space {

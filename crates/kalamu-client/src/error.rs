@@ -20,6 +20,8 @@ pub enum ClientError {
         code: kalamu_core::sync::WireCode,
         /// The hub's sentence.
         message: String,
+        /// For a conflict: the first of this laptop's events the hub holds otherwise.
+        seq: Option<u64>,
     },
     /// The hub answered something that is not the Kalamu protocol.
     #[error("the hub at {url} answered something unexpected ({detail}); is it a Kalamu hub?")]

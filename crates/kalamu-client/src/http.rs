@@ -82,7 +82,9 @@ impl HubClient {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
         match serde_json::from_slice::<kalamu_core::sync::protocol::ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Refused { status, code: body.code, message: body.message }),
+            Ok(body) => {
+                Err(ClientError::Refused { status, code: body.code, message: body.message, seq: body.seq })
+            }
             Err(_) => Err(ClientError::Protocol {
                 url: self.base.clone(),
                 detail: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),

@@ -93,6 +93,10 @@ pub fn host_name() -> String {
 }
 
 /// Enrols this laptop with a hub using a one-time code from the center's staff.
+///
+/// A copy of another laptop's disk (it saw its identity in use elsewhere)
+/// joins as a new laptop, with a new id: what only this copy recorded goes
+/// with it, and reaches the hub at the next sync.
 pub async fn enroll(
     store: &Store,
     hub_url: &str,
@@ -100,21 +104,26 @@ pub async fn enroll(
     device_name: &str,
 ) -> Result<kalamu_core::sync::HubLink> {
     let client = HubClient::new(hub_url, None, DEFAULT_TIMEOUT)?;
-    let device = store.device()?;
+    let copy = store.identity_clash()?;
+    let device_id = if copy { kalamu_core::progress::event::fresh_device_id() } else { store.device()?.id };
     let answer = client
         .enroll(&EnrollRequest {
             code: code.to_owned(),
-            device_id: device.id,
+            device_id: device_id.clone(),
             device_name: device_name.to_owned(),
         })
         .await?;
-    store.set_hub_link(
-        client.url(),
-        &answer.center_id,
-        &answer.center_name,
-        &answer.device_token,
-        &answer.center_key,
-    )?;
+    if copy {
+        store.continue_as_new_laptop(&device_id, client.url(), &answer)?;
+    } else {
+        store.set_hub_link(
+            client.url(),
+            &answer.center_id,
+            &answer.center_name,
+            &answer.device_token,
+            &answer.center_key,
+        )?;
+    }
     Ok(store.require_hub_link()?)
 }
 
@@ -152,7 +161,12 @@ pub async fn sync(
             // This laptop sends only its own events: the hub holding others
             // under the same numbers means another copy of this disk synced.
             Err(e) if e.wire_code() == Some(kalamu_core::sync::WireCode::SyncConflict) => {
-                store.note_identity_clash()?;
+                // The hub names the first event it holds otherwise: this copy's own history starts there.
+                let from = match e {
+                    ClientError::Refused { seq: Some(seq), .. } => seq,
+                    _ => theirs.get(&store.device()?.id) + 1,
+                };
+                store.note_identity_clash(from)?;
                 report.identity_clash = true;
                 continue;
             }
@@ -277,7 +291,8 @@ async fn pull(
         store.note_hub_vector(&held)?;
         report.pulled += applied.new as u64;
         if applied.not_recorded_here > 0 && !report.identity_clash {
-            store.note_identity_clash()?;
+            // Everything this copy pushed, the hub acknowledged as it is here.
+            store.note_identity_clash(store.hub_vector()?.get(&own) + 1)?;
             report.identity_clash = true;
         }
         report.batches += 1;

@@ -196,6 +196,9 @@ pub enum Error {
     /// Sync needs an enrolment first.
     #[error("this laptop is not enrolled with a hub yet; run `kalamu enroll --hub URL --code CODE`")]
     NotEnrolled,
+    /// A new identity for this laptop that this store already holds events of.
+    #[error("this store already holds events of device {0}; it cannot become that laptop")]
+    DeviceIdHeld(String),
     /// The laptop already belongs to another center.
     #[error("this laptop belongs to center {ours}; it cannot also join {theirs}")]
     OtherCenter {
@@ -262,6 +265,7 @@ impl Error {
             Error::SyncGap { .. } => "sync_gap",
             Error::SyncConflict { .. } => "sync_conflict",
             Error::NotEnrolled => "not_enrolled",
+            Error::DeviceIdHeld(_) => "device_id_held",
             Error::OtherCenter { .. } => "enrolled_elsewhere",
             Error::Bundle { problem, .. } => problem.code(),
             Error::NoFolder(_) => "no_folder",

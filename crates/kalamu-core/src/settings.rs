@@ -40,14 +40,27 @@ impl Store {
     /// Whether another copy of this store's identity was seen (a cloned disk
     /// or a restored backup). Such a store keeps recording and receiving but
     /// sends nothing, so it cannot take the sequence numbers of the copy the
-    /// hub follows; staff enrol it again as a new laptop.
+    /// hub follows; enrolled again, it goes on as a new laptop
+    /// ([`Store::continue_as_new_laptop`]).
     pub fn identity_clash(&self) -> Result<bool> {
         Ok(self.setting("identity_clash")?.is_some())
     }
 
-    /// Notes that another copy of this store's identity was seen.
-    pub fn note_identity_clash(&self) -> Result<()> {
+    /// Notes that another copy of this store's identity was seen, and that
+    /// this copy's own history begins at its event `from` (what came before,
+    /// the hub holds as this copy holds it). The first sighting says it
+    /// best; later ones, made while this copy sends nothing, keep it.
+    pub fn note_identity_clash(&self, from: u64) -> Result<()> {
+        if self.identity_clash()? {
+            return Ok(());
+        }
+        self.put_setting("clash_from", &from.to_string())?;
         self.put_setting("identity_clash", &crate::store::now_millis().to_string())
+    }
+
+    /// The first of this device's events that only this copy recorded, once a clash was seen.
+    pub fn clash_from(&self) -> Result<Option<u64>> {
+        Ok(self.setting("clash_from")?.and_then(|v| v.parse().ok()))
     }
 
     fn setting(&self, key: &str) -> Result<Option<String>> {

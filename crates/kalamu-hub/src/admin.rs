@@ -148,14 +148,9 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     for (batch, _) in &frames {
         crate::rules::from_laptop(&device_id, batch)?;
     }
-    let mut done = BundleImport::default();
-    let now = now_millis();
-    for (batch, wire) in frames {
-        let (applied, _) = crate::storage::wait(store.push(&device.center_id, batch, wire, now))?;
-        done.received += applied.received as u64;
-        done.new += applied.new as u64;
-    }
-    Ok(done)
+    // One transaction for the whole bundle: applied whole or not at all.
+    let (applied, _) = crate::storage::wait(store.push(&device.center_id, &device_id, frames, now_millis()))?;
+    Ok(BundleImport { received: applied.received as u64, new: applied.new as u64 })
 }
 
 fn bundle_error(path: &Path, problem: BundleProblem) -> HubError {

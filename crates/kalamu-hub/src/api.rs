@@ -167,7 +167,7 @@ async fn push(State(store): State<Store>, who: Caller, body: Body) -> Result<axu
     let queue = move || {
         let batch = Batch::decode(&bytes)?;
         crate::rules::from_laptop(&who.device_id, &batch)?;
-        Ok(store.push(&who.center_id, batch, bytes.into(), now_millis()))
+        Ok(store.push(&who.center_id, &who.device_id, vec![(batch, bytes.into())], now_millis()))
     };
     // Decoding is the laptop's work done on the hub's CPU, bounded but not
     // small: never on the async threads, where it would stall every other request.

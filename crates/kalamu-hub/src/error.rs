@@ -51,6 +51,16 @@ pub enum HubError {
     /// A push that describes more learners than one push may.
     #[error("the batch describes {0} learners; a laptop sends at most 256 in one push")]
     TooManyLearners(usize),
+    /// A push that would take the learners a laptop added today past the day's bound.
+    #[error(
+        "this laptop added {today} learners today and sent {more} more; a laptop adds at most 1000 a day, the rest wait until tomorrow"
+    )]
+    TooManyLearnersToday {
+        /// Learners the laptop added in the last day.
+        today: u64,
+        /// New learners in the refused push.
+        more: usize,
+    },
     /// The device is enrolled with another center already.
     #[error("this laptop already belongs to another center")]
     DeviceInOtherCenter,
@@ -108,6 +118,7 @@ impl HubError {
             HubError::RevokedForGood => WireCode::RevokedForGood,
             HubError::NotYourEvent { .. } => WireCode::NotYourEvent,
             HubError::TooManyLearners(_) => WireCode::TooManyLearners,
+            HubError::TooManyLearnersToday { .. } => WireCode::TooManyLearnersToday,
             HubError::OtherCenter(_) => WireCode::OtherCenter,
             HubError::NoSuchCenter(_) => WireCode::NoSuchCenter,
             HubError::CenterExists(_) => WireCode::CenterExists,
@@ -138,6 +149,7 @@ impl HubError {
             HubError::CenterExists(_) => StatusCode::CONFLICT,
             HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HubError::BadRequest(_) | HubError::TooManyLearners(_) => StatusCode::BAD_REQUEST,
+            HubError::TooManyLearnersToday { .. } => StatusCode::TOO_MANY_REQUESTS,
             HubError::Sync(kalamu_core::Error::SyncConflict { .. }) => StatusCode::CONFLICT,
             HubError::Sync(kalamu_core::Error::Sqlite(_) | kalamu_core::Error::Io { .. }) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -154,7 +166,11 @@ impl HubError {
 
 impl IntoResponse for HubError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code(), message: self.to_string() };
+        let seq = match &self {
+            HubError::Sync(kalamu_core::Error::SyncConflict { seq, .. }) => Some(*seq),
+            _ => None,
+        };
+        let body = ErrorBody { code: self.code(), message: self.to_string(), seq };
         (self.status(), axum::Json(body)).into_response()
     }
 }

@@ -100,8 +100,11 @@ pub trait PushTx {
     fn device_head(&mut self, device: &str) -> Result<Option<(String, u64)>>;
     /// A learner as stored, with the center it belongs to.
     fn learner(&mut self, id: &str) -> Result<Option<(String, LearnerRecord)>>;
-    /// Stores a learner new to the hub in a center.
-    fn add_learner(&mut self, center_id: &str, learner: &LearnerRecord) -> Result<()>;
+    /// Stores a learner new to the hub in a center, as added by `device` at `now`.
+    fn add_learner(&mut self, center_id: &str, learner: &LearnerRecord, device: &str, now: i64)
+    -> Result<()>;
+    /// How many learners `device` added since `since` (unix ms).
+    fn learners_added_since(&mut self, device: &str, since: i64) -> Result<u64>;
     /// Claims an event's id for it; false if the id is held already (by it or another event).
     fn claim_event_id(&mut self, event: &Event) -> Result<bool>;
     /// The device and sequence number an event id is held by.
@@ -123,14 +126,22 @@ pub trait PushTx {
     ) -> Result<()>;
 }
 
-/// Stores a batch pushed by a device of `center_id` by the hub's rules, in
-/// the backend's transaction `tx`: every device and learner must be the
-/// center's; the batch must continue each device's events without a gap;
-/// a repeat must be, field by field, the event held. Returns what it did
-/// and the hub's vector for the batch's devices after it.
+/// Most learners one laptop may add to the hub in a day: a class or two a
+/// day is plenty, and no laptop can flood its center's learner lists.
+pub const MAX_DAY_LEARNERS: u64 = 1_000;
+/// A day, in ms.
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Stores a batch pushed by laptop `device` of `center_id` by the hub's
+/// rules, in the backend's transaction `tx`: every device and learner must
+/// be the center's; the laptop adds at most [`MAX_DAY_LEARNERS`] learners a
+/// day; the batch must continue each device's events without a gap; a
+/// repeat must be, field by field, the event held. Returns what it did and
+/// the hub's vector for the batch's devices after it.
 pub fn push(
     tx: &mut impl PushTx,
     center_id: &str,
+    device: &str,
     batch: &Batch,
     wire: Vec<u8>,
     now: i64,
@@ -148,11 +159,21 @@ pub fn push(
     let after = held.check_extends(batch)?;
     // The pushed bytes are kept to be pulled as they are only if they say what the hub holds.
     let mut as_stored = true;
+    let mut fresh = Vec::new();
     for l in &batch.learners {
         match tx.learner(&l.id)? {
             Some((c, _)) if c != center_id => return Err(HubError::OtherCenter(format!("learner {}", l.id))),
             Some((_, stored)) => as_stored &= stored == *l,
-            None => tx.add_learner(center_id, l)?,
+            None => fresh.push(l),
+        }
+    }
+    if !fresh.is_empty() {
+        let today = tx.learners_added_since(device, now - DAY_MS)?;
+        if today + fresh.len() as u64 > MAX_DAY_LEARNERS {
+            return Err(HubError::TooManyLearnersToday { today, more: fresh.len() });
+        }
+        for l in fresh {
+            tx.add_learner(center_id, l, device, now)?;
         }
     }
     // A batch may repeat events, its own or stored ones: each is new only

@@ -460,12 +460,23 @@ impl Storage for SqliteStorage {
     fn push(
         &self,
         center_id: &str,
-        batch: Batch,
-        wire: Vec<u8>,
+        device: &str,
+        batches: Vec<(Batch, Vec<u8>)>,
         now: i64,
     ) -> Committing<(Applied, VersionVector)> {
-        let center = center_id.to_owned();
-        self.queue(move |tx| rules::push(&mut SqlitePush(tx), &center, &batch, wire, now))
+        let (center, device) = (center_id.to_owned(), device.to_owned());
+        self.queue(move |tx| {
+            let mut done = (Applied::default(), VersionVector::default());
+            for (batch, wire) in batches {
+                let (applied, after) = rules::push(&mut SqlitePush(tx), &center, &device, &batch, wire, now)?;
+                done.0.received += applied.received;
+                done.0.new += applied.new;
+                for (d, seq) in &after.0 {
+                    done.1.raise(d, *seq);
+                }
+            }
+            Ok(done)
+        })
     }
 
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled> {
@@ -537,13 +548,21 @@ impl rules::PushTx for SqlitePush<'_> {
             .optional()?)
     }
 
-    fn add_learner(&mut self, center_id: &str, l: &LearnerRecord) -> Result<()> {
+    fn add_learner(&mut self, center_id: &str, l: &LearnerRecord, device: &str, now: i64) -> Result<()> {
         self.0
             .prepare_cached(
-                "INSERT INTO learners (id, center_id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO learners (id, center_id, name, created_at, pin_hash, added_by, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute((&l.id, center_id, &l.name, l.created_at, &l.pin_hash))?;
+            .execute((&l.id, center_id, &l.name, l.created_at, &l.pin_hash, device, now))?;
         Ok(())
+    }
+
+    fn learners_added_since(&mut self, device: &str, since: i64) -> Result<u64> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT count(*) FROM learners WHERE added_by = ?1 AND added_at > ?2")?
+            .query_row((device, since), |r| r.get::<_, i64>(0))? as u64)
     }
 
     fn claim_event_id(&mut self, e: &Event) -> Result<bool> {

@@ -103,14 +103,15 @@ pub trait Storage: Send + Sync + 'static {
     fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo>;
     /// What the hub holds of a center.
     fn vector(&self, center_id: &str) -> Result<VersionVector>;
-    /// Stores a batch from a device of `center_id`, whole or not at all, with
-    /// `wire`, the bytes it arrived as; returns what it did and the hub's
-    /// vector for the devices in the batch, after it.
+    /// Stores batches from laptop `device` of `center_id` (one push, or a
+    /// USB bundle's), all in one transaction or none, each with the bytes it
+    /// arrived as; returns what they did and the hub's vector for their
+    /// devices, after them.
     fn push(
         &self,
         center_id: &str,
-        batch: Batch,
-        wire: Vec<u8>,
+        device: &str,
+        batches: Vec<(Batch, Vec<u8>)>,
         now: i64,
     ) -> Committing<(Applied, VersionVector)>;
     /// What a side holding `theirs` lacks of the center, as encoded batches of

@@ -36,7 +36,15 @@ impl Center {
     }
 
     fn push(&self, batch: &Batch) -> usize {
-        kalamu_hub::storage::wait(self.hub.push(&self.id, batch.clone(), batch.encode(), NOW)).unwrap().0.new
+        kalamu_hub::storage::wait(self.hub.push(
+            &self.id,
+            &batch.events[0].device_id,
+            vec![(batch.clone(), batch.encode())],
+            NOW,
+        ))
+        .unwrap()
+        .0
+        .new
     }
 
     /// Everything a side holding `theirs` receives, page after page, in order.
@@ -144,7 +152,8 @@ fn an_event_repeated_within_a_batch_is_stored_once_and_a_changed_one_is_refused(
     assert_eq!(c.push(&twice), 4);
     let mut changed = events(&a, &awa, 3..=6);
     changed.events[0].id = uuid::Uuid::now_v7().to_string();
-    let refused = kalamu_hub::storage::wait(c.hub.push(&c.id, changed.clone(), changed.encode(), NOW));
+    let refused =
+        kalamu_hub::storage::wait(c.hub.push(&c.id, &a, vec![(changed.clone(), changed.encode())], NOW));
     assert!(
         matches!(
             refused,
@@ -277,7 +286,8 @@ fn a_schema_2_hub_database_keeps_every_event_and_when_it_arrived() {
     // The ids came along: one reused by a new event is still refused.
     let mut reused = events(&b, &awa, 13..=13);
     reused.events[0].id = a_late.events[0].id.clone();
-    let refused = kalamu_hub::storage::wait(c.hub.push(&c.id, reused.clone(), reused.encode(), NOW));
+    let refused =
+        kalamu_hub::storage::wait(c.hub.push(&c.id, &b, vec![(reused.clone(), reused.encode())], NOW));
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(c.push(&events(&b, &awa, 13..=14)), 2, "and the hub goes on taking new ones");
 }

@@ -75,7 +75,8 @@ export const en = {
   syncUnreachable: "The center's hub cannot be reached right now. Your work is safe on this laptop and will be sent when the connection is back.",
   syncRevoked: "This laptop was removed from the center. Your work is safe on this laptop; ask the staff to connect it again.",
   syncRefused: "The hub refused this laptop's progress. Your work is safe on this laptop; tell the staff.",
-  syncIdentityClash: "Another copy of this laptop's disk is in use elsewhere. Work here is safe; ask the staff to connect one of the copies again as a new laptop.",
+  syncIdentityClash: "Another copy of this laptop's disk is in use elsewhere. Work here is safe; to send it, the staff connect this copy again with a new code, as a new laptop.",
+  connectAsNew: "Connect as a new laptop",
   syncLowSpace: (free: number, reserve: number) =>
     `The disk is nearly full (${free} MB free): other laptops' progress waits, to keep ${reserve} MB for your work. Ask the staff to free some space.`,
   syncNow: "Send now",

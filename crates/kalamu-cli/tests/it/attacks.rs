@@ -4,7 +4,7 @@
 //! attacker's events are nowhere, and the honest laptops go on recording
 //! and syncing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kalamu_core::progress::event::{Answer, EventBody};
 use kalamu_core::progress::hlc::Hlc;
@@ -224,7 +224,7 @@ fn clone_of(l: &Laptop) -> Laptop {
 
 #[test]
 fn a_cloned_disk_or_a_restored_backup_blocks_nothing_and_says_so() {
-    let (_hub, a, b, _c, hawa) = center();
+    let (hub, a, b, _c, hawa) = center();
     let backup = clone_of(&b);
     let twin = clone_of(&b);
     b.study(&hawa, 2);
@@ -255,6 +255,64 @@ fn a_cloned_disk_or_a_restored_backup_blocks_nothing_and_says_so() {
     let said = ok(b.sync(None));
     assert!(said.contains("Sent 1 events"), "{said}");
     assert_eq!(b.store().pending().unwrap(), 0, "{said}");
+
+    // Staff enrol each copy again: it goes on as a new laptop, and what only
+    // it recorded reaches the hub, once.
+    for (copy, only_here) in [(&twin, 3), (&backup, 1)] {
+        let waiting: BTreeSet<_> = contents(&copy.store().events_of(&hawa).unwrap())
+            .difference(&contents(&hub_events(&hub)))
+            .cloned()
+            .collect();
+        assert_eq!(waiting.len(), only_here, "what only this copy recorded");
+        let said = ok(copy.run(&[
+            "enroll",
+            "--hub",
+            &hub.url(),
+            "--code",
+            &hub.code("Centre de Mamou"),
+            "--name",
+            "copy",
+        ]));
+        assert!(said.contains(&format!("the {only_here} events only it recorded go with it")), "{said}");
+        assert_ne!(copy.device_id(), b.device_id());
+        let report = serde_json::from_str::<serde_json::Value>(&ok(copy.run(&["sync", "--json"]))).unwrap();
+        assert_eq!(report["identity_clash"], false, "{report}");
+        assert_eq!(report["pushed"], only_here, "{report}");
+        assert_eq!(report["pending"], 0, "{report}");
+        let on_hub = hub_events(&hub);
+        assert!(waiting.is_subset(&contents(&on_hub)), "the copy's own work reached the hub");
+        assert_eq!(contents(&on_hub).len(), on_hub.len(), "nothing is counted twice");
+    }
+    honest_laptops_go_on(&hub, &hawa, &[&b, &twin, &backup]);
+    for l in [&b, &twin, &backup] {
+        assert_eq!(l.store().pending().unwrap(), 0);
+    }
+}
+
+/// Every event the hub holds, from its runs.
+fn hub_events(hub: &Hub) -> Vec<kalamu_core::progress::event::Event> {
+    let db = hub.db();
+    let mut stmt = db.prepare("SELECT bytes FROM runs").unwrap();
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .flat_map(|run| Batch::decode(&run.unwrap()).unwrap().events)
+        .collect()
+}
+
+/// What events say, whoever recorded them: learner, lesson, stamp and details.
+fn contents(events: &[kalamu_core::progress::event::Event]) -> BTreeSet<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e.learner_id,
+                e.lesson_id,
+                e.hlc.0,
+                serde_json::to_string(&e.body).unwrap()
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -288,4 +346,44 @@ fn one_push_cannot_flood_the_learner_picker() {
     }
     ok(a.sync(None));
     assert_eq!(a.store().pending().unwrap(), 0);
+
+    // Nor in many pushes: a laptop adds at most 1,000 learners a day; the rest wait.
+    for i in 0..700 {
+        let l = a.add_learner(&format!("Learner {}", 300 + i));
+        a.study(&l, 1);
+    }
+    let refused = a.sync(None);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("1000 a day"), "{}", stderr(&refused));
+    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    assert_eq!(on_hub, 1 + 301 + 2 * 256, "Hawa, the first 301 and two pushes of 256");
+    assert_eq!(a.store().pending().unwrap(), 700 - 2 * 256, "the rest wait on the laptop");
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+}
+
+#[test]
+fn a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub() {
+    let (hub, a, b, c, hawa) = center();
+    let fanta = a.add_learner("Fanta");
+    a.study(&fanta, 10);
+    let stick = tempfile::tempdir().unwrap();
+    let real = stick.path().join("a.kbundle");
+    ok(a.run(&["sync", "export", "--out", real.to_str().unwrap()]));
+    // The same seal and header, but a second batch that repeats an event of the first with other details.
+    let header = kalamu_core::sync::BundleReader::open(&real).unwrap().header.clone();
+    let first = a.store().own_batch_after(&VersionVector::default(), 100).unwrap();
+    let mut second = a.store().own_batch_after(&VersionVector::default(), 3).unwrap();
+    second.events[2].body = EventBody::LessonCompleted;
+    let forged = stick.path().join("forged.kbundle");
+    let key =
+        kalamu_core::sync::bundle::device_bundle_key(&kalamu_core::sync::bundle::token_hash(&a.token()));
+    let mut batches = vec![second, first].into_iter();
+    kalamu_core::sync::bundle::write_bundle(&forged, &header, &key, || Ok(batches.next_back())).unwrap();
+    let before = hub.event_ids();
+    let refused = hub.run(&["import", forged.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("differs from the one already stored"), "{}", stderr(&refused));
+    assert_eq!(hub.event_ids(), before, "the first batch is not kept either");
+    assert!(ok(hub.run(&["import", real.to_str().unwrap()])).contains("10 events, 10 new"));
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }

@@ -209,6 +209,11 @@ pub struct Event {
     pub body: EventBody,
 }
 
+/// A new device id (a UUIDv7), for a store's first use or a copy that goes on as a new laptop.
+pub fn fresh_device_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// This device's identity and clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Device {
@@ -225,7 +230,7 @@ impl Store {
     pub fn device(&self) -> Result<Device> {
         self.conn().execute(
             "INSERT OR IGNORE INTO device (singleton, id, next_seq, last_hlc) VALUES (1, ?1, 1, 0)",
-            [uuid::Uuid::now_v7().to_string()],
+            [fresh_device_id()],
         )?;
         Ok(self.conn().query_row("SELECT id, next_seq, last_hlc FROM device", [], |r| {
             Ok(Device {

@@ -358,19 +358,27 @@ impl Store {
         // or not at all, even if the file changes while it is read.
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)?;
         let mut done = BundleImport::default();
-        // The hub made this bundle, so it holds every event in it.
+        // The hub made this bundle, so it holds every event in it; but this
+        // laptop's own id past what it recorded is another copy's history.
+        let own = self.device()?.id;
+        let own_head = self.own_vector()?.get(&own);
         let mut held = VersionVector::default();
+        let mut not_recorded_here = 0;
         reader.read_sealed(&key, |batch, _| {
             let applied = self.apply_in(&tx, &batch)?;
-            for e in &batch.events {
+            for e in batch.events.iter().filter(|e| e.device_id != own || e.seq <= own_head) {
                 held.raise(&e.device_id, e.seq);
             }
             done.received += applied.received as u64;
             done.new += applied.new as u64;
+            not_recorded_here += applied.not_recorded_here;
             Ok(())
         })?;
         self.note_hub_vector_in(&tx, &held)?;
         tx.commit()?;
+        if not_recorded_here > 0 {
+            self.note_identity_clash(self.hub_vector()?.get(&own) + 1)?;
+        }
         Ok(done)
     }
 }

@@ -64,12 +64,25 @@ impl Store {
         token: &str,
         key: &str,
     ) -> Result<()> {
+        self.set_hub_link_in(self.conn(), hub_url, center_id, center_name, token, key)
+    }
+
+    /// [`Store::set_hub_link`] inside a transaction the caller holds.
+    pub(crate) fn set_hub_link_in(
+        &self,
+        conn: &rusqlite::Connection,
+        hub_url: &str,
+        center_id: &str,
+        center_name: &str,
+        token: &str,
+        key: &str,
+    ) -> Result<()> {
         if let Some(old) = self.hub_link()?
             && old.center_id != center_id
         {
             return Err(Error::OtherCenter { ours: old.center_name, theirs: center_name.to_owned() });
         }
-        self.conn().execute(
+        conn.execute(
             "INSERT INTO hub_link (singleton, hub_url, center_id, center_name, device_token, center_key, enrolled_at)
              VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (singleton) DO UPDATE SET hub_url = excluded.hub_url, center_name = excluded.center_name,

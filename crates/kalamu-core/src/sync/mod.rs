@@ -10,6 +10,7 @@ pub mod codes;
 pub mod engine;
 pub mod link;
 pub mod protocol;
+pub mod rejoin;
 pub mod vector;
 pub mod wire;
 

@@ -105,4 +105,8 @@ pub struct ErrorBody {
     pub code: super::WireCode,
     /// A sentence for people.
     pub message: String,
+    /// For `sync_conflict`: the sequence number of the first pushed event
+    /// that differs from the one held, where another copy's history begins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_runs.sql"),
     include_str!("../../migrations/sqlite/0003_runs_only.sql"),
     include_str!("../../migrations/sqlite/0004_device_codes.sql"),
+    include_str!("../../migrations/sqlite/0005_learners_added_by.sql"),
 ];
 
 /// The schema whose migration drops the event rows.
