@@ -37,10 +37,21 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         let pin_hash = pin.map(|p| pin_hash(&id, p)).transpose()?;
         let learner = Learner { id, name, created_at: now_millis(), has_pin: pin_hash.is_some() };
-        self.conn().execute(
+        self.device()?;
+        // The learner and the event that carries them to the other laptops, together.
+        let tx = rusqlite::Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO learners (id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4)",
             (&learner.id, &learner.name, learner.created_at, pin_hash),
         )?;
+        crate::progress::event::record_in(
+            &tx,
+            &learner.id,
+            "",
+            "",
+            crate::progress::event::EventBody::LearnerAdded,
+        )?;
+        tx.commit()?;
         Ok(learner)
     }
 

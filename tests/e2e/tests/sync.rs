@@ -201,9 +201,11 @@ async fn progress_travels_by_usb_stick_from_the_app() -> Result<()> {
     let out = stick.path().join("kalamu/awa-laptop.kbundle");
     app.fill("[data-testid=usb-export-path]", out.to_str().unwrap()).await?;
     app.click("[data-testid=usb-export]").await?;
-    app.wait_for_text("[data-testid=usb-exported]", "Saved 1 activity. Give the stick to the staff.").await?;
+    // Awa's addition to this laptop and her lesson.
+    app.wait_for_text("[data-testid=usb-exported]", "Saved 2 activities. Give the stick to the staff.")
+        .await?;
     let imported = kalamu(hub_dir.path(), &["hub", "import", out.to_str().unwrap()])?;
-    assert!(imported.contains("1 events, 1 new"), "{imported}");
+    assert!(imported.contains("2 events, 2 new"), "{imported}");
 
     // The staff bring back the center's progress; the dialog finds it on the stick.
     let from_hub = stick.path().join("labe.kbundle");
@@ -214,11 +216,11 @@ async fn progress_travels_by_usb_stick_from_the_app() -> Result<()> {
     assert!(found.contains("labe.kbundle") && found.contains("awa-laptop.kbundle"), "{found}");
     app.fill("[data-testid=usb-import-path]", from_hub.to_str().unwrap()).await?;
     app.click("[data-testid=usb-import]").await?;
-    app.wait_for_text("[data-testid=usb-imported]", "Loaded 2 activities, 1 new on this laptop.").await?;
+    app.wait_for_text("[data-testid=usb-imported]", "Loaded 4 activities, 2 new on this laptop.").await?;
     app.screenshot("usb-dialog").await?;
     // Twice changes nothing; the laptop's own bundle is refused with words.
     app.click("[data-testid=usb-import]").await?;
-    app.wait_for_text("[data-testid=usb-imported]", "Loaded 2 activities, 0 new on this laptop.").await?;
+    app.wait_for_text("[data-testid=usb-imported]", "Loaded 4 activities, 0 new on this laptop.").await?;
     app.fill("[data-testid=usb-import-path]", out.to_str().unwrap()).await?;
     app.click("[data-testid=usb-import]").await?;
     let refused = app.text_of("[data-testid=usb-error]").await?;

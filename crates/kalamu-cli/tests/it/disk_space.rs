@@ -107,15 +107,16 @@ fn a_pull_stops_at_the_reserve_and_learners_keep_recording() {
         conn.query_row("SELECT count(*) FROM events WHERE device_id = ?1", [device], |r| r.get(0)).unwrap()
     };
     let (a_id, b_id) = (a.device_id(), b.device_id());
-    assert_eq!(count("after-first.db", &b_id), 1000, "every one of Binta's 1,000 events is stored");
+    assert_eq!(count("after-first.db", &b_id), 1001, "Binta's addition and every one of her 1,000 events");
     assert_eq!(count("after-first.db", &a_id) as u64, pulled);
 
     // Space returns: the next sync brings the rest, and says nothing is waiting.
     assert!(so.contains("second sync exit 0"), "{so}");
     let second = json("second.json");
     assert!(second["waiting_for_space"].is_null(), "{second}");
-    assert_eq!(count("after-second.db", &a_id), SEEDED as i64);
-    assert_eq!(count("after-second.db", &b_id), 1000);
+    // Each laptop's learner's addition, and their events.
+    assert_eq!(count("after-second.db", &a_id), SEEDED as i64 + 1);
+    assert_eq!(count("after-second.db", &b_id), 1001);
     let on_hub = hub.event_ids().1;
-    assert_eq!(on_hub, SEEDED + 1000, "B's events reached the hub too");
+    assert_eq!(on_hub, SEEDED + 1 + 1001, "B's events reached the hub too");
 }

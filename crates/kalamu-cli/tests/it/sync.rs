@@ -35,7 +35,7 @@ fn a_hub_stopped_right_after_a_sync_still_knows_when_the_laptop_was_seen() {
         devices.as_array().unwrap().iter().find(|d| d["name"] == "laptop-a").unwrap()["last_seen_at"]
             .as_i64();
     assert!(a_seen.is_some_and(|t| t >= before), "{devices}");
-    assert_eq!(hub.event_ids().1, 2);
+    assert_eq!(hub.event_ids().1, 3, "Mariama's addition and two events");
 }
 
 #[test]
@@ -46,11 +46,11 @@ fn a_learner_who_studied_on_laptop_a_finds_all_progress_on_laptop_b() {
     let lesson = ["--learner", &awa, "--pack", PACK, "--lesson", "ip-addresses"];
     ok(a.run(&[&["progress", "record"], &lesson[..], &["completed"]].concat()));
     let sent = ok(a.sync(None));
-    assert!(sent.contains("Sent 41 events"), "{sent}");
+    assert!(sent.contains("Sent 42 events"), "her addition and 41 events: {sent}");
     assert!(sent.contains("Nothing is waiting"), "{sent}");
 
     let got = ok(b.sync(None));
-    assert!(got.contains("received 41 events"), "{got}");
+    assert!(got.contains("received 42 events"), "{got}");
     let learners = json(&b.run(&["learner", "list", "--json"]));
     assert_eq!(learners[0]["name"], "Awa");
     assert_eq!(learners[0]["has_pin"], true, "the PIN travels with the learner");
@@ -64,7 +64,7 @@ fn a_learner_who_studied_on_laptop_a_finds_all_progress_on_laptop_b() {
     assert!(ok(a.sync(None)).contains("received 7 events"));
     assert_eq!(show(&a), show(&b));
     let (on_hub, rows) = hub.event_ids();
-    assert_eq!(rows, 48);
+    assert_eq!(rows, 49);
     assert_eq!(on_hub, a.event_ids());
     assert_eq!(on_hub, b.event_ids());
     // A sync with nothing new moves nothing.
@@ -109,30 +109,30 @@ fn a_hub_restored_from_an_older_backup_gets_every_event_back_from_the_laptops() 
         })
     };
     let hub = restore(hub);
-    assert_eq!(hub.event_ids().1, 10);
+    assert_eq!(hub.event_ids().1, 11, "Awa's addition and 10 events");
     // A has new events: it pushes from what the hub once acknowledged, is
     // told that leaves a gap, asks what the hub holds and sends all its own.
     // Each laptop speaks only for itself: B's events come back from B.
     a.study(&awa, 3);
     let sent = ok(a.sync(Some(&hub.url())));
     assert!(sent.contains("Sent 8 events"), "{sent}");
-    assert_eq!(hub.event_ids().1, 18);
+    assert_eq!(hub.event_ids().1, 19);
     let sent = ok(b.sync(Some(&hub.url())));
     assert!(sent.contains("Sent 6 events"), "{sent}");
     let (on_hub, rows) = hub.event_ids();
-    assert_eq!((on_hub, rows), (a.event_ids(), 24));
+    assert_eq!((on_hub, rows), (a.event_ids(), 25));
 
     // Again, and now neither laptop has anything new: the pull answer says
     // the hub lacks what the laptop holds, and the laptop sends its own.
     let hub = restore(hub);
     let sent = ok(b.sync(Some(&hub.url())));
     assert!(sent.contains("Sent 6 events"), "{sent}");
-    assert_eq!(hub.event_ids().1, 16);
+    assert_eq!(hub.event_ids().1, 17);
     let sent = ok(a.sync(Some(&hub.url())));
     assert!(sent.contains("Sent 8 events"), "{sent}");
     ok(b.sync(Some(&hub.url())));
     let (on_hub, rows) = hub.event_ids();
-    assert_eq!((on_hub, rows), (a.event_ids(), 24));
+    assert_eq!((on_hub, rows), (a.event_ids(), 25));
     assert_eq!(a.event_ids(), b.event_ids());
     assert_eq!((a.store().pending().unwrap(), b.store().pending().unwrap()), (0, 0));
 }
@@ -147,8 +147,8 @@ fn sync_says_what_is_pending_when_the_hub_is_away() {
     let out = a.sync(Some(&url));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("cannot be reached") && err.contains("5 events are waiting for the hub"), "{err}");
-    assert_eq!(a.store().pending().unwrap(), 5);
+    assert!(err.contains("cannot be reached") && err.contains("6 events are waiting for the hub"), "{err}");
+    assert_eq!(a.store().pending().unwrap(), 6, "Mamadou's addition and 5 events");
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_revoked_laptop_is_refused_at_once() {
         assert_eq!(status, 403, "{path}");
         assert!(String::from_utf8_lossy(&body).contains("\"code\":\"revoked\""), "{path}");
     }
-    assert_eq!(hub.event_ids().1, 3, "nothing from the revoked laptop after the revocation");
+    assert_eq!(hub.event_ids().1, 4, "nothing from the revoked laptop after the revocation");
     let devices = json(&hub.run(&["devices", "--json"]));
     let revoked: Vec<_> = devices.as_array().unwrap().iter().filter(|d| !d["revoked_at"].is_null()).collect();
     assert_eq!(revoked.len(), 1);
@@ -229,7 +229,7 @@ fn a_laptop_of_one_center_is_refused_everything_of_another_center() {
     let (status, body) = hub.request("POST", "/v1/sync/pull", &auth, br#"{"vector":{},"limit":1000}"#);
     assert_eq!(status, 200);
     let pulled = Batch::decode_frames(&body).unwrap();
-    assert_eq!(pulled.events.len(), 4);
+    assert_eq!(pulled.events.len(), 5, "Aminata's addition and 4 events");
     assert!(pulled.events.iter().all(|e| e.learner_id == la));
 
     // Writing: Labé's events as they are, then passed off as laptop A's own.
@@ -240,7 +240,7 @@ fn a_laptop_of_one_center_is_refused_everything_of_another_center() {
     let mut disguised = theirs.clone();
     for (i, e) in disguised.events.iter_mut().enumerate() {
         e.device_id = a.device_id();
-        e.seq = 5 + i as u64;
+        e.seq = 6 + i as u64;
         e.id = uuid::Uuid::now_v7().to_string();
     }
     let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &disguised.encode());
@@ -253,7 +253,7 @@ fn a_laptop_of_one_center_is_refused_everything_of_another_center() {
     let out = a.run(&["sync", "import", file.to_str().unwrap()]);
     assert!(stderr(&out).contains("belongs to center"), "{}", stderr(&out));
     assert_eq!(hub.event_ids(), before);
-    assert_eq!(a.event_ids().len(), 4);
+    assert_eq!(a.event_ids().len(), 5);
 }
 
 #[test]
@@ -311,16 +311,17 @@ fn malformed_oversized_and_replayed_requests_get_clear_errors_and_change_nothing
     let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &batch);
     assert_eq!(status, 200);
     let ack: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((ack["received"].as_u64(), ack["new"].as_u64()), (Some(10), Some(0)));
+    assert_eq!((ack["received"].as_u64(), ack["new"].as_u64()), (Some(11), Some(0)));
     assert_eq!(hub.event_ids(), before);
-    assert_eq!(before.1, 10);
+    assert_eq!(before.1, 11, "Fanta's addition and 10 events");
 }
 
 #[test]
 fn usb_bundles_carry_progress_both_ways_and_twice_changes_nothing() {
     let (hub, a, b) = center_with_two_laptops();
     let learner = a.add_learner("Djénab");
-    a.study(&learner, 25);
+    // Her addition and 24 events of study: 25 in all.
+    a.study(&learner, 24);
     let stick = tempfile::tempdir().unwrap();
     let up = stick.path().join("laptop-a.kbundle");
     let up = up.to_str().unwrap();
@@ -404,7 +405,7 @@ fn a_laptop_clock_years_ahead_loses_nothing_and_is_flagged_to_staff() {
     ok(a.sync(None));
     ok(b.sync(None));
     assert_eq!(a.event_ids(), b.event_ids());
-    assert_eq!(hub.event_ids().1, 8);
+    assert_eq!(hub.event_ids().1, 9);
     // B's stamps, five years ahead, did not drag A's clock along: A's new
     // event carries A's own time (a day ahead at most), so one wrong clock
     // cannot run a whole center's clocks into the future.
@@ -427,8 +428,24 @@ fn one_sync_brings_everything_the_hub_holds_however_many_rounds_it_takes() {
     a.study(&learner, 20_005);
     ok(a.sync(None));
     let report = json(&b.run(&["sync", "--json"]));
-    assert_eq!(report["pulled"], 20_005, "{report}");
+    assert_eq!(report["pulled"], 20_006, "her addition and 20,005 events: {report}");
     assert_eq!(report["pending"], 0);
     assert!(report["waiting_for_space"].is_null());
     assert_eq!(b.event_ids(), hub.event_ids().0);
+}
+
+#[test]
+fn a_learner_added_on_one_laptop_reaches_the_others_before_studying() {
+    let (_hub, a, b) = center_with_two_laptops();
+    let pin = ok(a.run(&["learner", "add", "Kadiatou", "--pin", "1357"])).trim().to_owned();
+    ok(a.sync(None));
+    ok(b.sync(None));
+    let learners = json(&b.run(&["learner", "list", "--json"]));
+    assert_eq!(learners[0]["name"], "Kadiatou", "{learners}");
+    assert_eq!(learners[0]["id"], pin.as_str());
+    assert_eq!(learners[0]["has_pin"], true);
+    // Nothing shows as studied: the addition is no lesson.
+    let shown = json(&b.run(&["progress", "show", "--learner", &pin, "--json"]));
+    assert_eq!(shown[0]["progress"]["seconds"], 0, "{shown}");
+    assert!(shown[0]["progress"]["resume"].is_null(), "{shown}");
 }

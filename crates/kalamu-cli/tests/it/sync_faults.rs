@@ -94,7 +94,8 @@ fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_b
     let a = Laptop::new();
     a.enroll(&hub.url(), &hub.code("Centre de Labé"), "laptop-a");
     let learner = a.add_learner("Fatoumata");
-    a.study(&learner, 5 * BATCH as usize);
+    // With the learner's addition, five batches exactly.
+    a.study(&learner, 5 * BATCH as usize - 1);
     // These regular events cost about 2 bytes each (their ids nothing): a
     // batch a second or so.
     proxy.set(Fault::Slow(10_000));

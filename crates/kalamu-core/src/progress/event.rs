@@ -55,6 +55,9 @@ pub enum EventBody {
         /// Seconds.
         seconds: u32,
     },
+    /// The learner was added on this device (pack and lesson are empty): it
+    /// carries the learner to the other laptops before they study.
+    LearnerAdded,
 }
 
 /// Longest text answer a learner may give, in bytes.
@@ -147,6 +150,7 @@ impl EventBody {
             EventBody::LessonCompleted => "lesson_completed",
             EventBody::QuizAttempt { .. } => "quiz_attempt",
             EventBody::TimeSpent { .. } => "time_spent",
+            EventBody::LearnerAdded => "learner_added",
         }
     }
 }
@@ -243,28 +247,18 @@ impl Store {
 
     /// Appends an event for a learner in one durable transaction and returns it.
     pub fn record(&self, learner_id: &str, pack_id: &str, lesson_id: &str, body: EventBody) -> Result<Event> {
+        if body == EventBody::LearnerAdded {
+            return Err(Error::BadEvent {
+                event: "(new)".into(),
+                why: "a learner is added only once, by adding them".into(),
+            });
+        }
         let body = body.for_resume();
         body.check().map_err(|why| Error::BadEvent { event: "(new)".into(), why })?;
         self.learner(learner_id)?;
         self.device()?;
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
-        let device = tx.query_row("SELECT id, next_seq, last_hlc FROM device", [], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, Hlc(r.get::<_, i64>(2)? as u64)))
-        })?;
-        let (device_id, seq, last) = device;
-        let hlc = Hlc::tick(last, now_millis().max(0) as u64);
-        let event = Event {
-            id: derived_id(&device_id, seq),
-            learner_id: learner_id.to_owned(),
-            device_id,
-            seq,
-            hlc,
-            pack_id: pack_id.to_owned(),
-            lesson_id: lesson_id.to_owned(),
-            body,
-        };
-        insert_new(&tx, &event)?;
-        tx.execute("UPDATE device SET next_seq = ?1, last_hlc = ?2", (seq as i64 + 1, hlc.0 as i64))?;
+        let event = record_in(&tx, learner_id, pack_id, lesson_id, body)?;
         tx.commit()?;
         Ok(event)
     }
@@ -296,6 +290,33 @@ impl Store {
         let rows = stmt.query_map([learner_id], read_event)?;
         rows.map(|row| row?).collect()
     }
+}
+
+/// Appends an event inside a transaction the caller holds (this device's identity exists).
+pub(crate) fn record_in(
+    tx: &rusqlite::Connection,
+    learner_id: &str,
+    pack_id: &str,
+    lesson_id: &str,
+    body: EventBody,
+) -> Result<Event> {
+    let (device_id, seq, last) = tx.query_row("SELECT id, next_seq, last_hlc FROM device", [], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, Hlc(r.get::<_, i64>(2)? as u64)))
+    })?;
+    let hlc = Hlc::tick(last, now_millis().max(0) as u64);
+    let event = Event {
+        id: derived_id(&device_id, seq),
+        learner_id: learner_id.to_owned(),
+        device_id,
+        seq,
+        hlc,
+        pack_id: pack_id.to_owned(),
+        lesson_id: lesson_id.to_owned(),
+        body,
+    };
+    insert_new(tx, &event)?;
+    tx.execute("UPDATE device SET next_seq = ?1, last_hlc = ?2", (seq as i64 + 1, hlc.0 as i64))?;
+    Ok(event)
 }
 
 /// The columns [`read_event`] reads, in its order (the hub's events table has them too).

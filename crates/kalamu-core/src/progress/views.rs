@@ -147,6 +147,7 @@ pub fn derive(events: &[Event], packs: &[Manifest]) -> LearnerProgress {
                 p.mastered |= *max > 0 && ratio(*score, *max) >= MASTERY;
             }
             EventBody::TimeSpent { seconds } => p.seconds += u64::from(*seconds),
+            EventBody::LearnerAdded => {}
         }
     }
 

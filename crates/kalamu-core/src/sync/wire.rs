@@ -273,7 +273,8 @@ impl Columns {
             }
         }
         for s in &self.strings {
-            if s.is_empty() || s.len() > MAX_STRING || s.chars().any(char::is_control) {
+            // Empty only as the pack and lesson of a learner's addition, checked with each event.
+            if s.len() > MAX_STRING || s.chars().any(char::is_control) {
                 return Err(bad(format!(
                     "the id {:?} is not usable",
                     s.chars().take(40).collect::<String>()
@@ -317,14 +318,20 @@ impl Columns {
             let body = body.next().expect("lengths checked");
             body.check().map_err(|why| Error::BadEvent { event: id.clone(), why })?;
             check_uuid(&device_id, "device id")?;
+            let (pack_id, lesson_id) = (string(self.pack[i])?, string(self.lesson[i])?);
+            let named = [&pack_id, &lesson_id].map(|s| !s.is_empty());
+            let fits = if body == EventBody::LearnerAdded { named == [false; 2] } else { named == [true; 2] };
+            if !fits {
+                return Err(bad(format!("event {id} names no pack or lesson, or names one it cannot have")));
+            }
             events.push(Event {
                 id,
                 learner_id: learner.id.clone(),
                 device_id,
                 seq: seq as u64,
                 hlc: Hlc(hlc as u64),
-                pack_id: string(self.pack[i])?,
-                lesson_id: string(self.lesson[i])?,
+                pack_id,
+                lesson_id,
                 body,
             });
         }

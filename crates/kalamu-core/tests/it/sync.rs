@@ -60,7 +60,7 @@ fn a_learner_and_their_pin_travel_with_their_events() {
     sync_into(&sb, &sa, 10);
     assert_eq!(sa.sync_vector().unwrap(), sb.sync_vector().unwrap());
     assert_eq!(sync_into(&sa, &sb, 10), 0);
-    assert_eq!(sa.events_of(&awa.id).unwrap().len(), 30);
+    assert_eq!(sa.events_of(&awa.id).unwrap().len(), 31, "her addition, and 30 events of study");
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn a_repeated_batch_changes_nothing() {
     let first = sb.apply_batch(&batch).unwrap();
     let before = b.snapshot();
     let again = sb.apply_batch(&batch).unwrap();
-    assert_eq!((first.new, again.new, again.received), (12, 0, 12));
+    assert_eq!((first.new, again.new, again.received), (13, 0, 13), "her addition and 12 events");
     assert_eq!(b.snapshot(), before);
 }
 
@@ -238,12 +238,12 @@ fn a_hub_bundle_imported_twice_adds_its_events_once() {
     hub_bundle(&source, &file, CENTER, KEY);
     let store = enrolled(&laptop);
     let first = store.import_bundle(&file).unwrap();
-    assert_eq!((first.received, first.new), (40, 40));
+    assert_eq!((first.received, first.new), (41, 41), "his addition and 40 events");
     let before = laptop.snapshot();
     let again = store.import_bundle(&file).unwrap();
-    assert_eq!((again.received, again.new), (40, 0));
+    assert_eq!((again.received, again.new), (41, 0));
     assert_eq!(laptop.snapshot(), before);
-    assert_eq!(store.events_of(&learner.id).unwrap().len(), 40);
+    assert_eq!(store.events_of(&learner.id).unwrap().len(), 41);
     assert_eq!(store.pending().unwrap(), 0, "the hub made it, so it holds all of it");
 }
 
@@ -302,7 +302,7 @@ fn a_laptop_bundle_is_sealed_and_names_its_device() {
     let learner = store.add_learner("Oumou").unwrap();
     studied(&store, &learner.id, 6_000);
     let file = laptop.path("out.kbundle");
-    assert_eq!(store.export_bundle(&file).unwrap(), 6_000);
+    assert_eq!(store.export_bundle(&file).unwrap(), 6_001, "her addition and 6,000 events");
     let reader = kalamu_core::sync::BundleReader::open(&file).unwrap();
     assert_eq!(reader.header.from, BundleSource::Device(store.device().unwrap().id));
     let key =
@@ -314,7 +314,7 @@ fn a_laptop_bundle_is_sealed_and_names_its_device() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(n, 6_000);
+    assert_eq!(n, 6_001);
     // A laptop does not take another laptop's bundle: only the hub vouches for events.
     assert_eq!(store.import_bundle(&file).unwrap_err().code(), "bundle_from_laptop");
 }
