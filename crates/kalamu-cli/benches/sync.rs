@@ -27,6 +27,7 @@ use kalamu_client::HubClient;
 use kalamu_core::Store;
 use kalamu_core::progress::event::{Answer, Event, EventBody};
 use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
 use kalamu_core::sync::protocol::{EnrollRequest, PullRequest};
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use kalamu_hub::storage::Storage;
@@ -527,11 +528,14 @@ impl Fleet {
                 let shared = shared.clone();
                 tasks.push(tokio::spawn(async move {
                     let device = uuid::Uuid::now_v7().to_string();
+                    let seed = Store::fresh_signing_seed().unwrap();
+                    let key = SigningKey::from_bytes(&seed);
                     let answer = shared
                         .enroll(&EnrollRequest {
                             code,
                             device_id: device.clone(),
                             device_name: format!("sim-{i}"),
+                            device_key: Some(kalamu_core::sync::proof::public_key_hex(&seed)),
                         })
                         .await
                         .unwrap();
@@ -542,6 +546,7 @@ impl Fleet {
                         pin_hash: None,
                     };
                     let now = Hlc::at_millis(kalamu_core::store::now_millis() as u64);
+                    let mut chain = Chain::start(&device);
                     let rounds = (0..rounds)
                         .map(|r| {
                             let events = (30 * r..30 * (r + 1))
@@ -555,8 +560,11 @@ impl Fleet {
                                     lesson_id: LESSONS[k % LESSONS.len()].into(),
                                     body: body(k),
                                 })
-                                .collect();
-                            Batch { learners: vec![learner.clone()], events }.encode()
+                                .collect::<Vec<_>>();
+                            // Signed as a laptop signs: its chain through the batch's last event.
+                            chain = events.iter().fold(chain, |c, e| c.then(e));
+                            let proofs = vec![Proof::sign(&key, &device, 30 * (r as u64 + 1), &chain)];
+                            Batch { learners: vec![learner.clone()], events, proofs }.encode()
                         })
                         .collect();
                     let client = shared.with_token(answer.device_token);

@@ -59,23 +59,19 @@ fn stored_size(e: &kalamu_core::progress::event::Event) -> u64 {
     4 * (256 + e.id.len() as u64 + e.lesson_id.len() as u64 + body_size(&e.body))
 }
 
-/// The first events of `batch` that fit in `room` and still leave the
-/// reserve free. Each device's events stay gap-free: a batch holds each
+/// How many of the first events of `batch` fit in `room` and still leave
+/// the reserve free. Each device's events stay gap-free: a batch holds each
 /// device's events together, in order, so a prefix cuts at most one run.
-fn fitting(batch: Batch, room: &kalamu_core::store::space::Room) -> (Batch, bool) {
+fn fitting(batch: &Batch, room: &kalamu_core::store::space::Room) -> usize {
     let mut used = 0;
-    let fit = batch
+    batch
         .events
         .iter()
         .take_while(|e| {
             used += stored_size(e);
             room.allows(used)
         })
-        .count();
-    let cut = fit < batch.events.len();
-    let mut batch = batch;
-    batch.events.truncate(fit);
-    (batch, cut)
+        .count()
 }
 
 fn body_size(body: &kalamu_core::progress::event::EventBody) -> u64 {
@@ -105,16 +101,25 @@ pub async fn enroll(
 ) -> Result<kalamu_core::sync::HubLink> {
     let client = HubClient::new(hub_url, None, DEFAULT_TIMEOUT)?;
     let copy = store.identity_clash()?;
-    let device_id = if copy { kalamu_core::progress::event::fresh_device_id() } else { store.device()?.id };
+    let (device_id, seed) = if copy {
+        (kalamu_core::progress::event::fresh_device_id(), Some(Store::fresh_signing_seed()?))
+    } else {
+        (store.device()?.id, None)
+    };
+    let device_key = match &seed {
+        Some(seed) => kalamu_core::sync::proof::public_key_hex(seed),
+        None => store.public_key_hex()?,
+    };
     let answer = client
         .enroll(&EnrollRequest {
             code: code.to_owned(),
             device_id: device_id.clone(),
             device_name: device_name.to_owned(),
+            device_key: Some(device_key),
         })
         .await?;
-    if copy {
-        store.continue_as_new_laptop(&device_id, client.url(), &answer)?;
+    if let Some(seed) = seed {
+        store.continue_as_new_laptop(&device_id, &seed, client.url(), &answer)?;
     } else {
         store.set_hub_link(
             client.url(),
@@ -278,13 +283,14 @@ async fn pull(
             });
         }
         let room = store.room_keeping(reserve)?;
-        let (batch, cut) = fitting(batch, &room);
+        let keep = fitting(&batch, &room);
+        let cut = keep < batch.events.len();
         if cut {
             report.waiting_for_space = Some(room);
         }
-        let applied = store.apply_batch(&batch)?;
+        let applied = store.apply_prefix(&batch, keep)?;
         let mut held = VersionVector::default();
-        for e in batch.events.iter().filter(|e| e.device_id != own) {
+        for e in batch.events[..keep].iter().filter(|e| e.device_id != own) {
             held.raise(&e.device_id, e.seq);
         }
         // The hub sent these, so it holds them.

@@ -196,6 +196,14 @@ pub enum Error {
     /// Sync needs an enrolment first.
     #[error("this laptop is not enrolled with a hub yet; run `kalamu enroll --hub URL --code CODE`")]
     NotEnrolled,
+    /// Events whose signature does not hold: changed, added or dropped on the way.
+    #[error("events of device {device} cannot be traced to it ({why}); nothing was changed")]
+    BadProof {
+        /// The device they claim.
+        device: String,
+        /// What did not hold.
+        why: String,
+    },
     /// A new identity for this laptop that this store already holds events of.
     #[error("this store already holds events of device {0}; it cannot become that laptop")]
     DeviceIdHeld(String),
@@ -265,6 +273,7 @@ impl Error {
             Error::SyncGap { .. } => "sync_gap",
             Error::SyncConflict { .. } => "sync_conflict",
             Error::NotEnrolled => "not_enrolled",
+            Error::BadProof { .. } => "bad_proof",
             Error::DeviceIdHeld(_) => "device_id_held",
             Error::OtherCenter { .. } => "enrolled_elsewhere",
             Error::Bundle { problem, .. } => problem.code(),
@@ -283,6 +292,7 @@ impl Error {
             Error::BadEvent { .. } => WireCode::BadEvent,
             Error::SyncGap { .. } => WireCode::SyncGap,
             Error::SyncConflict { .. } => WireCode::SyncConflict,
+            Error::BadProof { .. } => WireCode::BadProof,
             Error::Sqlite(_) => WireCode::Database,
             Error::Io { .. } => WireCode::Io,
             _ => return None,

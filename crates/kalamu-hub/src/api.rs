@@ -122,13 +122,21 @@ async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<Enr
     if uuid::Uuid::try_parse(&req.device_id).is_err() {
         return Err(HubError::BadRequest("device_id is not a UUID".into()));
     }
+    let key =
+        match &req.device_key {
+            None => None,
+            Some(k) => Some(kalamu_core::sync::proof::parse_public_key(k).ok_or_else(|| {
+                HubError::BadRequest("device_key is not an Ed25519 public key in hex".into())
+            })?),
+        };
     let name: String = req.device_name.trim().chars().take(80).collect();
     let name = if name.is_empty() { "laptop".to_owned() } else { name };
     let token = new_token();
     let hash = token_hash(&token);
-    let center =
-        blocking(move || store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, now_millis()))
-            .await?;
+    let center = blocking(move || {
+        store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, key, now_millis())
+    })
+    .await?;
     Ok(axum::Json(EnrollResponse {
         center_id: center.id,
         center_name: center.name,

@@ -3,6 +3,7 @@
 //! what the rule decided. Backends hold no rule of their own.
 
 use kalamu_core::progress::event::Event;
+use kalamu_core::sync::proof::{Chain, check_run};
 use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 
 use crate::error::{HubError, Result};
@@ -111,6 +112,14 @@ pub trait PushTx {
     fn id_holder(&mut self, id: &str) -> Result<Option<(String, u64)>>;
     /// A device's stored events with sequence numbers in `(from, to]`.
     fn stored_events(&mut self, device: &str, from: u64, to: u64) -> Result<Vec<Event>>;
+    /// The key a device signs with, if it gave one.
+    fn device_key(&mut self, device: &str) -> Result<Option<[u8; 32]>>;
+    /// Registers the key of a device that enrolled before keys were given.
+    fn set_device_key(&mut self, device: &str, key: &[u8; 32]) -> Result<()>;
+    /// A device's chain through the sequence number kept with it, if kept.
+    fn chain(&mut self, device: &str) -> Result<Option<(u64, Chain)>>;
+    /// Keeps a device's chain through its new head.
+    fn set_chain(&mut self, device: &str, seq: u64, chain: &Chain) -> Result<()>;
     /// Raises a device's head.
     fn raise_head(&mut self, device: &str, center_id: &str, seq: u64) -> Result<()>;
     /// Keeps the events a push added (from `before` to `after`), and the
@@ -181,9 +190,11 @@ pub fn push(
     let mut new = 0;
     let mut head = held.clone();
     let mut repeats = Vec::new();
+    let mut fresh: std::collections::BTreeMap<&str, Vec<&Event>> = Default::default();
     for e in &batch.events {
         if e.seq > head.get(&e.device_id) && tx.claim_event_id(e)? {
             head.raise(&e.device_id, e.seq);
+            fresh.entry(&e.device_id).or_default().push(e);
             new += 1;
         } else {
             if tx.id_holder(&e.id)? != Some((e.device_id.clone(), e.seq)) {
@@ -197,12 +208,47 @@ pub fn push(
         }
     }
     same_content(tx, &repeats)?;
+    for (device, events) in fresh {
+        signed_by_its_device(tx, device, held.get(device), &events, batch)?;
+    }
     for (device, &seq) in &after.0 {
         tx.raise_head(device, center_id, seq)?;
     }
     let as_pushed = (as_stored && new == batch.events.len()).then_some(wire);
     tx.record(center_id, &held, &after, batch, as_pushed, now)?;
     Ok((Applied { received: batch.events.len(), new, ..Applied::default() }, after))
+}
+
+/// Checks that `events`, device `device`'s events past its head `head`,
+/// are closed by its signature over its chain (the hub holds the chain
+/// through its head), made with the key it enrolled with; a laptop that
+/// enrolled before keys were given registers its key with its first
+/// signed push (only it holds its credential). Keeps the chain after them.
+fn signed_by_its_device(
+    tx: &mut impl PushTx,
+    device: &str,
+    head: u64,
+    events: &[&Event],
+    batch: &Batch,
+) -> Result<()> {
+    let start = match tx.chain(device)? {
+        Some((seq, chain)) if seq == head => chain,
+        // Events stored before proofs: the chain is made once from them.
+        kept => {
+            let (from, chain) = kept.filter(|(seq, _)| *seq < head).unwrap_or((0, Chain::start(device)));
+            tx.stored_events(device, from, head)?.iter().fold(chain, |c, e| c.then(e))
+        }
+    };
+    let registered = tx.device_key(device)?;
+    let (chains, key) = check_run(device, start, events, &batch.proofs, registered, true)
+        .map_err(|why| kalamu_core::Error::BadProof { device: device.to_owned(), why })?;
+    if let (None, Some(key)) = (registered, key) {
+        tx.set_device_key(device, &key)?;
+    }
+    if let (Some(last), Some(chain)) = (events.last(), chains.last()) {
+        tx.set_chain(device, last.seq, chain)?;
+    }
+    Ok(())
 }
 
 /// Checks that repeated events are, field by field, the events the hub

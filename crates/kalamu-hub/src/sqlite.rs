@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use kalamu_core::progress::event::Event;
+use kalamu_core::sync::proof::Chain;
 use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -341,9 +342,11 @@ impl Storage for SqliteStorage {
         device_id: &str,
         name: &str,
         token_hash: &str,
+        key: Option<[u8; 32]>,
         now: i64,
     ) -> Result<Center> {
         let owned = [code_hash, device_id, name, token_hash].map(str::to_owned);
+        let key = key.map(|k| k.to_vec());
         self.write(move |tx| {
             let [code_hash, device_id, name, token_hash] = &owned;
             let (code_hash, device_id, name, token_hash) =
@@ -352,7 +355,14 @@ impl Storage for SqliteStorage {
                 .query_row(
                     "SELECT center_id, expires_at, used_at, device_id FROM enroll_codes WHERE code_hash = ?1",
                     [code_hash],
-                    |r| Ok(CodeRow { center_id: r.get(0)?, expires_at: r.get(1)?, used_at: r.get(2)?, device_id: r.get(3)? }),
+                    |r| {
+                        Ok(CodeRow {
+                            center_id: r.get(0)?,
+                            expires_at: r.get(1)?,
+                            used_at: r.get(2)?,
+                            device_id: r.get(3)?,
+                        })
+                    },
                 )
                 .optional()?;
             let known: Option<KnownDevice> = tx
@@ -363,16 +373,18 @@ impl Storage for SqliteStorage {
             let center_id = match rules::enrolment(code.as_ref(), known.as_ref(), device_id, now)? {
                 Enrolment::NewCredential => {
                     tx.execute(
-                        "UPDATE devices SET token_hash = ?2, name = ?3, enrolled_at = ?4 WHERE id = ?1",
-                        (device_id, token_hash, name, now),
+                        "UPDATE devices SET token_hash = ?2, name = ?3, enrolled_at = ?4,
+                             public_key = coalesce(?5, public_key) WHERE id = ?1",
+                        (device_id, token_hash, name, now, &key),
                     )?;
                     code.map(|c| c.center_id).unwrap_or_default()
                 }
                 Enrolment::New => {
                     let center_id = code.map(|c| c.center_id).unwrap_or_default();
                     tx.execute(
-                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        (device_id, &center_id, name, token_hash, now),
+                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at, public_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        (device_id, &center_id, name, token_hash, now, &key),
                     )?;
                     center_id
                 }
@@ -491,7 +503,7 @@ impl Storage for SqliteStorage {
         self.read(|conn| {
             let tx = conn.unchecked_transaction()?;
             let held = vector_of(&tx, center_id)?;
-            let mut events = Vec::new();
+            let (mut events, mut proofs) = (Vec::new(), Vec::new());
             for (device, &seq) in &held.0 {
                 let from = theirs.get(device);
                 let room = limit.saturating_sub(events.len());
@@ -501,10 +513,13 @@ impl Storage for SqliteStorage {
                 if room == 0 {
                     break;
                 }
-                events.extend(runs::events_in(&tx, device, from, seq, room)?);
+                // Whole runs, each ending at its device's signature.
+                let (more, signed) = runs::signed_events_in(&tx, device, from, seq, room, true)?;
+                events.extend(more);
+                proofs.extend(signed);
             }
             let learners = runs::learner_records(&tx, &events)?;
-            Ok(Batch { learners, events })
+            Ok(Batch { learners, events, proofs })
         })
     }
 }
@@ -555,6 +570,41 @@ impl rules::PushTx for SqlitePush<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute((&l.id, center_id, &l.name, l.created_at, &l.pin_hash, device, now))?;
+        Ok(())
+    }
+
+    fn device_key(&mut self, device: &str) -> Result<Option<[u8; 32]>> {
+        let key: Option<Option<Vec<u8>>> = self
+            .0
+            .prepare_cached("SELECT public_key FROM devices WHERE id = ?1")?
+            .query_row([device], |r| r.get(0))
+            .optional()?;
+        Ok(key.flatten().and_then(|k| k.try_into().ok()))
+    }
+
+    fn set_device_key(&mut self, device: &str, key: &[u8; 32]) -> Result<()> {
+        self.0
+            .prepare_cached("UPDATE devices SET public_key = ?2 WHERE id = ?1 AND public_key IS NULL")?
+            .execute((device, &key[..]))?;
+        Ok(())
+    }
+
+    fn chain(&mut self, device: &str) -> Result<Option<(u64, Chain)>> {
+        let kept: Option<(i64, Vec<u8>)> = self
+            .0
+            .prepare_cached("SELECT seq, digest FROM chains WHERE device_id = ?1")?
+            .query_row([device], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(kept.and_then(|(seq, d)| Some((seq as u64, Chain(d.try_into().ok()?)))))
+    }
+
+    fn set_chain(&mut self, device: &str, seq: u64, chain: &Chain) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO chains (device_id, seq, digest) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, digest = excluded.digest",
+            )?
+            .execute((device, seq as i64, &chain.0[..]))?;
         Ok(())
     }
 

@@ -88,6 +88,7 @@ pub trait Storage: Send + Sync + 'static {
         device_id: &str,
         name: &str,
         token_hash: &str,
+        key: Option<[u8; 32]>,
         now: i64,
     ) -> Result<Center>;
     /// The device a credential belongs to; refuses revoked ones.

@@ -4,6 +4,7 @@
 
 use kalamu_core::progress::event::{Event, EventBody};
 use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use kalamu_hub::sqlite::SqliteStorage;
 use kalamu_hub::storage::Storage;
@@ -31,7 +32,8 @@ impl Center {
         let device = uuid::Uuid::now_v7().to_string();
         let code = format!("code-{device}");
         self.hub.add_enroll_code(&self.id, &code, NOW + 60_000, None).unwrap();
-        self.hub.enroll(&code, &device, "laptop", &format!("token-{device}"), NOW).unwrap();
+        let key = key_of(&device).verifying_key().to_bytes();
+        self.hub.enroll(&code, &device, "laptop", &format!("token-{device}"), Some(key), NOW).unwrap();
         device
     }
 
@@ -79,25 +81,29 @@ fn learner(name: &str, pin_hash: Option<&str>) -> LearnerRecord {
     }
 }
 
-/// Events `seqs` of `device`, by `learner`.
+/// The key a test laptop signs with.
+fn key_of(device: &str) -> SigningKey {
+    SigningKey::from_bytes(blake3::hash(device.as_bytes()).as_bytes())
+}
+
+/// Events `seqs` of `device`, by `learner`, signed at the end as their laptop signs them.
 fn events(device: &str, learner: &LearnerRecord, seqs: std::ops::RangeInclusive<u64>) -> Batch {
-    let events = seqs
-        .map(|seq| Event {
-            // Stable per (device, seq), so a repeated push carries the very same events.
-            id: uuid::Uuid::from_u128(
-                uuid::Uuid::parse_str(device).unwrap().as_u128().wrapping_add(seq as u128),
-            )
+    let event = |seq| Event {
+        // Stable per (device, seq), so a repeated push carries the very same events.
+        id: uuid::Uuid::from_u128(uuid::Uuid::parse_str(device).unwrap().as_u128().wrapping_add(seq as u128))
             .to_string(),
-            learner_id: learner.id.clone(),
-            device_id: device.to_owned(),
-            seq,
-            hlc: Hlc::at_millis(NOW as u64 + seq),
-            pack_id: "org.kalamu.samples.networks-intro".into(),
-            lesson_id: "ip-addresses".into(),
-            body: EventBody::TimeSpent { seconds: seq as u32 },
-        })
-        .collect();
-    Batch { learners: vec![learner.clone()], events }
+        learner_id: learner.id.clone(),
+        device_id: device.to_owned(),
+        seq,
+        hlc: Hlc::at_millis(NOW as u64 + seq),
+        pack_id: "org.kalamu.samples.networks-intro".into(),
+        lesson_id: "ip-addresses".into(),
+        body: EventBody::TimeSpent { seconds: seq as u32 },
+    };
+    let end = *seqs.end();
+    let chain = (1..=end).map(event).fold(Chain::start(device), |c, e| c.then(&e));
+    let proofs = vec![Proof::sign(&key_of(device), device, end, &chain)];
+    Batch { learners: vec![learner.clone()], events: seqs.map(event).collect(), proofs }
 }
 
 fn seqs_of(batch: &Batch, device: &str) -> Vec<u64> {
@@ -247,8 +253,7 @@ fn a_schema_2_hub_database_keeps_every_event_and_when_it_arrived() {
         (events(&a, &awa, 1..=10), events(&a, &awa, 11..=40), events(&b, &awa, 1..=12));
     // Device A's events arrived twice, but schema 2 could hold them in one
     // run; device B's have none.
-    let a_all =
-        Batch { learners: vec![awa.clone()], events: [&a_early.events[..], &a_late.events[..]].concat() };
+    let a_all = Batch { events: [&a_early.events[..], &a_late.events[..]].concat(), ..a_late.clone() };
     schema_2_database(
         &path,
         &center,

@@ -75,6 +75,7 @@ export const en = {
   syncUnreachable: "The center's hub cannot be reached right now. Your work is safe on this laptop and will be sent when the connection is back.",
   syncRevoked: "This laptop was removed from the center. Your work is safe on this laptop; ask the staff to connect it again.",
   syncRefused: "The hub refused this laptop's progress. Your work is safe on this laptop; tell the staff.",
+  syncUntraceable: "The hub sent progress that was changed on the way, so none of it was taken. Your work is safe on this laptop; tell the staff.",
   syncIdentityClash: "Another copy of this laptop's disk is in use elsewhere. Work here is safe; to send it, the staff connect this copy again with a new code, as a new laptop.",
   connectAsNew: "Connect as a new laptop",
   syncLowSpace: (free: number, reserve: number) =>

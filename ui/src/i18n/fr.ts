@@ -79,6 +79,7 @@ export const fr: Messages = {
   syncUnreachable: "Le serveur du centre est injoignable pour le moment. Ton travail est en sécurité sur cet ordinateur et sera envoyé au retour de la connexion.",
   syncRevoked: "Cet ordinateur a été retiré du centre. Ton travail est en sécurité ici ; demande à l'équipe de le reconnecter.",
   syncRefused: "Le serveur a refusé la progression de cet ordinateur. Ton travail est en sécurité ici ; préviens l'équipe.",
+  syncUntraceable: "Le serveur a envoyé une progression modifiée en chemin : rien n'en a été pris. Le travail fait ici est en sécurité ; prévenez le personnel.",
   syncIdentityClash: "Une autre copie du disque de cet ordinateur est utilisée ailleurs. Le travail fait ici est en sécurité ; pour l'envoyer, le personnel relie cette copie avec un nouveau code, comme un nouvel ordinateur.",
   connectAsNew: "Relier comme nouvel ordinateur",
   syncLowSpace: (free: number, reserve: number) =>

@@ -26,7 +26,7 @@ const PACK_DAMAGE = new Set([
   "not_what_it_claims",
   "unreadable_entry",
 ]);
-const BUNDLE_DAMAGE = new Set(["not_a_bundle", "bundle_format", "bundle_truncated", "bundle_tampered"]);
+const BUNDLE_DAMAGE = new Set(["not_a_bundle", "bundle_format", "bundle_truncated", "bundle_tampered", "bad_proof"]);
 
 /** An error as shown: the words, and the technical detail behind them. */
 export interface ShownError {

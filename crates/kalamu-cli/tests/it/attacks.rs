@@ -94,6 +94,8 @@ fn no_stamp_can_poison_a_clock() {
     // A stamp a century ahead, but inside the sane range, is kept as the
     // laptop's own event, yet moves no other clock more than a day.
     batch.events[0].hlc = Hlc::at_millis(kalamu_core::store::now_millis() as u64 + 100 * 365 * 86_400_000);
+    assert_eq!(push_as(&hub, &a, &batch), (422, "bad_proof".to_owned()), "changed after signing");
+    a.store().sign(&mut batch).unwrap();
     assert_eq!(push_as(&hub, &a, &batch).0, 200);
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
     let day = 86_400_000;
@@ -290,6 +292,14 @@ fn a_cloned_disk_or_a_restored_backup_blocks_nothing_and_says_so() {
     }
 }
 
+/// Points `laptops` at the hub's new address (a restarted hub listens on a new port).
+fn moved(hub: Hub, laptops: &[&Laptop]) -> Hub {
+    for l in laptops {
+        l.store().set_hub_url(&hub.url()).unwrap();
+    }
+    hub
+}
+
 /// Every event the hub holds, from its runs.
 fn hub_events(hub: &Hub) -> Vec<kalamu_core::progress::event::Event> {
     let db = hub.db();
@@ -390,5 +400,78 @@ fn a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub() {
     assert!(stderr(&refused).contains("differs from the one already stored"), "{}", stderr(&refused));
     assert_eq!(hub.event_ids(), before, "the first batch is not kept either");
     assert!(ok(hub.run(&["import", real.to_str().unwrap()])).contains("11 events, 11 new"));
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+}
+
+#[test]
+fn every_event_is_traced_to_the_laptop_that_recorded_it() {
+    use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
+    let (hub, a, b, c, hawa) = center();
+    let before = hub.event_ids();
+    let fanta = a.add_learner("Fanta");
+    a.study(&fanta, 2);
+    // Unsigned, or signed with a key that is not the laptop's: refused, nothing stored.
+    let mut unsigned = a.store().own_batch_after(&VersionVector::default(), 10).unwrap();
+    unsigned.proofs.clear();
+    assert_eq!(push_as(&hub, &a, &unsigned), (422, "bad_proof".to_owned()));
+    let mut other_key = unsigned.clone();
+    let chain = other_key.events.iter().fold(Chain::start(&a.device_id()), |c, e| c.then(e));
+    let stranger = SigningKey::from_bytes(&kalamu_core::Store::fresh_signing_seed().unwrap());
+    other_key.proofs = vec![Proof::sign(&stranger, &a.device_id(), 3, &chain)];
+    assert_eq!(push_as(&hub, &a, &other_key), (422, "bad_proof".to_owned()));
+    assert_eq!(hub.event_ids(), before, "nothing of either is stored");
+
+    // B's next events reach the hub; on the way to C the hub's copy is
+    // changed (a damaged disk, or a hub not to be trusted).
+    b.study(&hawa, 3);
+    ok(b.sync(None));
+    let db = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    // Whoever changes the hub's copy goes around its rules.
+    db.execute_batch("DROP TRIGGER runs_are_never_updated").unwrap();
+    let (first, bytes): (i64, Vec<u8>) = db
+        .query_row(
+            "SELECT first_seq, bytes FROM runs WHERE device_id = ?1 ORDER BY last_seq DESC LIMIT 1",
+            [b.device_id()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let put = |run: &[u8]| {
+        db.execute(
+            "UPDATE runs SET bytes = ?2 WHERE device_id = ?1 AND first_seq = ?3",
+            (b.device_id(), run, first),
+        )
+        .unwrap();
+    };
+    let mut changed = Batch::decode(&bytes).unwrap();
+    changed.events[0].body = EventBody::LessonCompleted;
+    // Kept B's signature: it does not hold for the changed events.
+    put(&changed.encode());
+    let c_before = c.event_ids();
+    let refused = c.sync(None);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("cannot be traced to it"), "{}", stderr(&refused));
+    assert_eq!(c.event_ids(), c_before, "C stores none of it");
+    // Signed again with another key, the chain made right: C knows B's key.
+    let b_events = b.store().batch_after(&VersionVector::default(), 100_000).unwrap();
+    let start = b_events
+        .events
+        .iter()
+        .filter(|e| e.device_id == b.device_id() && e.seq < first as u64)
+        .fold(Chain::start(&b.device_id()), |c, e| c.then(e));
+    let chain = changed.events.iter().fold(start, |c, e| c.then(e));
+    let last = changed.events.last().unwrap().seq;
+    changed.proofs = vec![Proof::sign(&stranger, &b.device_id(), last, &chain)];
+    put(&changed.encode());
+    // A new hub process, which has not read the run before.
+    let hub = moved(hub.restart(|_| ()), &[&a, &b, &c]);
+    let refused = c.sync(None);
+    assert!(stderr(&refused).contains("signed with another key"), "{}", stderr(&refused));
+    assert_eq!(c.event_ids(), c_before);
+    // The hub's copy as B sent it: C takes it, and everyone goes on.
+    put(&bytes);
+    let hub = moved(hub.restart(|_| ()), &[&a, &b, &c]);
+    ok(c.sync(None));
+    assert!(c.event_ids().is_superset(&b.event_ids()));
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }

@@ -261,7 +261,7 @@ fn malformed_oversized_and_replayed_requests_get_clear_errors_and_change_nothing
     let (hub, a, _b) = center_with_two_laptops();
     let learner = a.add_learner("Fanta");
     a.study(&learner, 10);
-    let batch = a.store().batch_after(&VersionVector::default(), 100).unwrap().encode();
+    let batch = a.store().own_batch_after(&VersionVector::default(), 100).unwrap().encode();
     let token = format!("Bearer {}", a.token());
     let auth = [("Authorization", token.as_str())];
     let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &batch);

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_hub_link.sql",
         sql: include_str!("../../migrations/0005_hub_link.sql"),
     },
+    Migration { version: 6, name: "0006_proofs.sql", sql: include_str!("../../migrations/0006_proofs.sql") },
 ];
 
 /// The schema version this build writes.

@@ -365,7 +365,7 @@ impl Store {
         let mut held = VersionVector::default();
         let mut not_recorded_here = 0;
         reader.read_sealed(&key, |batch, _| {
-            let applied = self.apply_in(&tx, &batch)?;
+            let applied = self.apply_in(&tx, &batch, batch.events.len())?;
             for e in batch.events.iter().filter(|e| e.device_id != own || e.seq <= own_head) {
                 held.raise(&e.device_id, e.seq);
             }

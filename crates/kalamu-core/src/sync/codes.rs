@@ -62,6 +62,8 @@ wire_codes! {
     NotYourEvent = "not_your_event",
     /// A push describing more learners than one push may.
     TooManyLearners = "too_many_learners",
+    /// Events whose signature does not hold, or that come without one.
+    BadProof = "bad_proof",
     /// A push that would take the learners one laptop added today past the day's bound.
     TooManyLearnersToday = "too_many_learners_today",
     /// Data of another center was offered or asked for.

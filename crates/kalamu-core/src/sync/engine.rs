@@ -7,9 +7,10 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
+use super::proof::{self, Chain, Proof};
 use super::vector::VersionVector;
 use super::wire::{Batch, LearnerRecord};
-use crate::progress::event::{EVENT_COLUMNS, insert_new, read_event};
+use crate::progress::event::{EVENT_COLUMNS, Event, insert_new, read_event};
 use crate::progress::hlc::Hlc;
 use crate::{Error, Result, Store};
 
@@ -27,10 +28,7 @@ pub struct Applied {
 }
 
 /// The learners that `events` refer to, as they travel, from this store's `learners` table.
-fn learner_records(
-    conn: &rusqlite::Connection,
-    events: &[crate::progress::event::Event],
-) -> Result<Vec<LearnerRecord>> {
+fn learner_records(conn: &rusqlite::Connection, events: &[Event]) -> Result<Vec<LearnerRecord>> {
     let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
     let mut stmt =
         conn.prepare_cached("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ?1")?;
@@ -89,49 +87,84 @@ impl Store {
             }
         }
         let learners = self.learner_records(&events)?;
-        Ok(Batch { learners, events })
+        Ok(Batch { learners, events, proofs: Vec::new() })
     }
 
     /// Stores a batch from elsewhere in one transaction: learners it does not
     /// know yet, and the events it lacks. Refuses a batch that would leave a
-    /// gap in a device's sequence or that disagrees with what is stored.
+    /// gap in a device's sequence, that disagrees with what is stored, or
+    /// whose signatures do not hold.
     pub fn apply_batch(&self, batch: &Batch) -> Result<Applied> {
+        self.apply_prefix(batch, batch.events.len())
+    }
+
+    /// Stores only the first `keep` events of `batch` (for the room left on
+    /// disk), once the whole batch's signatures are checked.
+    pub fn apply_prefix(&self, batch: &Batch, keep: usize) -> Result<Applied> {
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
-        let applied = self.apply_in(&tx, batch)?;
+        let applied = self.apply_in(&tx, batch, keep)?;
         tx.commit()?;
         Ok(applied)
     }
 
-    /// [`Store::apply_batch`] inside a transaction the caller holds.
-    pub(crate) fn apply_in(&self, tx: &rusqlite::Connection, batch: &Batch) -> Result<Applied> {
+    /// [`Store::apply_prefix`] inside a transaction the caller holds.
+    pub(crate) fn apply_in(&self, tx: &rusqlite::Connection, batch: &Batch, keep: usize) -> Result<Applied> {
         // Events under this store's own id past what it recorded were recorded
         // elsewhere: a cloned disk, a restored backup, or a forgery. Storing
         // them would take the sequence numbers this laptop records next.
         let own = self.device()?.id;
         let own_head: Option<i64> =
             tx.query_row("SELECT max(seq) FROM events WHERE device_id = ?1", [&own], |r| r.get(0))?;
-        let not_here =
-            |e: &&crate::progress::event::Event| e.device_id == own && e.seq > own_head.unwrap_or(0) as u64;
-        let not_recorded_here = batch.events.iter().filter(not_here).count();
-        let kept;
-        let batch = if not_recorded_here == 0 {
-            batch
-        } else {
-            kept = Batch {
-                learners: batch.learners.clone(),
-                events: batch.events.iter().filter(|e| !not_here(e)).cloned().collect(),
-            };
-            &kept
-        };
+        let not_here = |e: &Event| e.device_id == own && e.seq > own_head.unwrap_or(0) as u64;
+        let keep = keep.min(batch.events.len());
+        let not_recorded_here = batch.events[..keep].iter().filter(|e| not_here(e)).count();
+        let considered: Vec<(usize, &Event)> =
+            batch.events.iter().enumerate().filter(|(_, e)| !not_here(e)).collect();
         let mut held = VersionVector::default();
-        for device in batch.events.iter().map(|e| &e.device_id) {
-            if !held.0.contains_key(device) {
+        for (_, e) in &considered {
+            if !held.0.contains_key(&e.device_id) {
                 let seq: Option<i64> =
-                    tx.query_row("SELECT MAX(seq) FROM events WHERE device_id = ?1", [device], |r| r.get(0))?;
-                held.0.insert(device.clone(), seq.unwrap_or(0) as u64);
+                    tx.query_row("SELECT MAX(seq) FROM events WHERE device_id = ?1", [&e.device_id], |r| {
+                        r.get(0)
+                    })?;
+                held.0.insert(e.device_id.clone(), seq.unwrap_or(0) as u64);
             }
         }
-        held.check_extends(batch)?;
+        held.check_each_extends(considered.iter().map(|(_, e)| *e))?;
+        // Every device's new events, whole, against its chain and key, before anything is stored.
+        let mut chains: std::collections::HashMap<usize, Chain> = Default::default();
+        for (device, &head) in &held.0 {
+            // Each event past the head once, in order; anything else repeats what is stored.
+            let mut next = head + 1;
+            let new: Vec<(usize, &Event)> = considered
+                .iter()
+                .filter(|(_, e)| {
+                    &e.device_id == device && e.seq == next && {
+                        next += 1;
+                        true
+                    }
+                })
+                .copied()
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let pinned = proof::pinned_key(tx, device)?;
+            let events: Vec<&Event> = new.iter().map(|(_, e)| *e).collect();
+            let (after, key) = proof::check_run(
+                device,
+                proof::chain_at(tx, device, head)?,
+                &events,
+                &batch.proofs,
+                pinned,
+                false,
+            )
+            .map_err(|why| Error::BadProof { device: device.clone(), why })?;
+            if let (None, Some(key)) = (pinned, key) {
+                proof::pin_key(tx, device, &key)?;
+            }
+            chains.extend(new.iter().map(|(i, _)| *i).zip(after));
+        }
         for l in &batch.learners {
             tx.prepare_cached(
                 "INSERT INTO learners (id, name, created_at, pin_hash) VALUES (?1, ?2, ?3, ?4)
@@ -142,18 +175,25 @@ impl Store {
         let mut last = Hlc(tx.query_row("SELECT last_hlc FROM device", [], |r| r.get::<_, i64>(0))? as u64);
         let mut new = 0;
         let wall = crate::store::now_millis().max(0) as u64;
-        for e in &batch.events {
+        let mut marks: std::collections::BTreeMap<&str, (u64, Chain)> = Default::default();
+        for (i, e) in considered.iter().filter(|(i, _)| *i < keep) {
             if insert_new(tx, e)? {
                 new += 1;
             }
+            if let Some(chain) = chains.get(i) {
+                marks.insert(&e.device_id, (e.seq, *chain));
+            }
             last = Hlc::observe(last, e.hlc, wall);
         }
+        for (device, (seq, chain)) in marks {
+            proof::mark(tx, device, seq, &chain)?;
+        }
         tx.execute("UPDATE device SET last_hlc = ?1", [last.0 as i64])?;
-        Ok(Applied { received: batch.events.len() + not_recorded_here, new, not_recorded_here })
+        Ok(Applied { received: keep, new, not_recorded_here })
     }
 
     /// The learners that `events` refer to, as they travel.
-    pub fn learner_records(&self, events: &[crate::progress::event::Event]) -> Result<Vec<LearnerRecord>> {
+    pub fn learner_records(&self, events: &[Event]) -> Result<Vec<LearnerRecord>> {
         learner_records(self.conn(), events)
     }
 
@@ -227,6 +267,24 @@ impl Store {
             events.truncate(cut);
         }
         let learners = self.learner_records(&events)?;
-        Ok(Batch { learners, events })
+        let mut batch = Batch { learners, events, proofs: Vec::new() };
+        if let Some((seq, chain)) = self.sign(&mut batch)? {
+            // The next batch's chain starts here without reading these events again.
+            proof::mark(self.conn(), &device, seq, &chain)?;
+        }
+        Ok(batch)
+    }
+
+    /// Signs this device's events in `batch` (consecutive, in order) as it
+    /// signs what it sends: its chain through the last of them, which the
+    /// batch's proofs become. Returns that event's number and chain.
+    pub fn sign(&self, batch: &mut Batch) -> Result<Option<(u64, Chain)>> {
+        let own = self.device()?.id;
+        let mine: Vec<&Event> = batch.events.iter().filter(|e| e.device_id == own).collect();
+        let (Some(first), Some(last)) = (mine.first(), mine.last()) else { return Ok(None) };
+        let start = proof::chain_at(self.conn(), &own, first.seq - 1)?;
+        let chain = mine.iter().fold(start, |c, e| c.then(e));
+        batch.proofs = vec![Proof::sign(&self.signing_key()?, &own, last.seq, &chain)];
+        Ok(Some((last.seq, chain)))
     }
 }

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod codes;
 pub mod engine;
 pub mod link;
+pub mod proof;
 pub mod protocol;
 pub mod rejoin;
 pub mod vector;

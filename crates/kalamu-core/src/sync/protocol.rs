@@ -42,6 +42,9 @@ pub struct EnrollRequest {
     pub device_id: String,
     /// A name for staff to recognise the laptop by.
     pub device_name: String,
+    /// The laptop's Ed25519 public key (hex), which its batches are signed with.
+    #[serde(default)]
+    pub device_key: Option<String>,
 }
 
 /// What an enrolled laptop keeps.

@@ -16,8 +16,8 @@ use crate::{Error, Result, Store};
 const NO_DELETE_TRIGGER: &str = "events_are_never_deleted";
 
 impl Store {
-    /// Makes this store the new laptop `new_id`, enrolled as `answer` says,
-    /// in one transaction: its events from the first one only this copy
+    /// Makes this store the new laptop `new_id`, signing with the seed
+    /// `key`, enrolled as `answer` says, in one transaction: its events from the first one only this copy
     /// recorded ([`Store::clash_from`]) are recorded again under the new id,
     /// in order, with the same learners, lessons, details and stamps, and
     /// leave the old id, whose events the hub and this store then share.
@@ -25,6 +25,7 @@ impl Store {
     pub fn continue_as_new_laptop(
         &self,
         new_id: &str,
+        key: &[u8; 32],
         hub_url: &str,
         answer: &EnrollResponse,
     ) -> Result<u64> {
@@ -64,7 +65,12 @@ impl Store {
             let moved = Event { id: derived_id(new_id, seq), device_id: new_id.to_owned(), seq, ..e.clone() };
             insert_new(&tx, &moved)?;
         }
-        tx.execute("UPDATE device SET id = ?1, next_seq = ?2", (new_id, own.len() as i64 + 1))?;
+        tx.execute("DELETE FROM chain_marks WHERE device_id = ?1 AND seq >= ?2", (&old, from as i64))?;
+        // A new laptop signs with a key of its own: the other copy keeps the old one.
+        tx.execute(
+            "UPDATE device SET id = ?1, next_seq = ?2, signing_key = ?3",
+            (new_id, own.len() as i64 + 1, &key[..]),
+        )?;
         tx.execute("DELETE FROM settings WHERE key IN ('identity_clash', 'clash_from')", [])?;
         self.set_hub_link_in(
             &tx,

@@ -38,8 +38,16 @@ impl VersionVector {
     /// each device's events in the batch are consecutive and start at most
     /// one past what is held. Returns the vector after the batch.
     pub fn check_extends(&self, batch: &Batch) -> Result<VersionVector> {
+        self.check_each_extends(batch.events.iter())
+    }
+
+    /// [`VersionVector::check_extends`] for events in the order they travel.
+    pub fn check_each_extends<'a>(
+        &self,
+        events: impl Iterator<Item = &'a crate::progress::event::Event>,
+    ) -> Result<VersionVector> {
         let mut next = self.clone();
-        for event in &batch.events {
+        for event in events {
             let have = next.get(&event.device_id);
             if event.seq > have + 1 {
                 return Err(Error::SyncGap { device: event.device_id.clone(), have, got: event.seq });

@@ -12,6 +12,7 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
+use super::proof::Proof;
 use crate::progress::event::{Event, EventBody, IdDeriver, is_derived_form};
 use crate::progress::hlc::Hlc;
 use crate::{Error, Result};
@@ -54,6 +55,19 @@ pub struct Batch {
     pub learners: Vec<LearnerRecord>,
     /// Events, each device's in sequence order.
     pub events: Vec<Event>,
+    /// The recording devices' signatures over their chains, at least at
+    /// each device's last event in the batch ([`super::proof`]).
+    pub proofs: Vec<Proof>,
+}
+
+/// A proof as it travels: the device by its index in the strings.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireProof {
+    device: u32,
+    seq: u64,
+    key: String,
+    signature: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,6 +87,8 @@ struct Columns {
     pack: Vec<u32>,
     lesson: Vec<u32>,
     body: Vec<EventBody>,
+    #[serde(default)]
+    proofs: Vec<WireProof>,
 }
 
 /// The same columns, borrowed from a batch for encoding without copies.
@@ -89,6 +105,8 @@ struct ColumnsOut<'a> {
     pack: Vec<u32>,
     lesson: Vec<u32>,
     body: Vec<&'a EventBody>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    proofs: Vec<WireProof>,
 }
 
 /// A UUID written without its hyphens (they cost zstd about 2 bytes per event),
@@ -126,6 +144,7 @@ impl Batch {
             pack: Vec::with_capacity(n),
             lesson: Vec::with_capacity(n),
             body: Vec::with_capacity(n),
+            proofs: Vec::new(),
         };
         let (mut prev_seq, mut prev_hlc) = (0i64, 0i64);
         let mut derivers: HashMap<&str, IdDeriver> = HashMap::new();
@@ -148,6 +167,14 @@ impl Batch {
             cols.body.push(&e.body);
             prev_seq = e.seq as i64;
             prev_hlc = e.hlc.0 as i64;
+        }
+        for p in &self.proofs {
+            cols.proofs.push(WireProof {
+                device: strings.index(&p.device_id),
+                seq: p.seq,
+                key: hex::encode(p.key),
+                signature: hex::encode(p.signature),
+            });
         }
         cols.strings = strings.list;
         let json = serde_json::to_vec(&cols).expect("batches serialize");
@@ -226,6 +253,7 @@ impl Batch {
                 return Err(bad(format!("it holds more than the {MAX_BATCH_EVENTS} events a pull may send")));
             }
             all.events.extend(batch.events);
+            all.proofs.extend(batch.proofs);
             for l in batch.learners {
                 if known.insert(l.id.clone()) {
                     all.learners.push(l);
@@ -335,7 +363,21 @@ impl Columns {
                 body,
             });
         }
-        Ok(Batch { learners: self.learners, events })
+        let mut proofs = Vec::with_capacity(self.proofs.len());
+        for p in &self.proofs {
+            let key = hex::decode(&p.key).ok().and_then(|k| k.try_into().ok());
+            let signature = hex::decode(&p.signature).ok().and_then(|s| s.try_into().ok());
+            let (Some(key), Some(signature)) = (key, signature) else {
+                return Err(bad(format!("the signature at event {} is malformed", p.seq)));
+            };
+            let device_id = string(p.device)?;
+            check_uuid(&device_id, "device id")?;
+            proofs.push(Proof { device_id, seq: p.seq, key, signature });
+        }
+        if proofs.len() > n + 1 {
+            return Err(bad(format!("{} signatures for {n} events", proofs.len())));
+        }
+        Ok(Batch { learners: self.learners, events, proofs })
     }
 }
 

@@ -178,7 +178,7 @@ fn a_pull_answer_cut_short_or_overfull_is_refused_and_a_whole_one_reads_as_one_b
     let mut answer = Vec::new();
     for part in [first, second] {
         let learners = a.learner_records(part).unwrap();
-        append_frame(&mut answer, &Batch { learners, events: part.to_vec() }.encode());
+        append_frame(&mut answer, &Batch { learners, events: part.to_vec(), proofs: Vec::new() }.encode());
     }
     let read = Batch::decode_frames(&answer).unwrap();
     assert_eq!(read.events, all.events);

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_runs_only.sql"),
     include_str!("../../migrations/sqlite/0004_device_codes.sql"),
     include_str!("../../migrations/sqlite/0005_learners_added_by.sql"),
+    include_str!("../../migrations/sqlite/0006_proofs.sql"),
 ];
 
 /// The schema whose migration drops the event rows.
@@ -111,7 +112,7 @@ fn runs_from_event_rows(conn: &Connection, path: &Path) -> Result<()> {
                 }
                 let last = events.last().map_or(from, |e| e.seq as i64);
                 let learners = learner_records(conn, &events)?;
-                let bytes = Batch { learners, events }.encode();
+                let bytes = Batch { learners, events, proofs: Vec::new() }.encode();
                 insert.execute((&center, &device, from + 1, last, bytes))?;
                 from = last;
             }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use kalamu_core::progress::event::Event;
+use kalamu_core::sync::proof::Proof;
 use kalamu_core::sync::wire::MAX_BATCH_BYTES;
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use rusqlite::{Connection, OptionalExtension};
@@ -46,7 +47,14 @@ pub(super) fn record(
         let Some(last) = events.last().map(|e| e.seq) else { continue };
         debug_assert_eq!(last, head);
         let learners = learner_records(tx, &events)?;
-        insert(tx, center_id, device, from + 1, last, &Batch { learners, events }.encode(), now)?;
+        // The device's signature travels on with its events, unchanged.
+        let proofs = batch
+            .proofs
+            .iter()
+            .filter(|p| &p.device_id == device && p.seq > from && p.seq <= last)
+            .cloned()
+            .collect();
+        insert(tx, center_id, device, from + 1, last, &Batch { learners, events, proofs }.encode(), now)?;
     }
     Ok(())
 }
@@ -77,16 +85,32 @@ pub(super) fn events_in(
     to: u64,
     limit: usize,
 ) -> Result<Vec<Event>> {
+    Ok(signed_events_in(conn, device, from, to, limit, false)?.0)
+}
+
+/// [`events_in`], with the device's signatures among them; with `whole`,
+/// to the end of the run where `limit` falls, so the events end at a signature.
+pub(super) fn signed_events_in(
+    conn: &Connection,
+    device: &str,
+    from: u64,
+    to: u64,
+    limit: usize,
+    whole: bool,
+) -> Result<(Vec<Event>, Vec<Proof>)> {
     let mut stmt = conn.prepare_cached(
         "SELECT bytes FROM runs WHERE device_id = ?1 AND last_seq > ?2 AND first_seq <= ?3 ORDER BY last_seq",
     )?;
     let mut rows = stmt.query((device, from as i64, to as i64))?;
-    let mut events = Vec::new();
+    let (mut events, mut proofs) = (Vec::new(), Vec::new());
     while events.len() < limit
         && let Some(row) = rows.next()?
     {
         let run = Batch::decode(&row.get::<_, Vec<u8>>(0)?)?;
-        for e in run.events.into_iter().filter(|e| e.seq > from && e.seq <= to).take(limit - events.len()) {
+        let room = if whole { usize::MAX } else { limit - events.len() };
+        proofs
+            .extend(run.proofs.into_iter().filter(|p| p.device_id == device && p.seq > from && p.seq <= to));
+        for e in run.events.into_iter().filter(|e| e.seq > from && e.seq <= to).take(room) {
             // Cheap to check, and a gap sent on would only be refused by the laptop.
             let next = from + 1 + events.len() as u64;
             if e.device_id != device || e.seq != next {
@@ -98,7 +122,7 @@ pub(super) fn events_in(
             events.push(e);
         }
     }
-    Ok(events)
+    Ok((events, proofs))
 }
 
 /// The events of `device` after `from`, up to `to` and at most `limit` of
@@ -111,10 +135,11 @@ fn encode_range(
     to: u64,
     limit: usize,
 ) -> Result<Option<(Vec<u8>, u64)>> {
-    let events = events_in(conn, device, from, to, limit)?;
+    // Whole runs, so the events end at their device's signature.
+    let (events, proofs) = signed_events_in(conn, device, from, to, limit, true)?;
     let Some(last) = events.last().map(|e| e.seq) else { return Ok(None) };
     let learners = learner_records(conn, &events)?;
-    Ok(Some((Batch { learners, events }.encode(), last)))
+    Ok(Some((Batch { learners, events, proofs }.encode(), last)))
 }
 
 /// A run as stored: a device's events `first..=last`, encoded.
