@@ -42,9 +42,22 @@ ui() {
   (cd ui && npm run --silent check)
 }
 
+# The window's TypeScript types are generated from the Rust ones (ts-rs);
+# the committed ones must be what the Rust types say today.
+bindings() {
+  local out; out=$(mktemp -d)
+  TS_RS_EXPORT_DIR="$out" cargo test --locked --quiet -p kalamu-core -p kalamu-app \
+    --features kalamu-core/ts --lib --bins export_bindings >/dev/null
+  if ! diff -r "$out" ui/src/lib/bindings; then
+    echo "ui/src/lib/bindings is stale: run \`cargo test -p kalamu-core -p kalamu-app --features kalamu-core/ts export_bindings\` and commit it" >&2
+    return 1
+  fi
+}
+
 stage setup    setup
 stage fmt      cargo fmt --all -- --check
 stage ui       ui
 stage clippy   cargo clippy --workspace --all-targets --locked -- -D warnings
 stage build    cargo build --workspace --locked
 stage tests    cargo nextest run --workspace --locked --no-fail-fast
+stage bindings bindings

@@ -37,6 +37,7 @@ pub fn ready() {
 
 /// What the UI needs at start-up.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(export))]
 pub struct AppInfo {
     /// App version.
     pub version: &'static str,

@@ -11,6 +11,7 @@ use crate::sync::SyncHandle;
 
 /// What the window shows once enrolled.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(export))]
 pub struct Enrolled {
     /// The center's name.
     pub center: String,

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 /// An error crossing into the UI.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(export))]
 pub struct CommandError {
     /// Stable code, e.g. `newer_store`.
     pub code: &'static str,

@@ -24,6 +24,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_secs(2), Duration::from_se
 
 /// What the status bar shows.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(export))]
 pub struct SyncStatus {
     /// Whether this laptop is enrolled with a hub.
     pub enrolled: bool,
@@ -50,6 +51,7 @@ pub struct SyncStatus {
 
 /// Disk space when receiving stopped, in MB.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(export))]
 pub struct LowSpace {
     /// Free.
     pub free_mb: u64,
@@ -59,6 +61,7 @@ pub struct LowSpace {
 
 /// A failed sync, with a stable code for the UI to pick its words by.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(export))]
 pub struct SyncError {
     /// Stable code (`unreachable`, `revoked`, …).
     pub code: String,

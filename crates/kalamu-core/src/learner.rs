@@ -11,6 +11,7 @@ pub const MAX_NAME_CHARS: usize = 80;
 
 /// A learner known on this laptop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Learner {
     /// Stable id (UUID), the same on every device.
     pub id: String,

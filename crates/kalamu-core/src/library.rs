@@ -6,6 +6,7 @@ use crate::{Result, Store};
 
 /// One installed pack, as listed in the library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PackSummary {
     /// Stable pack id.
     pub id: String,

@@ -7,6 +7,7 @@ pub const LANGUAGES: &[&str] = &["en", "fr"];
 
 /// Settings of this device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Settings {
     /// Interface language, one of [`LANGUAGES`].
     pub language: String,

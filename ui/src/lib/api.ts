@@ -1,187 +1,80 @@
-// Typed calls into the Tauri commands of src-tauri/src/commands.rs.
-// Keep these types in step with the Rust structs they mirror.
+// Typed calls into the Tauri commands of src-tauri/src/commands.rs. The
+// types are generated from the Rust ones (ts-rs, in ./bindings, written by
+// `cargo test`); none is copied by hand.
 import { invoke } from "@tauri-apps/api/core";
+import type { PackSummary } from "./bindings/PackSummary";
+import type { Learner } from "./bindings/Learner";
+import type { Settings } from "./bindings/Settings";
+import type { AppInfo } from "./bindings/AppInfo";
+import type { FoundPack } from "./bindings/FoundPack";
+import type { Signer } from "./bindings/Signer";
+import type { PackPreview } from "./bindings/PackPreview";
+import type { ImportReport } from "./bindings/ImportReport";
+import type { Progress } from "./bindings/Progress";
+import type { Question } from "./bindings/Question";
+import type { OutlineLesson } from "./bindings/OutlineLesson";
+import type { OutlineModule } from "./bindings/OutlineModule";
+import type { Outline } from "./bindings/Outline";
+import type { Score } from "./bindings/Score";
+import type { Position } from "./bindings/Position";
+import type { LessonProgress } from "./bindings/LessonProgress";
+import type { ModuleProgress } from "./bindings/ModuleProgress";
+import type { PackProgress } from "./bindings/PackProgress";
+import type { Resume } from "./bindings/Resume";
+import type { LearnerProgress } from "./bindings/LearnerProgress";
+import type { Answer } from "./bindings/Answer";
+import type { EventBody } from "./bindings/EventBody";
+import type { ItemResult } from "./bindings/ItemResult";
+import type { Graded } from "./bindings/Graded";
+import type { CommandError } from "./bindings/CommandError";
+import type { SyncError } from "./bindings/SyncError";
+import type { SyncStatus } from "./bindings/SyncStatus";
+import type { LowSpace } from "./bindings/LowSpace";
+import type { Enrolled } from "./bindings/Enrolled";
+import type { BundleImport } from "./bindings/BundleImport";
+import type { WireCode } from "./bindings/WireCode";
 
-export interface PackSummary {
-  id: string;
-  version: string;
-  title: string;
-  description: string;
-  language: string;
-  publisher: string;
-  signer: string | null;
-  installed_at: number;
-}
-
-export interface Learner {
-  id: string;
-  name: string;
-  created_at: number;
-  has_pin: boolean;
-}
-
-export interface Settings {
-  language: string;
-  current_learner: string | null;
-}
-
-export interface AppInfo {
-  version: string;
-  data_dir: string | null;
-  settings: Settings;
-}
-
-export interface FoundPack {
-  path: string;
-  size: number;
-}
-
-export type Signer =
-  | { kind: "trusted"; key: string; name: string }
-  | { kind: "unknown"; key: string }
-  | { kind: "unsigned" };
-
-export interface PackPreview {
-  id: string;
-  version: string;
-  title: string;
-  description: string;
-  language: string;
-  publisher: string;
-  signer: Signer;
-  lessons: number;
-  bytes: number;
-  installed_version: string | null;
-}
-
-export interface ImportReport {
-  pack: PackSummary;
-  upgraded_from: string | null;
-  signer_name: string | null;
-  files: number;
-  bytes: number;
-  bytes_written: number;
-  chunks_reused: number;
-}
-
-export interface Progress {
-  done: number;
-  total: number;
-}
-
-export interface Question {
-  id: string;
-  prompt: string;
-  kind: "single" | "multiple" | "numeric" | "text";
-  choices: string[];
-}
-
-export interface OutlineLesson {
-  id: string;
-  title: string;
-  entry: string | null;
-  quiz: Question[] | null;
-}
-
-export interface OutlineModule {
-  id: string;
-  title: string;
-  lessons: OutlineLesson[];
-}
-
-export interface Outline {
-  id: string;
-  title: string;
-  language: string;
-  modules: OutlineModule[];
-}
-
-export interface Score {
-  score: number;
-  max: number;
-}
-
-export interface Position {
-  media: string | null;
-  at: number;
-}
-
-export interface LessonProgress {
-  opened: boolean;
-  completed: boolean;
-  position: Position | null;
-  attempts: number;
-  best: Score | null;
-  mastered: boolean;
-  seconds: number;
-}
-
-export interface PackProgress {
-  pack_id: string;
-  completed: number;
-  total: number;
-  seconds: number;
-  lessons: Record<string, LessonProgress>;
-}
-
-export interface LearnerProgress {
-  packs: PackProgress[];
-  resume: { pack_id: string; lesson_id: string; position: Position | null } | null;
-  seconds: number;
-}
-
-export type Answer = number | number[] | string;
-
-export type EventBody =
-  | { kind: "lesson_opened" }
-  | { kind: "lesson_completed" }
-  | { kind: "position"; media?: string; at: number }
-  | { kind: "time_spent"; seconds: number };
-
-export interface Graded {
-  score: number;
-  max: number;
-  items: { id: string; correct: boolean; feedback: string }[];
-}
+export type {
+  PackSummary,
+  Learner,
+  Settings,
+  AppInfo,
+  FoundPack,
+  Signer,
+  PackPreview,
+  ImportReport,
+  Progress,
+  Question,
+  OutlineLesson,
+  OutlineModule,
+  Outline,
+  Score,
+  Position,
+  LessonProgress,
+  ModuleProgress,
+  PackProgress,
+  Resume,
+  LearnerProgress,
+  Answer,
+  EventBody,
+  ItemResult,
+  Graded,
+};
 
 /** The URL of a pack file in the lesson frame's scheme (each pack is its own host). */
 export function lessonUrl(packId: string, path: string): string {
   return `kalamu-lesson://${packId}/${path.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-/** An error from a command: a stable code and a sentence to show. */
-export interface CommandError {
-  code: string;
-  message: string;
-}
-
-export interface SyncError {
-  code: string;
-  message: string;
-}
-
-export interface SyncStatus {
-  enrolled: boolean;
-  center: string | null;
-  hub_url: string | null;
-  syncing: boolean;
-  pending: number;
-  last_sync_at: number | null;
-  error: SyncError | null;
-  retry_in_s: number | null;
-  low_space: { free_mb: number; reserve_mb: number } | null;
-  identity_clash: boolean;
-}
-
-export interface Enrolled {
-  center: string;
-  hub_url: string;
-}
-
-export interface BundleImport {
-  received: number;
-  new: number;
-}
+export type {
+  CommandError,
+  SyncError,
+  SyncStatus,
+  LowSpace,
+  Enrolled,
+  BundleImport,
+  WireCode,
+};
 
 /** The PIN rule as an HTML pattern; kalamu-core checks the same rule (four digits) and refuses otherwise. */
 export const PIN_PATTERN = "[0-9]{4}";

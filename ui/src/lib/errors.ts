@@ -36,7 +36,7 @@ export interface ShownError {
 }
 
 /** Plain words for `e`, preferring `known` (a form's own words by code). */
-export function shownError(e: unknown, known: Record<string, string> = {}): ShownError {
+export function shownError(e: unknown, known: Partial<Record<string, string>> = {}): ShownError {
   if (!isCommandError(e)) return { code: "unknown", words: t().errGeneric, detail: String(e) };
   const code = PACK_DAMAGE.has(e.code) ? "pack_damaged" : BUNDLE_DAMAGE.has(e.code) ? "bundle_damaged" : e.code;
   const key = `err_${code}` as keyof Messages;

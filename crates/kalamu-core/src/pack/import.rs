@@ -30,6 +30,7 @@ pub struct ImportOptions {
 
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ImportReport {
     /// The pack as now installed.
     pub pack: PackSummary,

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// A pack file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FoundPack {
     /// Its path.
     pub path: PathBuf,

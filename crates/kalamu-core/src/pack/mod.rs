@@ -38,6 +38,7 @@ pub const MAX_FILES: usize = 50_000;
 
 /// Where a long operation (build, verify, import) has got to, for progress bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Progress {
     /// Content bytes done so far.
     pub done: u64,

@@ -8,6 +8,7 @@ use crate::{Result, Store};
 
 /// A pack's modules and lessons.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Outline {
     /// Pack id.
     pub id: String,
@@ -21,6 +22,7 @@ pub struct Outline {
 
 /// A module in an outline.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutlineModule {
     /// Module id.
     pub id: String,
@@ -32,6 +34,7 @@ pub struct OutlineModule {
 
 /// A lesson in an outline.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutlineLesson {
     /// Lesson id.
     pub id: String,
@@ -45,12 +48,14 @@ pub struct OutlineLesson {
 
 /// A quiz question without its answer.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Question {
     /// Item id.
     pub id: String,
     /// The question.
     pub prompt: String,
     /// `single`, `multiple`, `numeric` or `text`.
+    #[cfg_attr(feature = "ts", ts(type = r#""single" | "multiple" | "numeric" | "text""#))]
     pub kind: &'static str,
     /// Choices, for `single` and `multiple`.
     pub choices: Vec<String>,

@@ -11,6 +11,7 @@ use crate::{Result, Store};
 /// Whether the pack's signer is trusted here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Signer {
     /// Signed by a publisher in the trust store.
     Trusted {
@@ -30,6 +31,7 @@ pub enum Signer {
 
 /// A pack's description before import.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PackPreview {
     /// Pack id.
     pub id: String,

@@ -14,6 +14,7 @@ use crate::{Error, Result, Store};
 /// A learner's answer to one quiz item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Answer {
     /// A choice index (single).
     Choice(usize),
@@ -28,6 +29,7 @@ pub enum Answer {
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum EventBody {
     /// The learner opened the lesson.
     LessonOpened,

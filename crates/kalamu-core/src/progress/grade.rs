@@ -9,6 +9,7 @@ use crate::pack::manifest::{Quiz, QuizKind};
 
 /// The verdict on one item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ItemResult {
     /// Item id.
     pub id: String,
@@ -20,6 +21,7 @@ pub struct ItemResult {
 
 /// The verdict on a whole attempt.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Graded {
     /// Items answered correctly.
     pub score: u32,

@@ -17,6 +17,7 @@ pub const MASTERY: f64 = 0.8;
 
 /// A score on a quiz.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Score {
     /// Items right.
     pub score: u32,
@@ -26,6 +27,7 @@ pub struct Score {
 
 /// Where to pick up a lesson.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Position {
     /// The media file for a video position; none for the page.
     pub media: Option<String>,
@@ -35,6 +37,7 @@ pub struct Position {
 
 /// One lesson, for one learner.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct LessonProgress {
     /// Opened at least once.
     pub opened: bool,
@@ -54,6 +57,7 @@ pub struct LessonProgress {
 
 /// One module, for one learner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ModuleProgress {
     /// Module id.
     pub id: String,
@@ -67,6 +71,7 @@ pub struct ModuleProgress {
 
 /// One pack, for one learner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PackProgress {
     /// Pack id.
     pub pack_id: String,
@@ -84,6 +89,7 @@ pub struct PackProgress {
 
 /// Where the learner left off.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Resume {
     /// Pack id.
     pub pack_id: String,
@@ -95,6 +101,7 @@ pub struct Resume {
 
 /// All a learner's progress in the installed packs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct LearnerProgress {
     /// Per installed pack, in the order given.
     pub packs: Vec<PackProgress>,

@@ -303,6 +303,7 @@ fn bundle(path: &Path, problem: BundleProblem) -> Error {
 
 /// What importing a bundle did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct BundleImport {
     /// Events in the bundle.
     pub received: u64,

@@ -8,6 +8,7 @@ macro_rules! wire_codes {
     ($($(#[$doc:meta])* $name:ident = $text:literal,)*) => {
         /// An error code in a hub's answer.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
         #[serde(rename_all = "snake_case")]
         #[non_exhaustive]
         pub enum WireCode {
