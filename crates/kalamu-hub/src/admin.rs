@@ -149,7 +149,10 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
         crate::rules::from_laptop(&device_id, batch)?;
     }
     // One transaction for the whole bundle: applied whole or not at all.
-    let (applied, _) = crate::storage::wait(store.push(&device.center_id, &device_id, frames, now_millis()))?;
+    let batches =
+        frames.into_iter().map(|(batch, wire)| crate::storage::Incoming::unchecked(batch, wire)).collect();
+    let (applied, _) =
+        crate::storage::wait(store.push(&device.center_id, &device_id, batches, now_millis()))?;
     Ok(BundleImport { received: applied.received as u64, new: applied.new as u64 })
 }
 

@@ -175,7 +175,10 @@ async fn push(State(store): State<Store>, who: Caller, body: Body) -> Result<axu
     let queue = move || {
         let batch = Batch::decode(&bytes)?;
         crate::rules::from_laptop(&who.device_id, &batch)?;
-        Ok(store.push(&who.center_id, &who.device_id, vec![(batch, bytes.into())], now_millis()))
+        // The signature is checked here, beside the other pushes; the writer only sees it still holds.
+        let checked = Some(store.precheck(&who.device_id, &batch)?);
+        let incoming = crate::storage::Incoming { batch, wire: bytes.into(), checked };
+        Ok(store.push(&who.center_id, &who.device_id, vec![incoming], now_millis()))
     };
     // Decoding is the laptop's work done on the hub's CPU, bounded but not
     // small: never on the async threads, where it would stall every other request.

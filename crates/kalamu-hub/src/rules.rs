@@ -141,6 +141,46 @@ pub const MAX_DAY_LEARNERS: u64 = 1_000;
 /// A day, in ms.
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// A push's signature, checked before its transaction against the chain and
+/// key the hub held then: the writer, which every push waits for, then only
+/// checks that the device's head has not moved since.
+#[derive(Debug, Clone)]
+pub struct Prechecked {
+    /// The device's head the check started from.
+    head: u64,
+    /// What the check found.
+    signed: Signed,
+}
+
+/// A checked signature: what the write transaction keeps of it.
+#[derive(Debug, Clone, Copy)]
+struct Signed {
+    /// The device's chain through the push's last new event, and that event.
+    after: Option<(u64, Chain)>,
+    /// The key that signed.
+    key: Option<[u8; 32]>,
+}
+
+/// Checks the signature of a push by laptop `device` on plain reads (`tx`
+/// may be a reader's, outside the write transaction), as
+/// [`signed_by_its_device`] will: many pushes are checked at once this way.
+pub fn precheck(tx: &mut impl PushTx, device: &str, batch: &Batch) -> Result<Prechecked> {
+    let head = tx.device_head(device)?.map_or(0, |(_, seq)| seq);
+    let mut next = head + 1;
+    let events: Vec<&Event> = batch
+        .events
+        .iter()
+        .filter(|e| {
+            e.device_id == device && e.seq == next && {
+                next += 1;
+                true
+            }
+        })
+        .collect();
+    let signed = check_signature(tx, device, head, &events, batch)?;
+    Ok(Prechecked { head, signed })
+}
+
 /// Stores a batch pushed by laptop `device` of `center_id` by the hub's
 /// rules, in the backend's transaction `tx`: every device and learner must
 /// be the center's; the laptop adds at most [`MAX_DAY_LEARNERS`] learners a
@@ -153,6 +193,7 @@ pub fn push(
     device: &str,
     batch: &Batch,
     wire: Vec<u8>,
+    checked: Option<&Prechecked>,
     now: i64,
 ) -> Result<(Applied, VersionVector)> {
     let mut held = VersionVector::default();
@@ -209,7 +250,17 @@ pub fn push(
     }
     same_content(tx, &repeats)?;
     for (device, events) in fresh {
-        signed_by_its_device(tx, device, held.get(device), &events, batch)?;
+        let head = held.get(device);
+        let signed = match checked {
+            // Checked on these very events from this very head: only the key may have been registered since.
+            Some(c)
+                if c.head == head && c.signed.after.map(|(seq, _)| seq) == events.last().map(|e| e.seq) =>
+            {
+                c.signed
+            }
+            _ => check_signature(tx, device, head, &events, batch)?,
+        };
+        keep_signature(tx, device, signed)?;
     }
     for (device, &seq) in &after.0 {
         tx.raise_head(device, center_id, seq)?;
@@ -223,14 +274,18 @@ pub fn push(
 /// are closed by its signature over its chain (the hub holds the chain
 /// through its head), made with the key it enrolled with; a laptop that
 /// enrolled before keys were given registers its key with its first
-/// signed push (only it holds its credential). Keeps the chain after them.
-fn signed_by_its_device(
+/// signed push (only it holds its credential). Returns the chain after
+/// them, and the key that signed.
+fn check_signature(
     tx: &mut impl PushTx,
     device: &str,
     head: u64,
     events: &[&Event],
     batch: &Batch,
-) -> Result<()> {
+) -> Result<Signed> {
+    if events.is_empty() {
+        return Ok(Signed { after: None, key: None });
+    }
     let start = match tx.chain(device)? {
         Some((seq, chain)) if seq == head => chain,
         // Events stored before proofs: the chain is made once from them.
@@ -242,11 +297,26 @@ fn signed_by_its_device(
     let registered = tx.device_key(device)?;
     let (chains, key) = check_run(device, start, events, &batch.proofs, registered, true)
         .map_err(|why| kalamu_core::Error::BadProof { device: device.to_owned(), why })?;
-    if let (None, Some(key)) = (registered, key) {
-        tx.set_device_key(device, &key)?;
+    Ok(Signed { after: events.last().map(|e| e.seq).zip(chains.last().copied()), key })
+}
+
+/// Keeps a checked signature's outcome in the write transaction: the
+/// device's chain through its new head, and its key if it had none yet.
+fn keep_signature(tx: &mut impl PushTx, device: &str, Signed { after, key }: Signed) -> Result<()> {
+    let registered = tx.device_key(device)?;
+    match (registered, key) {
+        (Some(held), Some(key)) if held != key => {
+            return Err(kalamu_core::Error::BadProof {
+                device: device.to_owned(),
+                why: "it is signed with another key than its own".into(),
+            }
+            .into());
+        }
+        (None, Some(key)) => tx.set_device_key(device, &key)?,
+        _ => {}
     }
-    if let (Some(last), Some(chain)) = (events.last(), chains.last()) {
-        tx.set_chain(device, last.seq, chain)?;
+    if let Some((seq, chain)) = after {
+        tx.set_chain(device, seq, &chain)?;
     }
     Ok(())
 }

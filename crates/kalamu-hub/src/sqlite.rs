@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{HubError, Result};
 use crate::rules::{self, CodeRow, Enrolment, KnownDevice};
-use crate::storage::{Caller, Center, Committing, DeviceInfo, Pulled, Storage};
+use crate::storage::{Caller, Center, Committing, DeviceInfo, Incoming, Pulled, Storage};
 
 mod migrate;
 mod runs;
@@ -473,14 +473,15 @@ impl Storage for SqliteStorage {
         &self,
         center_id: &str,
         device: &str,
-        batches: Vec<(Batch, Vec<u8>)>,
+        batches: Vec<Incoming>,
         now: i64,
     ) -> Committing<(Applied, VersionVector)> {
         let (center, device) = (center_id.to_owned(), device.to_owned());
         self.queue(move |tx| {
             let mut done = (Applied::default(), VersionVector::default());
-            for (batch, wire) in batches {
-                let (applied, after) = rules::push(&mut SqlitePush(tx), &center, &device, &batch, wire, now)?;
+            for Incoming { batch, wire, checked } in batches {
+                let (applied, after) =
+                    rules::push(&mut SqlitePush(tx), &center, &device, &batch, wire, checked.as_ref(), now)?;
                 done.0.received += applied.received;
                 done.0.new += applied.new;
                 for (d, seq) in &after.0 {
@@ -489,6 +490,10 @@ impl Storage for SqliteStorage {
             }
             Ok(done)
         })
+    }
+
+    fn precheck(&self, device: &str, batch: &Batch) -> Result<rules::Prechecked> {
+        self.read(|conn| rules::precheck(&mut SqlitePush(conn), device, batch))
     }
 
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled> {

@@ -112,14 +112,34 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         center_id: &str,
         device: &str,
-        batches: Vec<(Batch, Vec<u8>)>,
+        batches: Vec<Incoming>,
         now: i64,
     ) -> Committing<(Applied, VersionVector)>;
+    /// Checks a push's signature on a reader, before it waits for the writer ([`crate::rules::precheck`]).
+    fn precheck(&self, device: &str, batch: &Batch) -> Result<crate::rules::Prechecked>;
     /// What a side holding `theirs` lacks of the center, as encoded batches of
     /// about `limit` events in all (at least one whole batch, if anything is lacking).
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled>;
     /// Up to `limit` of the center's events that a side holding `theirs` lacks, decoded.
     fn events_after(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
+}
+
+/// A batch to store, as it arrived, with its signature if checked already.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The batch.
+    pub batch: Batch,
+    /// The bytes it arrived as.
+    pub wire: Vec<u8>,
+    /// Its signature, checked before the write ([`Storage::precheck`]).
+    pub checked: Option<crate::rules::Prechecked>,
+}
+
+impl Incoming {
+    /// A batch whose signature the write transaction checks.
+    pub fn unchecked(batch: Batch, wire: Vec<u8>) -> Incoming {
+        Incoming { batch, wire, checked: None }
+    }
 }
 
 /// A write queued for a group commit: its answer arrives once it is durably

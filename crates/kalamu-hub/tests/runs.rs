@@ -7,7 +7,7 @@ use kalamu_core::progress::hlc::Hlc;
 use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use kalamu_hub::sqlite::SqliteStorage;
-use kalamu_hub::storage::Storage;
+use kalamu_hub::storage::{Incoming, Storage};
 
 const NOW: i64 = 1_790_000_000_000;
 
@@ -41,7 +41,7 @@ impl Center {
         kalamu_hub::storage::wait(self.hub.push(
             &self.id,
             &batch.events[0].device_id,
-            vec![(batch.clone(), batch.encode())],
+            vec![Incoming::unchecked(batch.clone(), batch.encode())],
             NOW,
         ))
         .unwrap()
@@ -158,8 +158,12 @@ fn an_event_repeated_within_a_batch_is_stored_once_and_a_changed_one_is_refused(
     assert_eq!(c.push(&twice), 4);
     let mut changed = events(&a, &awa, 3..=6);
     changed.events[0].id = uuid::Uuid::now_v7().to_string();
-    let refused =
-        kalamu_hub::storage::wait(c.hub.push(&c.id, &a, vec![(changed.clone(), changed.encode())], NOW));
+    let refused = kalamu_hub::storage::wait(c.hub.push(
+        &c.id,
+        &a,
+        vec![Incoming::unchecked(changed.clone(), changed.encode())],
+        NOW,
+    ));
     assert!(
         matches!(
             refused,
@@ -291,8 +295,12 @@ fn a_schema_2_hub_database_keeps_every_event_and_when_it_arrived() {
     // The ids came along: one reused by a new event is still refused.
     let mut reused = events(&b, &awa, 13..=13);
     reused.events[0].id = a_late.events[0].id.clone();
-    let refused =
-        kalamu_hub::storage::wait(c.hub.push(&c.id, &b, vec![(reused.clone(), reused.encode())], NOW));
+    let refused = kalamu_hub::storage::wait(c.hub.push(
+        &c.id,
+        &b,
+        vec![Incoming::unchecked(reused.clone(), reused.encode())],
+        NOW,
+    ));
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(c.push(&events(&b, &awa, 13..=14)), 2, "and the hub goes on taking new ones");
 }
@@ -375,4 +383,48 @@ fn pulls_served_from_memory_match_pulls_read_from_the_file() {
             assert_eq!(got, from_file, "round {round}, laptop {i}");
         }
     }
+}
+
+#[test]
+fn a_signature_checked_before_the_head_moved_is_checked_again() {
+    let c = center();
+    let a = c.laptop();
+    let awa = learner("Awa", None);
+    let (first, second) = (events(&a, &awa, 1..=10), events(&a, &awa, 11..=20));
+    // Checked while the hub held nothing of A: those checks no longer say anything once 1..10 are in.
+    let stale = c.hub.precheck(&a, &second).unwrap();
+    let mut forged = second.clone();
+    forged.events[3].body = EventBody::LessonCompleted;
+    let stale_forged = c.hub.precheck(&a, &forged).unwrap();
+    assert_eq!(c.push(&first), 10);
+    let refused = kalamu_hub::storage::wait(c.hub.push(
+        &c.id,
+        &a,
+        vec![Incoming { batch: forged.clone(), wire: forged.encode(), checked: Some(stale_forged) }],
+        NOW,
+    ));
+    assert!(
+        matches!(refused, Err(kalamu_hub::error::HubError::Sync(kalamu_core::Error::BadProof { .. }))),
+        "{refused:?}"
+    );
+    let stored = kalamu_hub::storage::wait(c.hub.push(
+        &c.id,
+        &a,
+        vec![Incoming { batch: second.clone(), wire: second.encode(), checked: Some(stale) }],
+        NOW,
+    ))
+    .unwrap();
+    assert_eq!(stored.0.new, 10);
+    // Checked from the head it is pushed on: taken as checked.
+    let third = events(&a, &awa, 21..=25);
+    let fresh = c.hub.precheck(&a, &third).unwrap();
+    let stored = kalamu_hub::storage::wait(c.hub.push(
+        &c.id,
+        &a,
+        vec![Incoming { batch: third.clone(), wire: third.encode(), checked: Some(fresh) }],
+        NOW,
+    ))
+    .unwrap();
+    assert_eq!(stored.0.new, 5);
+    assert_eq!(seqs_of(&c.pull_all(&VersionVector::default(), 5_000), &a), (1..=25).collect::<Vec<_>>());
 }

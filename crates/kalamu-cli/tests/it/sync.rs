@@ -243,6 +243,8 @@ fn a_laptop_of_one_center_is_refused_everything_of_another_center() {
         e.seq = 6 + i as u64;
         e.id = uuid::Uuid::now_v7().to_string();
     }
+    // Signed by A, as A can sign whatever it makes up.
+    a.store().sign(&mut disguised).unwrap();
     let (status, body) = hub.request("POST", "/v1/sync/push", &auth, &disguised.encode());
     assert_eq!(status, 403);
     assert!(String::from_utf8_lossy(&body).contains(&format!("learner {lb} belongs to another center")));
