@@ -118,6 +118,14 @@ pub trait PushTx {
     fn set_device_key(&mut self, device: &str, key: &[u8; 32]) -> Result<()>;
     /// A device's chain through the sequence number kept with it, if kept.
     fn chain(&mut self, device: &str) -> Result<Option<(u64, Chain)>>;
+    /// A device's head, chain as kept and key, as a signature check needs them.
+    fn signing_state(&mut self, device: &str) -> Result<SigningState> {
+        Ok(SigningState {
+            head: self.device_head(device)?.map_or(0, |(_, seq)| seq),
+            chain: self.chain(device)?,
+            key: self.device_key(device)?,
+        })
+    }
     /// Keeps a device's chain through its new head.
     fn set_chain(&mut self, device: &str, seq: u64, chain: &Chain) -> Result<()>;
     /// Raises a device's head.
@@ -159,13 +167,27 @@ struct Signed {
     after: Option<(u64, Chain)>,
     /// The key that signed.
     key: Option<[u8; 32]>,
+    /// Whether that key was the device's registered one (else it registers now).
+    registered: bool,
+}
+
+/// What the hub holds of a device that a signature check needs.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningState {
+    /// Its head.
+    pub head: u64,
+    /// Its chain as kept, and the sequence number it runs through.
+    pub chain: Option<(u64, Chain)>,
+    /// The key it signs with, if it gave one.
+    pub key: Option<[u8; 32]>,
 }
 
 /// Checks the signature of a push by laptop `device` on plain reads (`tx`
 /// may be a reader's, outside the write transaction), as
 /// [`signed_by_its_device`] will: many pushes are checked at once this way.
 pub fn precheck(tx: &mut impl PushTx, device: &str, batch: &Batch) -> Result<Prechecked> {
-    let head = tx.device_head(device)?.map_or(0, |(_, seq)| seq);
+    let state = tx.signing_state(device)?;
+    let head = state.head;
     let mut next = head + 1;
     let events: Vec<&Event> = batch
         .events
@@ -177,7 +199,7 @@ pub fn precheck(tx: &mut impl PushTx, device: &str, batch: &Batch) -> Result<Pre
             }
         })
         .collect();
-    let signed = check_signature(tx, device, head, &events, batch)?;
+    let signed = check_signature(tx, device, head, state, &events, batch)?;
     Ok(Prechecked { head, signed })
 }
 
@@ -258,7 +280,10 @@ pub fn push(
             {
                 c.signed
             }
-            _ => check_signature(tx, device, head, &events, batch)?,
+            _ => {
+                let state = tx.signing_state(device)?;
+                check_signature(tx, device, head, state, &events, batch)?
+            }
         };
         keep_signature(tx, device, signed)?;
     }
@@ -280,13 +305,14 @@ fn check_signature(
     tx: &mut impl PushTx,
     device: &str,
     head: u64,
+    state: SigningState,
     events: &[&Event],
     batch: &Batch,
 ) -> Result<Signed> {
     if events.is_empty() {
-        return Ok(Signed { after: None, key: None });
+        return Ok(Signed { after: None, key: None, registered: true });
     }
-    let start = match tx.chain(device)? {
+    let start = match state.chain {
         Some((seq, chain)) if seq == head => chain,
         // Events stored before proofs: the chain is made once from them.
         kept => {
@@ -294,16 +320,19 @@ fn check_signature(
             tx.stored_events(device, from, head)?.iter().fold(chain, |c, e| c.then(e))
         }
     };
-    let registered = tx.device_key(device)?;
-    let (chains, key) = check_run(device, start, events, &batch.proofs, registered, true)
+    let (chains, key) = check_run(device, start, events, &batch.proofs, state.key, true)
         .map_err(|why| kalamu_core::Error::BadProof { device: device.to_owned(), why })?;
-    Ok(Signed { after: events.last().map(|e| e.seq).zip(chains.last().copied()), key })
+    let after = events.last().map(|e| e.seq).zip(chains.last().copied());
+    Ok(Signed { after, key, registered: state.key.is_some() })
 }
 
 /// Keeps a checked signature's outcome in the write transaction: the
 /// device's chain through its new head, and its key if it had none yet.
-fn keep_signature(tx: &mut impl PushTx, device: &str, Signed { after, key }: Signed) -> Result<()> {
-    let registered = tx.device_key(device)?;
+fn keep_signature(tx: &mut impl PushTx, device: &str, signed: Signed) -> Result<()> {
+    let Signed { after, key, registered } = signed;
+    // Checked against the registered key: a key, once given, changes only
+    // when staff enrol the same laptop again, so it need not be read again.
+    let registered = if registered { key } else { tx.device_key(device)? };
     match (registered, key) {
         (Some(held), Some(key)) if held != key => {
             return Err(kalamu_core::Error::BadProof {

@@ -603,6 +603,24 @@ impl rules::PushTx for SqlitePush<'_> {
         Ok(kept.and_then(|(seq, d)| Some((seq as u64, Chain(d.try_into().ok()?)))))
     }
 
+    fn signing_state(&mut self, device: &str) -> Result<rules::SigningState> {
+        type Row = (i64, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Row> = self
+            .0
+            .prepare_cached(
+                "SELECT coalesce(h.seq, 0), c.seq, c.digest, d.public_key FROM devices d
+                 LEFT JOIN heads h ON h.device_id = d.id LEFT JOIN chains c ON c.device_id = d.id
+                 WHERE d.id = ?1",
+            )?
+            .query_row([device], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let Some((head, seq, digest, key)) = row else {
+            return Ok(rules::SigningState { head: 0, chain: None, key: None });
+        };
+        let chain = seq.zip(digest.and_then(|d| d.try_into().ok())).map(|(s, d)| (s as u64, Chain(d)));
+        Ok(rules::SigningState { head: head as u64, chain, key: key.and_then(|k| k.try_into().ok()) })
+    }
+
     fn set_chain(&mut self, device: &str, seq: u64, chain: &Chain) -> Result<()> {
         self.0
             .prepare_cached(
