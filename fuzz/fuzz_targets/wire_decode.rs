@@ -10,8 +10,10 @@ fuzz_target!(|data: &[u8]| {
         for e in &batch.events {
             assert!(e.seq >= 1 && e.hlc.is_sane() && e.body.check().is_ok());
         }
-        // What decodes encodes again to the same events.
-        assert_eq!(Batch::decode(&batch.encode()).expect("re-encoded batches decode").events, batch.events);
+        // What decodes encodes again to the same events and signatures.
+        let again = Batch::decode(&batch.encode()).expect("re-encoded batches decode");
+        assert_eq!(again.events, batch.events);
+        assert_eq!(again.proofs, batch.proofs);
     }
     let _ = Batch::decode_frames(data);
 });
