@@ -57,6 +57,10 @@ pub enum Command {
         /// A name staff will recognise this laptop by (default: its host name).
         #[arg(long)]
         name: Option<String>,
+        /// Join as a new laptop, with a new id: how staff take back a laptop
+        /// they revoked. What it recorded and the hub never acknowledged goes with it.
+        #[arg(long)]
+        as_new_laptop: bool,
     },
     /// Push and pull progress with the hub now; print what moved and what is pending.
     Sync(SyncArgs),

@@ -70,7 +70,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Progress(cmd) => progress(cmd, &store()?),
-        Command::Enroll { hub, code, name } => crate::sync::enroll(&store()?, hub, code, name.as_deref()),
+        Command::Enroll { hub, code, name, as_new_laptop } => {
+            crate::sync::enroll(&store()?, hub, code, name.as_deref(), *as_new_laptop)
+        }
         Command::Sync(args) => crate::sync::sync(&store()?, args),
         Command::Hub(args) => crate::hub::run(args, &datadir::resolve(cli.data.as_deref())?),
         Command::Learner(LearnerCommand::List(list)) => {

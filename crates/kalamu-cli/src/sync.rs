@@ -16,10 +16,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `kalamu enroll`
-pub fn enroll(store: &Store, hub: &str, code: &str, name: Option<&str>) -> Result<()> {
+pub fn enroll(store: &Store, hub: &str, code: &str, name: Option<&str>, as_new: bool) -> Result<()> {
     let name = name.map(str::to_owned).unwrap_or_else(kalamu_client::host_name);
-    let copy = store.identity_clash()?;
-    let link = runtime()?.block_on(kalamu_client::enroll(store, hub, code, &name))?;
+    let copy = as_new || store.identity_clash()?;
+    let joined = if as_new {
+        runtime()?.block_on(kalamu_client::enroll_as_new(store, hub, code, &name))
+    } else {
+        runtime()?.block_on(kalamu_client::enroll(store, hub, code, &name))
+    };
+    let link = match joined {
+        Err(e) if e.wire_code() == Some(kalamu_core::sync::WireCode::RevokedForGood) => {
+            anyhow::bail!("{e}; staff who take it back enrol it with `kalamu enroll --as-new-laptop`");
+        }
+        joined => joined?,
+    };
     out!("Enrolled with {} ({}) at {}", link.center_name, link.center_id, link.hub_url);
     let device = store.device()?.id;
     out!("  this laptop: {device} ({name})");

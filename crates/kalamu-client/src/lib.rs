@@ -8,4 +8,4 @@ pub mod sync;
 
 pub use error::{ClientError, Result};
 pub use http::HubClient;
-pub use sync::{DEFAULT_TIMEOUT, SyncReport, enroll, host_name, sync};
+pub use sync::{DEFAULT_TIMEOUT, SyncReport, enroll, enroll_as_new, host_name, sync};

@@ -99,8 +99,30 @@ pub async fn enroll(
     code: &str,
     device_name: &str,
 ) -> Result<kalamu_core::sync::HubLink> {
+    join(store, hub_url, code, device_name, false).await
+}
+
+/// Enrols this laptop as a new laptop, with a new id and key, whatever it
+/// was before: how staff take back a laptop they revoked. What it recorded
+/// that the hub never acknowledged goes with it.
+pub async fn enroll_as_new(
+    store: &Store,
+    hub_url: &str,
+    code: &str,
+    device_name: &str,
+) -> Result<kalamu_core::sync::HubLink> {
+    join(store, hub_url, code, device_name, true).await
+}
+
+async fn join(
+    store: &Store,
+    hub_url: &str,
+    code: &str,
+    device_name: &str,
+    as_new: bool,
+) -> Result<kalamu_core::sync::HubLink> {
     let client = HubClient::new(hub_url, None, DEFAULT_TIMEOUT)?;
-    let copy = store.identity_clash()?;
+    let copy = as_new || store.identity_clash()?;
     let (device_id, seed) = if copy {
         (kalamu_core::progress::event::fresh_device_id(), Some(Store::fresh_signing_seed()?))
     } else {

@@ -138,9 +138,28 @@ fn enrolment_never_takes_an_identity_nor_lifts_a_revocation() {
     ok(hub.run(&["revoke", &c.device_id()]));
     let back = c.run(&["enroll", "--hub", &hub.url(), "--code", &hub.code("Centre de Mamou")]);
     assert!(stderr(&back).contains("only as a new laptop"), "{}", stderr(&back));
+    assert!(stderr(&back).contains("--as-new-laptop"), "{}", stderr(&back));
     let for_c = hub.run(&["enroll-code", "Centre de Mamou", "--device", &c.device_id()]);
     assert_eq!(for_c.status.code(), Some(1));
+    // What C recorded after its revocation waits on it, and is refused.
+    c.study(&hawa, 2);
     assert!(stderr(&c.sync(None)).contains("removed from the center"));
+    // Staff take C back: it joins as a new laptop, and what the hub never had goes with it.
+    let (revoked_id, on_hub) = (c.device_id(), hub.event_ids().1);
+    let said = ok(c.run(&[
+        "enroll",
+        "--hub",
+        &hub.url(),
+        "--code",
+        &hub.code("Centre de Mamou"),
+        "--as-new-laptop",
+    ]));
+    assert!(said.contains("the 2 events only it recorded go with it"), "{said}");
+    assert_ne!(c.device_id(), revoked_id);
+    let report = serde_json::from_str::<serde_json::Value>(&ok(c.run(&["sync", "--json"]))).unwrap();
+    assert_eq!((report["pushed"].as_u64(), report["pending"].as_u64()), (Some(2), Some(0)), "{report}");
+    assert_eq!(hub.event_ids().1, on_hub + 2, "each of them once");
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
 
 #[test]
