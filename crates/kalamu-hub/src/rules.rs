@@ -3,7 +3,7 @@
 //! what the rule decided. Backends hold no rule of their own.
 
 use kalamu_core::progress::event::Event;
-use kalamu_core::sync::proof::{Chain, check_run};
+use kalamu_core::sync::proof::{Chain, check_run, past_head};
 use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 
 use crate::error::{HubError, Result};
@@ -184,21 +184,12 @@ pub struct SigningState {
 
 /// Checks the signature of a push by laptop `device` on plain reads (`tx`
 /// may be a reader's, outside the write transaction), as
-/// [`signed_by_its_device`] will: many pushes are checked at once this way.
+/// the write transaction would ([`push`]): many pushes are checked at once this way.
 pub fn precheck(tx: &mut impl PushTx, device: &str, batch: &Batch) -> Result<Prechecked> {
     let state = tx.signing_state(device)?;
     let head = state.head;
-    let mut next = head + 1;
-    let events: Vec<&Event> = batch
-        .events
-        .iter()
-        .filter(|e| {
-            e.device_id == device && e.seq == next && {
-                next += 1;
-                true
-            }
-        })
-        .collect();
+    let events: Vec<&Event> =
+        past_head(device, head, batch.events.iter().enumerate()).into_iter().map(|(_, e)| e).collect();
     let signed = check_signature(tx, device, head, state, &events, batch)?;
     Ok(Prechecked { head, signed })
 }
@@ -231,20 +222,20 @@ pub fn push(
     let after = held.check_extends(batch)?;
     // The pushed bytes are kept to be pulled as they are only if they say what the hub holds.
     let mut as_stored = true;
-    let mut fresh = Vec::new();
+    let mut new_learners = Vec::new();
     for l in &batch.learners {
         match tx.learner(&l.id)? {
             Some((c, _)) if c != center_id => return Err(HubError::OtherCenter(format!("learner {}", l.id))),
             Some((_, stored)) => as_stored &= stored == *l,
-            None => fresh.push(l),
+            None => new_learners.push(l),
         }
     }
-    if !fresh.is_empty() {
+    if !new_learners.is_empty() {
         let today = tx.learners_added_since(device, now - DAY_MS)?;
-        if today + fresh.len() as u64 > MAX_DAY_LEARNERS {
-            return Err(HubError::TooManyLearnersToday { today, more: fresh.len() });
+        if today + new_learners.len() as u64 > MAX_DAY_LEARNERS {
+            return Err(HubError::TooManyLearnersToday { today, more: new_learners.len() });
         }
-        for l in fresh {
+        for l in new_learners {
             tx.add_learner(center_id, l, device, now)?;
         }
     }

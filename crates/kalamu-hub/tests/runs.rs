@@ -397,34 +397,19 @@ fn a_signature_checked_before_the_head_moved_is_checked_again() {
     forged.events[3].body = EventBody::LessonCompleted;
     let stale_forged = c.hub.precheck(&a, &forged).unwrap();
     assert_eq!(c.push(&first), 10);
-    let refused = kalamu_hub::storage::wait(c.hub.push(
-        &c.id,
-        &a,
-        vec![Incoming { batch: forged.clone(), wire: forged.encode(), checked: Some(stale_forged) }],
-        NOW,
-    ));
+    let push_checked = |batch: &Batch, checked| {
+        let incoming = Incoming { batch: batch.clone(), wire: batch.encode(), checked: Some(checked) };
+        kalamu_hub::storage::wait(c.hub.push(&c.id, &a, vec![incoming], NOW))
+    };
+    let refused = push_checked(&forged, stale_forged);
     assert!(
         matches!(refused, Err(kalamu_hub::error::HubError::Sync(kalamu_core::Error::BadProof { .. }))),
         "{refused:?}"
     );
-    let stored = kalamu_hub::storage::wait(c.hub.push(
-        &c.id,
-        &a,
-        vec![Incoming { batch: second.clone(), wire: second.encode(), checked: Some(stale) }],
-        NOW,
-    ))
-    .unwrap();
-    assert_eq!(stored.0.new, 10);
+    assert_eq!(push_checked(&second, stale).unwrap().0.new, 10);
     // Checked from the head it is pushed on: taken as checked.
     let third = events(&a, &awa, 21..=25);
     let fresh = c.hub.precheck(&a, &third).unwrap();
-    let stored = kalamu_hub::storage::wait(c.hub.push(
-        &c.id,
-        &a,
-        vec![Incoming { batch: third.clone(), wire: third.encode(), checked: Some(fresh) }],
-        NOW,
-    ))
-    .unwrap();
-    assert_eq!(stored.0.new, 5);
+    assert_eq!(push_checked(&third, fresh).unwrap().0.new, 5);
     assert_eq!(seqs_of(&c.pull_all(&VersionVector::default(), 5_000), &a), (1..=25).collect::<Vec<_>>());
 }

@@ -134,18 +134,7 @@ impl Store {
         // Every device's new events, whole, against its chain and key, before anything is stored.
         let mut chains: std::collections::HashMap<usize, Chain> = Default::default();
         for (device, &head) in &held.0 {
-            // Each event past the head once, in order; anything else repeats what is stored.
-            let mut next = head + 1;
-            let new: Vec<(usize, &Event)> = considered
-                .iter()
-                .filter(|(_, e)| {
-                    &e.device_id == device && e.seq == next && {
-                        next += 1;
-                        true
-                    }
-                })
-                .copied()
-                .collect();
+            let new = proof::past_head(device, head, considered.iter().copied());
             if new.is_empty() {
                 continue;
             }

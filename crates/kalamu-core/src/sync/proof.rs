@@ -135,6 +135,25 @@ impl Proof {
     }
 }
 
+/// The events of `device` among `events` (each with its place in the batch)
+/// that extend its head `head`: each next number once, in order. The others
+/// repeat what is held, and are compared by content, not chained.
+pub fn past_head<'a>(
+    device: &str,
+    head: u64,
+    events: impl IntoIterator<Item = (usize, &'a Event)>,
+) -> Vec<(usize, &'a Event)> {
+    let mut next = head + 1;
+    events
+        .into_iter()
+        .filter(|(_, e)| {
+            let extends = e.device_id == device && e.seq == next;
+            next += u64::from(extends);
+            extends
+        })
+        .collect()
+}
+
 /// Extends `chain` (through event `from` of `device`) over `events`, that
 /// device's events from `from + 1` on, in order, and checks every proof of
 /// that device among `proofs` that falls among them. A proof must close the

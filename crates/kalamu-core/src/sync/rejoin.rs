@@ -17,8 +17,10 @@ const NO_DELETE_TRIGGER: &str = "events_are_never_deleted";
 
 impl Store {
     /// Makes this store the new laptop `new_id`, signing with the seed
-    /// `key`, enrolled as `answer` says, in one transaction: its events from the first one only this copy
-    /// recorded ([`Store::clash_from`]) are recorded again under the new id,
+    /// `key`, enrolled as `answer` says, in one transaction: its events from
+    /// the first one only this copy recorded ([`Store::clash_from`]; for a
+    /// revoked laptop taken back, the first the hub never acknowledged) are
+    /// recorded again under the new id,
     /// in order, with the same learners, lessons, details and stamps, and
     /// leave the old id, whose events the hub and this store then share.
     /// Returns how many events moved.
