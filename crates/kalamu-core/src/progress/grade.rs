@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::event::Answer;
-use crate::pack::manifest::{Quiz, QuizKind};
+use crate::pack::manifest::{Quiz, QuizItem, QuizKind};
 
 /// The verdict on one item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +43,11 @@ pub fn grade(quiz: &Quiz, answers: &BTreeMap<String, Answer>) -> Graded {
         })
         .collect();
     Graded { score: items.iter().filter(|i| i.correct).count() as u32, max: items.len() as u32, items }
+}
+
+/// Whether `answer` is right for `item`, by the rule [`grade`] applies.
+pub fn item_is_correct(item: &QuizItem, answer: &Answer) -> bool {
+    is_correct(&item.kind, answer)
 }
 
 fn is_correct(kind: &QuizKind, answer: &Answer) -> bool {

@@ -4,6 +4,7 @@
 pub mod event;
 pub mod grade;
 pub mod hlc;
+pub mod tally;
 pub mod views;
 
 use std::collections::BTreeMap;

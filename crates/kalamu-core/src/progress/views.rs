@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::event::{Event, EventBody};
+use super::tally::LessonTally;
 use crate::pack::Manifest;
 
 /// Share of a quiz's items that counts as mastery.
@@ -119,16 +120,16 @@ pub fn derive(events: &[Event], packs: &[Manifest]) -> LearnerProgress {
     ordered.retain(|e| seen.insert(&e.id));
 
     let installed: HashSet<&str> = packs.iter().map(|m| m.id.as_str()).collect();
-    let mut lessons: BTreeMap<(&str, &str), LessonProgress> = BTreeMap::new();
+    let mut lessons: BTreeMap<(&str, &str), (LessonTally, Option<Position>)> = BTreeMap::new();
     let mut resume: Option<Resume> = None;
     for e in &ordered {
         if !installed.contains(e.pack_id.as_str()) {
             continue;
         }
-        let p = lessons.entry((&e.pack_id, &e.lesson_id)).or_default();
+        let (tally, position) = lessons.entry((&e.pack_id, &e.lesson_id)).or_default();
+        tally.absorb(&e.body);
         match &e.body {
             EventBody::LessonOpened => {
-                p.opened = true;
                 resume = Some(Resume {
                     pack_id: e.pack_id.clone(),
                     lesson_id: e.lesson_id.clone(),
@@ -136,25 +137,15 @@ pub fn derive(events: &[Event], packs: &[Manifest]) -> LearnerProgress {
                 });
             }
             EventBody::Position { media, at } => {
-                let position = Position { media: media.clone(), at: *at };
-                p.position = Some(position.clone());
+                let at = Position { media: media.clone(), at: *at };
+                *position = Some(at.clone());
                 resume = Some(Resume {
                     pack_id: e.pack_id.clone(),
                     lesson_id: e.lesson_id.clone(),
-                    position: Some(position),
+                    position: Some(at),
                 });
             }
-            EventBody::LessonCompleted => p.completed = true,
-            EventBody::QuizAttempt { score, max, .. } => {
-                p.attempts += 1;
-                let better = p.best.is_none_or(|b| ratio(*score, *max) > ratio(b.score, b.max));
-                if better {
-                    p.best = Some(Score { score: *score, max: *max });
-                }
-                p.mastered |= *max > 0 && ratio(*score, *max) >= MASTERY;
-            }
-            EventBody::TimeSpent { seconds } => p.seconds += u64::from(*seconds),
-            EventBody::LearnerAdded => {}
+            _ => {}
         }
     }
 
@@ -177,12 +168,9 @@ pub fn derive(events: &[Event], packs: &[Manifest]) -> LearnerProgress {
             };
             let mut quizzes = 0;
             for lesson in &module.lessons {
-                let mut lp = lessons.get(&(m.id.as_str(), lesson.id.as_str())).cloned().unwrap_or_default();
-                // A quiz-only lesson is done once the learner reaches its pass
-                // mark; below it the lesson shows as attempted, with the best score.
-                if let (None, Some(quiz), Some(best)) = (&lesson.entry, &lesson.quiz, lp.best) {
-                    lp.completed |= best.max > 0 && ratio(best.score, best.max) + 1e-9 >= quiz.pass_mark();
-                }
+                let (tally, position) =
+                    lessons.get(&(m.id.as_str(), lesson.id.as_str())).cloned().unwrap_or_default();
+                let lp = LessonProgress { position, ..tally.progress(lesson) };
                 if lesson.quiz.is_some() {
                     quizzes += 1;
                     mp.mastered &= lp.mastered;
@@ -199,8 +187,4 @@ pub fn derive(events: &[Event], packs: &[Manifest]) -> LearnerProgress {
         out.packs.push(pack);
     }
     out
-}
-
-fn ratio(score: u32, max: u32) -> f64 {
-    if max == 0 { 0.0 } else { f64::from(score) / f64::from(max) }
 }
