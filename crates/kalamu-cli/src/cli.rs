@@ -164,6 +164,47 @@ pub enum HubCommand {
         /// The bundle file.
         file: PathBuf,
     },
+    /// Manage the staff accounts that sign in to the hub's pages.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+    /// Manage the publishers whose packs the hub accepts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Verify a pack as an import does and store it on the hub, for reports and laptops.
+    Publish {
+        /// The `.kpack` file.
+        file: PathBuf,
+    },
+    /// Build the staff reports again from every stored event.
+    RebuildReports,
+}
+
+/// `kalamu hub staff …`
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff account and print its one-time password.
+    Add {
+        /// The name they sign in with.
+        name: String,
+        /// A coach of this center (name or id).
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        center: Option<String>,
+        /// An admin of every center.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List staff accounts.
+    List(ListArgs),
+    /// Remove a staff account; its sessions end.
+    Remove {
+        /// The account's name.
+        name: String,
+    },
+    /// Give an account a new one-time password; its sessions end.
+    Reset {
+        /// The account's name.
+        name: String,
+    },
 }
 
 /// `kalamu hub center …`

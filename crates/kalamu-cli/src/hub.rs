@@ -8,7 +8,7 @@ use kalamu_hub::admin;
 use kalamu_hub::db::{self, DbUrl};
 use kalamu_hub::storage::Storage;
 
-use crate::cli::{CenterCommand, HubArgs, HubCommand};
+use crate::cli::{CenterCommand, HubArgs, HubCommand, StaffCommand, TrustCommand};
 
 /// Runs one hub command against the database `--db` names (default: hub.db in the data dir).
 pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
@@ -61,6 +61,110 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
             let done = admin::import_bundle(store.as_ref(), file)?;
             out!("Imported {}: {} events, {} new here", file.display(), done.received, done.new);
             Ok(())
+        }
+        HubCommand::Staff(command) => staff(store.as_ref(), command),
+        HubCommand::Trust(command) => trust(store.as_ref(), command),
+        HubCommand::Publish { file } => {
+            let pack = kalamu_hub::catalog::publish(store.as_ref(), file)?;
+            let m = &pack.manifest;
+            out!(
+                "Published {} {} ({}): {} lessons, {} bytes",
+                m.id,
+                m.version,
+                m.title,
+                m.lesson_count(),
+                pack.bytes
+            );
+            Ok(())
+        }
+        HubCommand::RebuildReports => {
+            let n = store.rebuild_projection()?;
+            out!("Rebuilt the staff reports from {n} events");
+            Ok(())
+        }
+    }
+}
+
+fn staff(store: &dyn Storage, command: &StaffCommand) -> Result<()> {
+    match command {
+        StaffCommand::Add { name, center, admin: _ } => {
+            let made = kalamu_hub::staff::add(store, name, center.as_deref())?;
+            out!("{}", made.password);
+            eprintln!(
+                "Added {}. Hand over this one-time password; it must be changed at the first sign-in at the hub's address.",
+                made.account.name
+            );
+            Ok(())
+        }
+        StaffCommand::List(list) => {
+            let centers = store.centers()?;
+            let accounts = store.staff()?;
+            crate::commands::print_list(
+                list,
+                &accounts,
+                "No staff accounts yet. Add one with: kalamu hub staff add NAME --admin",
+                |a| {
+                    let role = match &a.center_id {
+                        None => "admin of every center".to_owned(),
+                        Some(id) => {
+                            let name =
+                                centers.iter().find(|c| &c.id == id).map_or(id.as_str(), |c| c.name.as_str());
+                            format!("coach of {name}")
+                        }
+                    };
+                    let pending = if a.must_change { "\t(one-time password not yet changed)" } else { "" };
+                    format!("{}\t{role}{pending}", a.name)
+                },
+            )
+        }
+        StaffCommand::Remove { name } => {
+            let gone = store.remove_staff(name)?;
+            out!("Removed {}; their sessions ended.", gone.name);
+            Ok(())
+        }
+        StaffCommand::Reset { name } => {
+            let made = kalamu_hub::staff::reset(store, name)?;
+            out!("{}", made.password);
+            eprintln!("New one-time password for {}; their sessions ended.", made.account.name);
+            Ok(())
+        }
+    }
+}
+
+fn trust(store: &dyn Storage, command: &TrustCommand) -> Result<()> {
+    match command {
+        TrustCommand::Add { public_key, name } => {
+            let key = kalamu_hub::catalog::trust(store, public_key, name)?;
+            out!("The hub now accepts packs signed by {name} ({key})");
+            Ok(())
+        }
+        TrustCommand::List(list) => {
+            #[derive(serde::Serialize)]
+            struct Publisher {
+                public_key: String,
+                name: String,
+            }
+            let publishers: Vec<Publisher> = store
+                .publishers()?
+                .into_iter()
+                .map(|(public_key, name)| Publisher { public_key, name })
+                .collect();
+            crate::commands::print_list(
+                list,
+                &publishers,
+                "No trusted publishers yet. Add one with: kalamu hub trust add KEY --name NAME",
+                |p| format!("{}\t{}", p.public_key, p.name),
+            )
+        }
+        TrustCommand::Remove { public_key } => {
+            if store.remove_publisher(public_key.trim())? {
+                out!("The hub no longer accepts new packs signed by {public_key}");
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "the hub does not trust {public_key}; list its publishers with `kalamu hub trust list`"
+                )
+            }
         }
     }
 }

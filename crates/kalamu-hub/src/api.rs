@@ -38,13 +38,16 @@ pub fn router(store: Store) -> Router {
         .route(protocol::VECTOR, get(vector))
         .route(protocol::PUSH, post(push))
         .route(protocol::PULL, post(pull))
+        .merge(crate::web::routes())
         .fallback(|| async { HubError::BadRequest("no such endpoint".into()) })
         .with_state(store)
 }
 
 /// Serves the hub on `listener` until the process is asked to stop.
 pub async fn serve(listener: tokio::net::TcpListener, store: Store) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).with_graceful_shutdown(stop_signal()).await
+    // Staff sign-ins are limited per address, which the handlers read from the connection.
+    let app = router(store).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await
 }
 
 async fn stop_signal() {
@@ -74,6 +77,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(HubError::Io(std::io::Error::other(format!("a hub worker failed: {e}")))))
+}
+
+/// Makes a staff page off the async runtime: storage writes and password
+/// hashes block. Pages wait their turn with the other workers.
+pub(crate) async fn blocking_page(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    let Ok(_turn) = WORKERS.acquire().await else { return stopping().into_response() };
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        HubError::Io(std::io::Error::other(format!("a hub worker failed: {e}"))).into_response()
+    })
 }
 
 fn stopping() -> HubError {

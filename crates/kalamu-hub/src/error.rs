@@ -76,6 +76,39 @@ pub enum HubError {
     /// No device with that id.
     #[error("no device {0}; list them with `kalamu hub devices`")]
     NoSuchDevice(String),
+    /// A staff account by that name exists already.
+    #[error("a staff account named {0:?} exists already")]
+    StaffExists(String),
+    /// No staff account by that name.
+    #[error("no staff account named {0:?}; list them with `kalamu hub staff list`")]
+    NoSuchStaff(String),
+    /// A wrong name or password.
+    #[error("that name and password do not match an account")]
+    SignInFailed,
+    /// Too many failed sign-ins lately.
+    #[error("too many failed sign-ins; try again in {minutes} minutes")]
+    TooManySignIns {
+        /// Until the window ends.
+        minutes: i64,
+    },
+    /// A staff page without a live session.
+    #[error("sign in first")]
+    NotSignedIn,
+    /// A form without its session's token.
+    #[error("this form is out of date or did not come from this hub; load the page again and repeat")]
+    BadCsrf,
+    /// A password too easy to guess.
+    #[error("choose a password of at least {0} characters, not the one-time password")]
+    WeakPassword(usize),
+    /// A staff member asked for another center's data.
+    #[error("this page belongs to another center")]
+    NotYourCenter,
+    /// A pack whose signer the hub does not trust.
+    #[error("the pack is {0}; trust its publisher first with `kalamu hub trust add KEY --name NAME`")]
+    UntrustedPack(String),
+    /// No such pack, lesson or learner.
+    #[error("{0} is not on this hub")]
+    NotFound(String),
     /// A request that does not parse or breaks the protocol.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -124,6 +157,16 @@ impl HubError {
             HubError::CenterExists(_) => WireCode::CenterExists,
             HubError::NoSuchDevice(_) => WireCode::NoSuchDevice,
             HubError::BadRequest(_) => WireCode::BadRequest,
+            HubError::StaffExists(_) => WireCode::StaffExists,
+            HubError::NoSuchStaff(_) => WireCode::NoSuchStaff,
+            HubError::SignInFailed => WireCode::SignInFailed,
+            HubError::TooManySignIns { .. } => WireCode::TooManySignIns,
+            HubError::NotSignedIn => WireCode::NotSignedIn,
+            HubError::BadCsrf => WireCode::BadCsrf,
+            HubError::WeakPassword(_) => WireCode::WeakPassword,
+            HubError::NotYourCenter => WireCode::NotYourCenter,
+            HubError::UntrustedPack(_) => WireCode::UntrustedPack,
+            HubError::NotFound(_) => WireCode::NotFound,
             HubError::TooLarge(_) => WireCode::BodyTooLarge,
             HubError::BadDatabase(..) => WireCode::BadDatabase,
             // A bundle's problems reach staff at the hub's command line, as sentences.
@@ -145,6 +188,12 @@ impl HubError {
             | HubError::RevokedForGood
             | HubError::NotYourEvent { .. } => StatusCode::FORBIDDEN,
             HubError::CodeUsed | HubError::CodeExpired => StatusCode::GONE,
+            HubError::SignInFailed | HubError::NotSignedIn => StatusCode::UNAUTHORIZED,
+            HubError::BadCsrf | HubError::NotYourCenter => StatusCode::FORBIDDEN,
+            HubError::TooManySignIns { .. } => StatusCode::TOO_MANY_REQUESTS,
+            HubError::StaffExists(_) => StatusCode::CONFLICT,
+            HubError::NoSuchStaff(_) | HubError::NotFound(_) => StatusCode::NOT_FOUND,
+            HubError::WeakPassword(_) | HubError::UntrustedPack(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HubError::NoSuchCenter(_) | HubError::NoSuchDevice(_) => StatusCode::NOT_FOUND,
             HubError::CenterExists(_) => StatusCode::CONFLICT,
             HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

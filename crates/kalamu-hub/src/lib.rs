@@ -7,10 +7,15 @@
 
 pub mod admin;
 pub mod api;
+pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod projection;
+pub mod report;
 pub mod rules;
 pub mod sqlite;
+pub mod staff;
 pub mod storage;
+pub mod web;
 
 pub use error::{HubError, Result};

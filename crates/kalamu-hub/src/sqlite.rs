@@ -14,10 +14,15 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{HubError, Result};
 use crate::rules::{self, CodeRow, Enrolment, KnownDevice};
-use crate::storage::{Caller, Center, Committing, DeviceInfo, Incoming, Pulled, Storage};
+use crate::storage::{
+    Caller, Center, Committing, DeviceInfo, Incoming, PublishedPack, Pulled, StaffAccount, StaffSession,
+    Storage,
+};
 
 mod migrate;
+mod projection;
 mod runs;
+mod staff;
 
 /// Reader connections kept open: one per storage worker, plus the runtime's
 /// threads checking credentials.
@@ -53,6 +58,11 @@ enum Message {
 /// Most writes committed together.
 pub const GROUP: usize = 256;
 
+/// How long the writer is idle before it folds new events into the projection.
+const PROJECT_DELAY: Duration = Duration::from_millis(100);
+/// Longest the projection lags behind a writer that is never idle.
+const PROJECT_LAG: Duration = Duration::from_secs(2);
+
 /// Longest a "last seen" note waits for a write to ride with before it gets
 /// a commit of its own.
 const SEEN_DELAY: Duration = Duration::from_millis(200);
@@ -63,8 +73,12 @@ const SEEN_DELAY: Duration = Duration::from_millis(200);
 /// laptops syncing at once cost a few dozen fsyncs, not a thousand.
 fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<Seen>>) {
     let mut seen_due: Option<Instant> = None;
+    // A hub that opens may hold events the projection lacks.
+    let mut behind = true;
+    let mut projected_at = Instant::now();
     loop {
-        let first = match seen_due {
+        let project_due = behind.then(|| Instant::now() + PROJECT_DELAY);
+        let first = match seen_due.into_iter().chain(project_due).min() {
             None => jobs.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
             Some(due) => jobs.recv_timeout(due.saturating_duration_since(Instant::now())),
         };
@@ -73,6 +87,12 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
             Ok(Message::Write(job)) => group.push(job),
             Ok(Message::Seen) => {
                 seen_due.get_or_insert_with(|| Instant::now() + SEEN_DELAY);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if seen_due.is_none_or(|d| d > Instant::now()) => {
+                // Idle: fold what the last writes stored into the staff's reports.
+                behind = project_step(&conn);
+                projected_at = Instant::now();
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -90,8 +110,31 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
         }
         // Every group stores the notes taken meanwhile, so they cost no commit of their own.
         seen_due = None;
+        behind |= !group.is_empty();
         commit_group(&conn, group, &seen);
+        // A writer that is never idle still keeps the reports close behind.
+        if behind && projected_at.elapsed() > PROJECT_LAG {
+            behind = project_step(&conn);
+            projected_at = Instant::now();
+        }
     }
+}
+
+/// Folds the next events into the projection in a transaction of its own;
+/// says whether more wait.
+fn project_step(conn: &Connection) -> bool {
+    let stepped = exec(conn, "BEGIN IMMEDIATE").map_err(HubError::from).and_then(|()| {
+        let (_, more) =
+            crate::projection::step(&mut projection::SqliteProject(conn), crate::projection::STEP_EVENTS)?;
+        exec(conn, "COMMIT")?;
+        Ok(more)
+    });
+    stepped.unwrap_or_else(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        // The reports stay as they were; the next write tries again.
+        eprintln!("kalamu hub: the staff reports could not be brought up to date: {e}");
+        false
+    })
 }
 
 /// Runs `group` and the waiting "last seen" notes in one transaction, then
@@ -526,6 +569,131 @@ impl Storage for SqliteStorage {
             let learners = runs::learner_records(&tx, &events)?;
             Ok(Batch { learners, events, proofs })
         })
+    }
+
+    fn add_staff(&self, account: &StaffAccount, password_hash: &str) -> Result<()> {
+        let (account, hash) = (account.clone(), password_hash.to_owned());
+        self.write(move |tx| staff::add(tx, &account, &hash))
+    }
+
+    fn staff(&self) -> Result<Vec<StaffAccount>> {
+        self.read(staff::list)
+    }
+
+    fn staff_login(&self, name: &str) -> Result<Option<(StaffAccount, String)>> {
+        self.read(|conn| staff::login(conn, name))
+    }
+
+    fn remove_staff(&self, name: &str) -> Result<StaffAccount> {
+        let name = name.to_owned();
+        self.write(move |tx| staff::remove(tx, &name))
+    }
+
+    fn set_password(&self, staff_id: &str, password_hash: &str, must_change: bool) -> Result<()> {
+        let (id, hash) = (staff_id.to_owned(), password_hash.to_owned());
+        self.write(move |tx| staff::set_password(tx, &id, &hash, must_change))
+    }
+
+    fn add_session(&self, token_hash: &str, staff_id: &str, csrf: &str, expires_at: i64) -> Result<()> {
+        let (token, id, csrf) = (token_hash.to_owned(), staff_id.to_owned(), csrf.to_owned());
+        self.write(move |tx| staff::add_session(tx, &token, &id, &csrf, expires_at))
+    }
+
+    fn session(&self, token_hash: &str, now: i64) -> Result<Option<StaffSession>> {
+        self.read(|conn| staff::session(conn, token_hash, now))
+    }
+
+    fn end_session(&self, token_hash: &str) -> Result<()> {
+        let token = token_hash.to_owned();
+        self.write(move |tx| staff::end_session(tx, &token))
+    }
+
+    fn signin_failures(&self, keys: &[String], since: i64) -> Result<u32> {
+        self.read(|conn| staff::failures(conn, keys, since))
+    }
+
+    fn note_signin_failure(&self, keys: &[String], since: i64, now: i64) -> Result<()> {
+        let keys = keys.to_vec();
+        self.write(move |tx| staff::note_failure(tx, &keys, since, now))
+    }
+
+    fn clear_signin_failures(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |tx| staff::clear_failures(tx, &key))
+    }
+
+    fn add_publisher(&self, public_key: &str, name: &str, now: i64) -> Result<()> {
+        let (key, name) = (public_key.to_owned(), name.to_owned());
+        self.write(move |tx| staff::add_publisher(tx, &key, &name, now))
+    }
+
+    fn publishers(&self) -> Result<Vec<(String, String)>> {
+        self.read(staff::publishers)
+    }
+
+    fn remove_publisher(&self, public_key: &str) -> Result<bool> {
+        let key = public_key.to_owned();
+        self.write(move |tx| staff::remove_publisher(tx, &key))
+    }
+
+    fn publish(&self, pack: &PublishedPack, file: &Path) -> Result<()> {
+        let (pack, file) = (pack.clone(), file.to_owned());
+        self.write(move |tx| staff::publish(tx, &pack, &file))
+    }
+
+    fn packs(&self) -> Result<Vec<PublishedPack>> {
+        self.read(staff::packs)
+    }
+
+    fn project(&self) -> Result<usize> {
+        self.write(|tx| {
+            let mut total = 0;
+            loop {
+                let (done, more) = crate::projection::step(
+                    &mut projection::SqliteProject(tx),
+                    crate::projection::STEP_EVENTS,
+                )?;
+                total += done;
+                if !more {
+                    return Ok(total);
+                }
+            }
+        })
+    }
+
+    fn rebuild_projection(&self) -> Result<usize> {
+        self.write(|tx| crate::projection::rebuild(&mut projection::SqliteProject(tx)))
+    }
+
+    fn learners(&self, center_id: &str) -> Result<Vec<(String, String)>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT id, name FROM learners WHERE center_id = ?1 ORDER BY name")?;
+            Ok(stmt
+                .query_map([center_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn tallies(&self, center_id: &str, learner: Option<&str>) -> Result<Vec<crate::report::TallyRow>> {
+        self.read(|conn| projection::tallies(conn, center_id, learner))
+    }
+
+    fn answers(&self, center_id: &str, pack: &str, lesson: &str) -> Result<Vec<crate::report::AnswerCount>> {
+        self.read(|conn| projection::answers(conn, center_id, pack, lesson))
+    }
+
+    fn activity(
+        &self,
+        center_id: &str,
+        learner: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::projection::Activity>> {
+        self.read(|conn| projection::activity(conn, center_id, learner, limit))
+    }
+
+    fn active_since(&self, center_id: &str, since: i64) -> Result<u64> {
+        self.read(|conn| projection::active_since(conn, center_id, since))
     }
 }
 

@@ -122,6 +122,108 @@ pub trait Storage: Send + Sync + 'static {
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled>;
     /// Up to `limit` of the center's events that a side holding `theirs` lacks, decoded.
     fn events_after(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Batch>;
+
+    /// Adds a staff account with its password's hash.
+    fn add_staff(&self, account: &StaffAccount, password_hash: &str) -> Result<()>;
+    /// Every staff account, by name.
+    fn staff(&self) -> Result<Vec<StaffAccount>>;
+    /// A staff account by name, with its password's hash.
+    fn staff_login(&self, name: &str) -> Result<Option<(StaffAccount, String)>>;
+    /// Removes a staff account and its sessions.
+    fn remove_staff(&self, name: &str) -> Result<StaffAccount>;
+    /// Sets an account's password hash and ends its sessions.
+    fn set_password(&self, staff_id: &str, password_hash: &str, must_change: bool) -> Result<()>;
+    /// Starts a session.
+    fn add_session(&self, token_hash: &str, staff_id: &str, csrf: &str, expires_at: i64) -> Result<()>;
+    /// The live session behind a cookie, if it has not expired.
+    fn session(&self, token_hash: &str, now: i64) -> Result<Option<StaffSession>>;
+    /// Ends a session.
+    fn end_session(&self, token_hash: &str) -> Result<()>;
+    /// Failed sign-ins under each key (an account, an address) in the window that started after `since`.
+    fn signin_failures(&self, keys: &[String], since: i64) -> Result<u32>;
+    /// Counts a failed sign-in under each key; a window older than `since` starts again at `now`.
+    fn note_signin_failure(&self, keys: &[String], since: i64, now: i64) -> Result<()>;
+    /// Forgets failed sign-ins under a key.
+    fn clear_signin_failures(&self, key: &str) -> Result<()>;
+
+    /// Trusts a publisher's key (hex) under a name.
+    fn add_publisher(&self, public_key: &str, name: &str, now: i64) -> Result<()>;
+    /// The trusted publishers: key and name.
+    fn publishers(&self) -> Result<Vec<(String, String)>>;
+    /// Stops trusting a publisher; whether it was trusted.
+    fn remove_publisher(&self, public_key: &str) -> Result<bool>;
+    /// Stores a verified pack, its file read from `file`, replacing an older version.
+    fn publish(&self, pack: &PublishedPack, file: &std::path::Path) -> Result<()>;
+    /// The packs the hub holds.
+    fn packs(&self) -> Result<Vec<PublishedPack>>;
+
+    /// Folds the events not yet in the projection; returns how many.
+    fn project(&self) -> Result<usize>;
+    /// Forgets the projection and folds every event again; returns how many.
+    fn rebuild_projection(&self) -> Result<usize>;
+    /// A center's learners: id and name.
+    fn learners(&self, center_id: &str) -> Result<Vec<(String, String)>>;
+    /// The projection's tallies of a center, or of one of its learners.
+    fn tallies(&self, center_id: &str, learner: Option<&str>) -> Result<Vec<crate::report::TallyRow>>;
+    /// How often each learner of a center gave each answer to a quiz's items.
+    fn answers(&self, center_id: &str, pack: &str, lesson: &str) -> Result<Vec<crate::report::AnswerCount>>;
+    /// A learner's activity, newest first.
+    fn activity(
+        &self,
+        center_id: &str,
+        learner: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::projection::Activity>>;
+    /// How many of a center's learners did something since `since` (unix ms).
+    fn active_since(&self, center_id: &str, since: i64) -> Result<u64>;
+}
+
+/// A staff account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaffAccount {
+    /// UUID.
+    pub id: String,
+    /// What they sign in with.
+    pub name: String,
+    /// A coach's center; none for an admin, who sees every center.
+    pub center_id: Option<String>,
+    /// Until a one-time password is replaced.
+    pub must_change: bool,
+    /// When the account was made (unix ms).
+    pub created_at: i64,
+}
+
+impl StaffAccount {
+    /// Whether this account may see and change a center.
+    pub fn may_see(&self, center_id: &str) -> bool {
+        self.center_id.as_deref().is_none_or(|c| c == center_id)
+    }
+}
+
+/// A signed-in staff member's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    /// Who.
+    pub account: StaffAccount,
+    /// The token every form of the session carries.
+    pub csrf: String,
+    /// When it ends (unix ms).
+    pub expires_at: i64,
+}
+
+/// A pack published to the hub.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedPack {
+    /// Its manifest, validated.
+    pub manifest: kalamu_core::pack::Manifest,
+    /// The exact manifest bytes, as signed.
+    pub manifest_bytes: Vec<u8>,
+    /// The signer's key (hex).
+    pub signer: String,
+    /// The pack file's size.
+    pub bytes: u64,
+    /// When it was published (unix ms).
+    pub published_at: i64,
 }
 
 /// A batch to store, as it arrived, with its signature if checked already.

@@ -95,6 +95,26 @@ wire_codes! {
     SyncGap = "sync_gap",
     /// A copy of an event that differs from the stored one.
     SyncConflict = "sync_conflict",
+    /// A staff account by that name exists already.
+    StaffExists = "staff_exists",
+    /// No staff account by that name.
+    NoSuchStaff = "no_such_staff",
+    /// A wrong name or password at sign-in.
+    SignInFailed = "sign_in_failed",
+    /// Too many failed sign-ins for an account or an address.
+    TooManySignIns = "too_many_sign_ins",
+    /// A staff page asked for without a live session.
+    NotSignedIn = "not_signed_in",
+    /// A staff form posted without its session's token.
+    BadCsrf = "bad_csrf",
+    /// A new staff password that is too easy to guess.
+    WeakPassword = "weak_password",
+    /// A staff member asked for another center's data.
+    NotYourCenter = "not_your_center",
+    /// A pack whose signer the hub does not trust.
+    UntrustedPack = "untrusted_pack",
+    /// No such pack, lesson or learner on the hub.
+    NotFound = "not_found",
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_device_codes.sql"),
     include_str!("../../migrations/sqlite/0005_learners_added_by.sql"),
     include_str!("../../migrations/sqlite/0006_proofs.sql"),
+    include_str!("../../migrations/sqlite/0007_staff.sql"),
 ];
 
 /// The schema whose migration drops the event rows.

@@ -1,0 +1,260 @@
+//! The staff reports' projection, against a real hub database file: however
+//! a center's events arrive (devices interleaved, pushes cut anywhere and
+//! repeated, the projection catching up at any point in between), and after
+//! a rebuild, every learner's lesson progress on the reports equals core's
+//! full derivation of their events, the one the app shows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kalamu_core::pack::Manifest;
+use kalamu_core::pack::sign::SecretKey;
+use kalamu_core::progress::event::{Answer, Event, EventBody};
+use kalamu_core::progress::hlc::Hlc;
+use kalamu_core::progress::views::{LessonProgress, derive};
+use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
+use kalamu_core::sync::{Batch, LearnerRecord};
+use kalamu_hub::sqlite::SqliteStorage;
+use kalamu_hub::storage::{Incoming, Storage};
+use proptest::prelude::*;
+
+const NOW: i64 = 1_790_000_000_000;
+const PACK: &str = "org.kalamu.samples.networks-intro";
+const LESSONS: [&str; 4] = ["what-is-a-network", "ip-addresses", "basics-quiz", "internet-quiz"];
+
+/// The sample pack, built and signed once for all cases.
+fn sample_pack() -> &'static (PathBuf, String, Manifest) {
+    static PACK_FILE: std::sync::OnceLock<(tempfile::TempDir, PathBuf, String, Manifest)> =
+        std::sync::OnceLock::new();
+    let (_, path, key, manifest) = PACK_FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/networks-intro");
+        let out = dir.path().join("net.kpack");
+        let built = kalamu_core::pack::build::build(&src, &out, Some(&key), &mut |_| {}).unwrap();
+        (dir, out, key.public_hex(), built.manifest)
+    });
+    // Leaked once: the pair outlives every case.
+    Box::leak(Box::new((path.clone(), key.clone(), manifest.clone())))
+}
+
+struct Hub {
+    _dir: tempfile::TempDir,
+    hub: SqliteStorage,
+    center: String,
+}
+
+fn hub() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = SqliteStorage::open(&dir.path().join("hub.db")).unwrap();
+    let center = hub.add_center("Centre de Labé").unwrap().id;
+    let (pack, key, _) = sample_pack();
+    kalamu_hub::catalog::trust(&hub, key, "Samples").unwrap();
+    kalamu_hub::catalog::publish(&hub, pack).unwrap();
+    Hub { _dir: dir, hub, center }
+}
+
+fn key_of(device: &str) -> SigningKey {
+    SigningKey::from_bytes(blake3::hash(device.as_bytes()).as_bytes())
+}
+
+impl Hub {
+    fn laptop(&self, n: u8) -> String {
+        let device =
+            uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + u128::from(n)).to_string();
+        let code = format!("code-{device}");
+        self.hub.add_enroll_code(&self.center, &code, NOW + 60_000, None).unwrap();
+        let key = key_of(&device).verifying_key().to_bytes();
+        self.hub.enroll(&code, &device, "laptop", &format!("token-{device}"), Some(key), NOW).unwrap();
+        device
+    }
+
+    /// Pushes `events` (one device's, consecutive from its first) signed through the last.
+    fn push(&self, all: &[Event], learners: &[LearnerRecord], from: usize, to: usize) {
+        let device = &all[0].device_id;
+        let chain = all[..to].iter().fold(Chain::start(device), |c, e| c.then(e));
+        let proofs = vec![Proof::sign(&key_of(device), device, to as u64, &chain)];
+        let batch = Batch { learners: learners.to_vec(), events: all[from..to].to_vec(), proofs };
+        let wire = batch.encode();
+        kalamu_hub::storage::wait(self.hub.push(
+            &self.center,
+            device,
+            vec![Incoming::unchecked(batch, wire)],
+            NOW,
+        ))
+        .unwrap();
+    }
+
+    /// Every learner's progress per lesson as the course report shows it.
+    fn reported(&self) -> BTreeMap<(String, String), LessonProgress> {
+        let grid = kalamu_hub::report::grid(&self.hub, &self.center, PACK).unwrap();
+        let mut out = BTreeMap::new();
+        for (learner, _, cells) in grid.rows {
+            for (lesson, p) in grid.course.lessons.iter().zip(cells) {
+                out.insert((learner.clone(), lesson.id.clone()), p);
+            }
+        }
+        out
+    }
+}
+
+/// What the app derives from the same events, per learner and lesson.
+fn derived(
+    events: &[Event],
+    learners: &[LearnerRecord],
+    manifest: &Manifest,
+) -> BTreeMap<(String, String), LessonProgress> {
+    let mut out = BTreeMap::new();
+    for l in learners {
+        let mine: Vec<Event> = events.iter().filter(|e| e.learner_id == l.id).cloned().collect();
+        let progress = derive(&mine, std::slice::from_ref(manifest));
+        for (lesson, mut p) in progress.packs[0].lessons.clone() {
+            p.position = None; // where to resume is the laptop's, not the reports'
+            out.insert((l.id.clone(), lesson), p);
+        }
+    }
+    out
+}
+
+fn body() -> impl Strategy<Value = EventBody> {
+    prop_oneof![
+        Just(EventBody::LessonOpened),
+        Just(EventBody::LessonCompleted),
+        (0u32..600).prop_map(|seconds| EventBody::TimeSpent { seconds }),
+        (0.0f64..1.0).prop_map(|at| EventBody::Position { media: None, at }),
+        (0u32..6, 1u32..6, 0usize..4).prop_map(|(score, max, choice)| EventBody::QuizAttempt {
+            answers: [("q1".to_owned(), Answer::Choice(choice))].into(),
+            score: score.min(max),
+            max,
+        }),
+    ]
+}
+
+/// One device's events: (learner, lesson, body, clock step) each.
+fn device_events() -> impl Strategy<Value = Vec<(usize, usize, EventBody, u64)>> {
+    prop::collection::vec((0usize..2, 0usize..LESSONS.len(), body(), 0u64..3_600_000), 1..25)
+}
+
+/// How a device's events reach the hub: cut points, and pushes repeated.
+fn deliveries() -> impl Strategy<Value = Vec<(usize, usize, bool, bool)>> {
+    // (device, events to add, repeat an earlier stretch first, let the projection catch up after)
+    prop::collection::vec((0usize..3, 1usize..10, any::<bool>(), any::<bool>()), 1..30)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_reports_equal_a_full_derivation_whatever_the_order_repeats_and_rebuilds(
+        per_device in prop::collection::vec(device_events(), 3),
+        plan in deliveries(),
+    ) {
+        let hub = hub();
+        let (_, _, manifest) = sample_pack();
+        let learners: Vec<LearnerRecord> = (0..2)
+            .map(|i| LearnerRecord {
+                id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_1000_0000_0000 + i).to_string(),
+                name: format!("Learner {i}"),
+                created_at: NOW,
+                pin_hash: None,
+            })
+            .collect();
+        let mut all: Vec<Vec<Event>> = Vec::new();
+        for (n, specs) in per_device.iter().enumerate() {
+            let device = hub.laptop(n as u8);
+            let mut clock = NOW as u64;
+            all.push(
+                specs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (learner, lesson, body, step))| {
+                        clock += step;
+                        Event {
+                            id: kalamu_core::progress::event::derived_id(&device, i as u64 + 1),
+                            learner_id: learners[*learner].id.clone(),
+                            device_id: device.clone(),
+                            seq: i as u64 + 1,
+                            hlc: Hlc::at_millis(clock),
+                            pack_id: PACK.into(),
+                            lesson_id: LESSONS[*lesson].into(),
+                            body: body.clone().for_resume(),
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        let mut sent = vec![0usize; all.len()];
+        for (device, more, repeat, catch_up) in plan {
+            let events = &all[device];
+            if repeat && sent[device] > 0 {
+                let back = sent[device] / 2;
+                hub.push(events, &learners, back, sent[device]);
+            }
+            let to = (sent[device] + more).min(events.len());
+            if to > sent[device] {
+                hub.push(events, &learners, sent[device], to);
+                sent[device] = to;
+            }
+            if catch_up {
+                hub.hub.project().unwrap();
+            }
+        }
+        for (device, events) in all.iter().enumerate() {
+            if sent[device] < events.len() {
+                hub.push(events, &learners, sent[device], events.len());
+            }
+        }
+        let every: Vec<Event> = all.concat();
+        let expected = derived(&every, &learners, manifest);
+        hub.hub.project().unwrap();
+        prop_assert_eq!(&hub.reported(), &expected);
+        let folded = hub.hub.rebuild_projection().unwrap();
+        prop_assert_eq!(folded, every.len());
+        prop_assert_eq!(&hub.reported(), &expected);
+    }
+}
+
+#[test]
+fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text() {
+    let hub = hub();
+    let device = hub.laptop(9);
+    let learners: Vec<LearnerRecord> = ["Awa", "Binta", "Mamadou"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| LearnerRecord {
+            id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_2000_0000_0000 + i as u128).to_string(),
+            name: (*name).into(),
+            created_at: NOW,
+            pin_hash: None,
+        })
+        .collect();
+    // q1's right answer is choice 1 ("The router"); Awa and Binta chose the switch, Mamadou was right.
+    let attempts = [(0, 0), (1, 0), (1, 0), (2, 1)];
+    let events: Vec<Event> = attempts
+        .iter()
+        .enumerate()
+        .map(|(i, (learner, choice))| Event {
+            id: kalamu_core::progress::event::derived_id(&device, i as u64 + 1),
+            learner_id: learners[*learner].id.clone(),
+            device_id: device.clone(),
+            seq: i as u64 + 1,
+            hlc: Hlc::at_millis(NOW as u64 + i as u64),
+            pack_id: PACK.into(),
+            lesson_id: "basics-quiz".into(),
+            body: EventBody::QuizAttempt {
+                answers: [("q1".to_owned(), Answer::Choice(*choice))].into(),
+                score: u32::from(*choice == 1),
+                max: 5,
+            },
+        })
+        .collect();
+    hub.push(&events, &learners, 0, events.len());
+    hub.hub.project().unwrap();
+    let report = kalamu_hub::report::quiz(&hub.hub, &hub.center, PACK, "basics-quiz").unwrap();
+    let q1 = report.items.iter().find(|i| i.id == "q1").unwrap();
+    assert!(q1.prompt.starts_with("In a cyber-café"), "the question's text comes from the pack");
+    assert_eq!((q1.answered, q1.wrong), (3, 2), "learners are counted once, however often they tried");
+    assert_eq!(q1.common_wrong, vec![("The switch".to_owned(), 3)]);
+    let binta = report.learners.iter().find(|l| l.1 == "Binta").unwrap();
+    assert_eq!(binta.3, 2, "Binta's two attempts");
+}
