@@ -7,7 +7,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 # Debian packages: Tauri's build libraries, the WebKit WebDriver, a virtual
 # display, GStreamer plugins for lesson video and audio, zip tools for packs,
-# and faketime for the sync tests of a laptop whose clock is years off.
+# faketime for the sync tests of a laptop whose clock is years off, and
+# Chromium with its WebDriver for the tests of the hub's staff pages.
 DEB_PACKAGES=(
   build-essential pkg-config file libssl-dev libxdo-dev librsvg2-dev
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
@@ -15,6 +16,7 @@ DEB_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   zip unzip
   faketime
+  chromium chromium-driver
 )
 
 as_root() {

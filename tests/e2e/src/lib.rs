@@ -6,6 +6,8 @@
 //! the [`App`] is dropped, so a failing test leaves nothing behind. Every
 //! wait is bounded.
 
+pub mod browser;
+
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -184,7 +186,7 @@ impl Display {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
@@ -370,7 +372,7 @@ impl App {
     }
 }
 
-async fn wait_for_port(port: u16) -> Result<()> {
+pub(crate) async fn wait_for_port(port: u16) -> Result<()> {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
