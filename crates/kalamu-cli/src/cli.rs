@@ -121,6 +121,10 @@ pub enum HubCommand {
         /// Address to listen on; 0.0.0.0:7878 serves the whole network.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: String,
+        /// When the staff reports take in new progress: while the hub is
+        /// idle (pages open at once), or only when a page is viewed.
+        #[arg(long, value_enum, default_value_t = ReportsWhen::Idle)]
+        reports: ReportsWhen,
     },
     /// Manage centers.
     #[command(subcommand)]
@@ -177,6 +181,15 @@ pub enum HubCommand {
     },
     /// Build the staff reports again from every stored event.
     RebuildReports,
+}
+
+/// When `hub serve` folds new progress into the staff reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportsWhen {
+    /// Whenever the hub is idle.
+    Idle,
+    /// Only when a staff page is viewed.
+    Viewed,
 }
 
 /// `kalamu hub staff …`

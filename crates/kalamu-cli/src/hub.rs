@@ -8,7 +8,8 @@ use kalamu_hub::admin;
 use kalamu_hub::db::{self, DbUrl};
 use kalamu_hub::storage::Storage;
 
-use crate::cli::{CenterCommand, HubArgs, HubCommand, StaffCommand, TrustCommand};
+use crate::cli::{CenterCommand, HubArgs, HubCommand, ReportsWhen, StaffCommand, TrustCommand};
+use kalamu_hub::sqlite::Folding;
 
 /// Runs one hub command against the database `--db` names (default: hub.db in the data dir).
 pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
@@ -16,9 +17,14 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         Some(db) => DbUrl::parse(db)?,
         None => DbUrl::Sqlite(data_dir.join("hub.db")),
     };
-    let store = db::open(&url)?;
+    // A one-off command leaves the reports to the serving hub.
+    let folding = match &args.command {
+        HubCommand::Serve { reports: ReportsWhen::Idle, .. } => Folding::WhenIdle,
+        _ => Folding::WhenViewed,
+    };
+    let store = db::open_with(&url, folding)?;
     match &args.command {
-        HubCommand::Serve { listen } => serve(store, listen),
+        HubCommand::Serve { listen, .. } => serve(store, listen),
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
             out!("{}", center.id);

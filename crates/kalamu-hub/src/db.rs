@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::{HubError, Result};
+use crate::sqlite::Folding;
 use crate::storage::Storage;
 
 /// Where the hub keeps its data, from a `--db` value.
@@ -31,8 +32,15 @@ impl DbUrl {
 
 /// Opens the storage a `--db` URL names.
 pub fn open(url: &DbUrl) -> Result<std::sync::Arc<dyn Storage>> {
+    open_with(url, Folding::default())
+}
+
+/// [`open`], folding the staff reports as `folding` says.
+pub fn open_with(url: &DbUrl, folding: Folding) -> Result<std::sync::Arc<dyn Storage>> {
     match url {
-        DbUrl::Sqlite(path) => Ok(std::sync::Arc::new(crate::sqlite::SqliteStorage::open(path)?)),
+        DbUrl::Sqlite(path) => {
+            Ok(std::sync::Arc::new(crate::sqlite::SqliteStorage::open_with(path, folding)?))
+        }
         DbUrl::Postgres(u) => Err(HubError::BadDatabase(
             u.clone(),
             "this hub build serves SQLite only; PostgreSQL support is not built yet".into(),

@@ -14,8 +14,9 @@ use kalamu_core::progress::tally::LessonTally;
 
 use crate::error::Result;
 
-/// Events folded in one step at most, so a step is a short transaction.
-pub const STEP_EVENTS: usize = 20_000;
+/// Events folded in one step at most, so a step is a short transaction
+/// (tens of milliseconds) that a push arriving meanwhile hardly waits for.
+pub const STEP_EVENTS: usize = 5_000;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 

@@ -60,8 +60,10 @@ pub const GROUP: usize = 256;
 
 /// How long the writer is idle before it folds new events into the projection.
 const PROJECT_DELAY: Duration = Duration::from_millis(100);
-/// Longest the projection lags behind a writer that is never idle.
+/// How often a writer that is never idle folds some events into the projection.
 const PROJECT_LAG: Duration = Duration::from_secs(2);
+/// Events it folds then: about 1 % of its time.
+const BUSY_STEP_EVENTS: usize = 2_000;
 
 /// Longest a "last seen" note waits for a write to ride with before it gets
 /// a commit of its own.
@@ -71,10 +73,10 @@ const SEEN_DELAY: Duration = Duration::from_millis(200);
 /// transaction, each in its own savepoint (a failing write undoes only
 /// itself), and answers them all after a single durable commit. A thousand
 /// laptops syncing at once cost a few dozen fsyncs, not a thousand.
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<Seen>>) {
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<Seen>>, folding: Folding) {
     let mut seen_due: Option<Instant> = None;
     // A hub that opens may hold events the projection lacks.
-    let mut behind = true;
+    let mut behind = folding == Folding::WhenIdle;
     let mut projected_at = Instant::now();
     loop {
         let project_due = behind.then(|| Instant::now() + PROJECT_DELAY);
@@ -91,7 +93,7 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
             }
             Err(mpsc::RecvTimeoutError::Timeout) if seen_due.is_none_or(|d| d > Instant::now()) => {
                 // Idle: fold what the last writes stored into the staff's reports.
-                behind = project_step(&conn);
+                behind = project_step(&conn, crate::projection::STEP_EVENTS);
                 projected_at = Instant::now();
                 continue;
             }
@@ -110,11 +112,12 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
         }
         // Every group stores the notes taken meanwhile, so they cost no commit of their own.
         seen_due = None;
-        behind |= !group.is_empty();
+        behind |= folding == Folding::WhenIdle && !group.is_empty();
         commit_group(&conn, group, &seen);
-        // A writer that is never idle still keeps the reports close behind.
+        // A writer that is never idle still moves the reports on, a little
+        // at a time so that the pushes it serves hardly notice.
         if behind && projected_at.elapsed() > PROJECT_LAG {
-            behind = project_step(&conn);
+            behind = project_step(&conn, BUSY_STEP_EVENTS);
             projected_at = Instant::now();
         }
     }
@@ -122,10 +125,9 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
 
 /// Folds the next events into the projection in a transaction of its own;
 /// says whether more wait.
-fn project_step(conn: &Connection) -> bool {
+fn project_step(conn: &Connection, budget: usize) -> bool {
     let stepped = exec(conn, "BEGIN IMMEDIATE").map_err(HubError::from).and_then(|()| {
-        let (_, more) =
-            crate::projection::step(&mut projection::SqliteProject(conn), crate::projection::STEP_EVENTS)?;
+        let (_, more) = crate::projection::step(&mut projection::SqliteProject(conn), budget)?;
         exec(conn, "COMMIT")?;
         Ok(more)
     });
@@ -186,9 +188,25 @@ fn store_seen(conn: &Connection, notes: Seen) -> Result<()> {
     Ok(())
 }
 
+/// When the staff reports fold in new events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Folding {
+    /// Whenever the writer is idle (or 2 s behind a busy one): pages are fresh and quick.
+    #[default]
+    WhenIdle,
+    /// Only when a page is viewed: the writer does nothing for reports while
+    /// nobody reads them.
+    WhenViewed,
+}
+
 impl SqliteStorage {
     /// Opens (creating if needed) a hub database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStorage> {
+        SqliteStorage::open_with(path, Folding::default())
+    }
+
+    /// [`SqliteStorage::open`], folding the reports as `folding` says.
+    pub fn open_with(path: &Path, folding: Folding) -> Result<SqliteStorage> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -210,7 +228,7 @@ impl SqliteStorage {
         let notes = seen.clone();
         let writer_thread = std::thread::Builder::new()
             .name("hub-writer".into())
-            .spawn(move || writer_loop(writer, queue, notes))?;
+            .spawn(move || writer_loop(writer, queue, notes, folding))?;
         Ok(SqliteStorage {
             writer: Mutex::new(jobs),
             writer_thread: Some(writer_thread),
