@@ -65,12 +65,5 @@ pub fn set_hub_url(
 }
 
 fn client_error(e: kalamu_client::ClientError) -> CommandError {
-    let code = match &e {
-        kalamu_client::ClientError::Refused { code, .. } => code.as_str(),
-        kalamu_client::ClientError::Unreachable { .. } => "unreachable",
-        kalamu_client::ClientError::BadUrl(_) => "bad_url",
-        kalamu_client::ClientError::Core(e) => e.code(),
-        kalamu_client::ClientError::Protocol { .. } => "protocol",
-    };
-    CommandError { code, message: e.to_string() }
+    CommandError { code: e.code(), message: e.to_string() }
 }

@@ -121,7 +121,8 @@ fn main() {
     let cookie = sign_in(hub.addr);
     let quiz = manifest.modules[0].lessons.iter().find(|l| l.quiz.is_some()).unwrap().id.clone();
     let pack = &manifest.id;
-    let kinds: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    type PagePath<'a> = Box<dyn Fn(usize) -> String + 'a>;
+    let kinds: Vec<(&str, PagePath)> = vec![
         ("center overview", Box::new(|i| format!("/centers/{}", centers[i % CENTERS]))),
         ("course grid", Box::new(|i| format!("/centers/{}/courses/{pack}", centers[i % CENTERS]))),
         (
@@ -267,8 +268,8 @@ fn fill(hub: &HubProcess, centers: &[String], manifest: &Manifest, per_learner: 
         let mut events = Vec::with_capacity(per_learner * learners.len());
         let mut lesson_at = vec![0usize; learners.len()];
         for k in 0..per_learner {
-            for (l, learner) in learners.iter().enumerate() {
-                let body = studies[l][k].clone();
+            for ((l, learner), study) in learners.iter().enumerate().zip(&studies) {
+                let body = study[k].clone();
                 if matches!(body, EventBody::LessonOpened) && k > 0 {
                     lesson_at[l] += 1;
                 }

@@ -31,6 +31,9 @@ pub enum ClientError {
         /// What was wrong.
         detail: String,
     },
+    /// The hub does not offer that pack.
+    #[error("the hub does not offer a pack {0:?}; `kalamu catalog` lists what it offers")]
+    NotOffered(String),
     /// The hub URL cannot be used.
     #[error("{0:?} is not a hub address; give one like http://192.168.1.10:7878")]
     BadUrl(String),
@@ -50,12 +53,13 @@ impl ClientError {
     }
 
     /// A stable code for the UI to pick its words by.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &'static str {
         match self {
             ClientError::Unreachable { .. } => "unreachable",
             ClientError::Refused { code, .. } => code.as_str(),
             ClientError::Protocol { .. } => "protocol",
             ClientError::BadUrl(_) => "bad_url",
+            ClientError::NotOffered(_) => "not_offered",
             ClientError::Core(e) => e.code(),
         }
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use kalamu_core::store::now_millis;
 use kalamu_core::sync::protocol::{
-    self, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
+    self, CatalogEntry, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
 };
 use kalamu_core::sync::wire::MAX_PULL_BYTES;
 use serde::de::DeserializeOwned;
@@ -161,5 +161,42 @@ impl HubClient {
             .and_then(|v| v.parse().ok());
         let batches = self.body_at_most(response, MAX_PULL_BYTES).await?;
         Ok(PullAnswer { batches, more, behind, hub_time_ms })
+    }
+
+    /// The packs the hub offers.
+    pub async fn catalog(&self) -> Result<Vec<CatalogEntry>> {
+        self.json(self.request(reqwest::Method::GET, protocol::CATALOG)).await
+    }
+
+    /// A pack file from byte `from` on, if it is still the file `etag` names
+    /// (else the hub sends it whole, with status 200). Long transfers are
+    /// not cut by the client's timeout; their reads are.
+    pub async fn pack_file(&self, pack_id: &str, from: u64, etag: &str) -> Result<reqwest::Response> {
+        let mut req = self
+            .request(reqwest::Method::GET, &format!("{}/{pack_id}", protocol::PACKS))
+            .timeout(Duration::from_secs(7 * 24 * 3600));
+        if from > 0 {
+            req = req
+                .header(reqwest::header::RANGE, format!("bytes={from}-"))
+                .header(reqwest::header::IF_RANGE, etag);
+        }
+        self.send(req).await
+    }
+
+    /// The next bytes of a download; none at its end. A link that stalls for
+    /// `stall` counts as cut.
+    pub async fn next_chunk(
+        &self,
+        response: &mut reqwest::Response,
+        stall: Duration,
+    ) -> Result<Option<Vec<u8>>> {
+        match tokio::time::timeout(stall, response.chunk()).await {
+            Err(_) => Err(ClientError::Unreachable {
+                url: self.base.clone(),
+                detail: "the download stalled".into(),
+            }),
+            Ok(Err(e)) => Err(self.unreachable(e)),
+            Ok(Ok(chunk)) => Ok(chunk.map(|c| c.to_vec())),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! loop that drives kalamu-core's rules with it. Shared by the `kalamu`
 //! command and the app.
 
+pub mod download;
 pub mod error;
 pub mod http;
 pub mod sync;

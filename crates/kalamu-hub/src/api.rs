@@ -9,14 +9,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kalamu_core::store::now_millis;
 use kalamu_core::sync::Batch;
 use kalamu_core::sync::bundle::token_hash;
 use kalamu_core::sync::protocol::{
-    self, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
+    self, CatalogEntry, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
 };
 use kalamu_core::sync::wire::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, append_frame};
 use serde::de::DeserializeOwned;
@@ -38,6 +38,8 @@ pub fn router(store: Store) -> Router {
         .route(protocol::VECTOR, get(vector))
         .route(protocol::PUSH, post(push))
         .route(protocol::PULL, post(pull))
+        .route(protocol::CATALOG, get(catalog))
+        .route(&format!("{}/{{pack}}", protocol::PACKS), get(pack_file))
         .merge(crate::web::routes())
         .fallback(|| async { HubError::BadRequest("no such endpoint".into()) })
         .with_state(store)
@@ -222,4 +224,113 @@ async fn pull(State(store): State<Store>, who: Caller, headers: HeaderMap, body:
     headers.insert(protocol::BEHIND_HEADER, HeaderValue::from_static(if pulled.behind { "1" } else { "0" }));
     headers.insert(protocol::TIME_HEADER, HeaderValue::from(now));
     Ok(response)
+}
+
+async fn catalog(State(store): State<Store>, _who: Caller) -> Result<axum::Json<Vec<CatalogEntry>>> {
+    Ok(axum::Json(blocking(move || crate::catalog::entries(&*store)).await?))
+}
+
+/// A pack file, whole or from where an interrupted download stopped
+/// (`Range: bytes=N-`, honoured only with the `If-Range` of the same file),
+/// streamed piece by piece from the database.
+async fn pack_file(
+    State(store): State<Store>,
+    _who: Caller,
+    axum::extract::Path(pack): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let held = store.clone();
+    let wanted = pack.clone();
+    let entry = blocking(move || {
+        held.packs()?
+            .iter()
+            .find(|p| p.manifest.id == wanted)
+            .map(crate::catalog::entry)
+            .ok_or_else(|| HubError::NotFound(format!("pack {wanted}")))
+    })
+    .await?;
+    let total = entry.bytes;
+    let same_file = headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == entry.etag.as_bytes());
+    let start = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(range) if same_file => parse_range_start(range).ok_or_else(|| {
+            HubError::BadRequest(format!("the range {range:?} is not one this hub serves (bytes=N-)"))
+        })?,
+        _ => 0,
+    };
+    if start > total || (start == total && total > 0 && headers.contains_key(header::RANGE) && same_file) {
+        let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii"),
+        );
+        return Ok(response);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let piece = crate::storage::PACK_PIECE;
+        let mut at = start;
+        while at < total {
+            let n = at / piece;
+            let bytes = match store.pack_piece(&pack, n) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    let _ =
+                        tx.blocking_send(Err(std::io::Error::other("the pack was unpublished meanwhile")));
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            let from = (at - n * piece) as usize;
+            if from >= bytes.len() {
+                let _ =
+                    tx.blocking_send(Err(std::io::Error::other("the stored pack is shorter than its size")));
+                return;
+            }
+            at += (bytes.len() - from) as u64;
+            if tx.blocking_send(Ok(Bytes::from(bytes).slice(from..))).is_err() {
+                return; // the laptop went away
+            }
+        }
+    });
+    let body = Body::new(ChannelBody(rx));
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kalamu.pack+zip"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(total - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::ETAG, HeaderValue::from_str(&entry.etag).expect("etags are ascii"));
+    if start > 0 {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let range = format!("bytes {start}-{}/{total}", total - 1);
+        response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).expect("ascii"));
+    }
+    Ok(response)
+}
+
+/// `bytes=N-` (or `bytes=N-M`, served to the end all the same, which a client may read as it likes).
+fn parse_range_start(range: &str) -> Option<u64> {
+    let spec = range.trim().strip_prefix("bytes=")?;
+    let (start, _) = spec.split_once('-')?;
+    if spec.contains(',') {
+        return None;
+    }
+    start.trim().parse().ok()
+}
+
+/// A response body fed piece by piece from a blocking reader.
+struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|next| next.map(|r| r.map(http_body::Frame::data)))
+    }
 }

@@ -7,8 +7,43 @@ use kalamu_core::pack::sign::parse_public_key;
 use kalamu_core::pack::verify::{Discard, OpenedPack};
 use kalamu_core::store::now_millis;
 
+use kalamu_core::sync::protocol::CatalogEntry;
+
 use crate::error::{HubError, Result};
 use crate::storage::{PublishedPack, Storage};
+
+/// What the hub offers: every pack it holds. Publishing is hub-wide, so a
+/// country's hub publishes a course once for all its centers.
+pub fn entries(store: &dyn Storage) -> Result<Vec<CatalogEntry>> {
+    Ok(store.packs()?.iter().map(entry).collect())
+}
+
+/// A held pack as the catalog lists it.
+pub fn entry(p: &PublishedPack) -> CatalogEntry {
+    let m = &p.manifest;
+    CatalogEntry {
+        id: m.id.clone(),
+        version: m.version.clone(),
+        title: m.title.clone(),
+        description: m.description.clone(),
+        language: m.language.clone(),
+        publisher: m.publisher.clone(),
+        signer: p.signer.clone(),
+        bytes: p.bytes,
+        lessons: m.lesson_count(),
+        // Changes whenever the file does (a new version, or the same one published again).
+        etag: format!(
+            "\"{}-{}\"",
+            m.version.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_"),
+            p.published_at
+        ),
+    }
+}
+
+/// Stops offering a pack; laptops keep what they installed.
+pub fn unpublish(store: &dyn Storage, pack_id: &str) -> Result<()> {
+    if store.unpublish(pack_id)? { Ok(()) } else { Err(HubError::NotFound(format!("pack {pack_id}"))) }
+}
 
 /// Trusts a publisher's key under a name; returns the key as stored.
 pub fn trust(store: &dyn Storage, public_key: &str, name: &str) -> Result<String> {

@@ -58,8 +58,10 @@ enum Message {
 /// Most writes committed together.
 pub const GROUP: usize = 256;
 
-/// How long the writer is idle before it folds new events into the projection.
-const PROJECT_DELAY: Duration = Duration::from_millis(100);
+/// How long the writer is idle before it folds new events into the
+/// projection: long enough that a burst of laptops, whose pulls follow their
+/// pushes, is over (pages fold what is left when they are viewed).
+const PROJECT_DELAY: Duration = Duration::from_secs(1);
 /// How often a writer that is never idle folds some events into the projection.
 const PROJECT_LAG: Duration = Duration::from_secs(2);
 /// Events it folds then: about 1 % of its time.
@@ -75,16 +77,19 @@ const SEEN_DELAY: Duration = Duration::from_millis(200);
 /// laptops syncing at once cost a few dozen fsyncs, not a thousand.
 fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<Seen>>, folding: Folding) {
     let mut seen_due: Option<Instant> = None;
-    // A hub that opens may hold events the projection lacks.
-    let mut behind = folding == Folding::WhenIdle;
-    let mut projected_at = Instant::now();
+    // Since when the projection lacks stored events (a hub that opens may).
+    let mut behind: Option<Instant> = (folding == Folding::WhenIdle).then(Instant::now);
+    // Folding while idle goes on step after step until a write comes.
+    let mut folding_idle = false;
     loop {
-        let project_due = behind.then(|| Instant::now() + PROJECT_DELAY);
+        let delay = if folding_idle { Duration::ZERO } else { PROJECT_DELAY };
+        let project_due = behind.map(|_| Instant::now() + delay);
         let first = match seen_due.into_iter().chain(project_due).min() {
             None => jobs.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
             Some(due) => jobs.recv_timeout(due.saturating_duration_since(Instant::now())),
         };
         let mut group = Vec::new();
+        folding_idle &= first.is_err();
         match first {
             Ok(Message::Write(job)) => group.push(job),
             Ok(Message::Seen) => {
@@ -93,8 +98,8 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
             }
             Err(mpsc::RecvTimeoutError::Timeout) if seen_due.is_none_or(|d| d > Instant::now()) => {
                 // Idle: fold what the last writes stored into the staff's reports.
-                behind = project_step(&conn, crate::projection::STEP_EVENTS);
-                projected_at = Instant::now();
+                behind = project_step(&conn, crate::projection::STEP_EVENTS).then(Instant::now);
+                folding_idle = behind.is_some();
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -112,13 +117,14 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Message>, seen: Arc<Mutex<
         }
         // Every group stores the notes taken meanwhile, so they cost no commit of their own.
         seen_due = None;
-        behind |= folding == Folding::WhenIdle && !group.is_empty();
+        if folding == Folding::WhenIdle && !group.is_empty() {
+            behind.get_or_insert_with(Instant::now);
+        }
         commit_group(&conn, group, &seen);
         // A writer that is never idle still moves the reports on, a little
         // at a time so that the pushes it serves hardly notice.
-        if behind && projected_at.elapsed() > PROJECT_LAG {
-            behind = project_step(&conn, BUSY_STEP_EVENTS);
-            projected_at = Instant::now();
+        if behind.is_some_and(|since| since.elapsed() > PROJECT_LAG) {
+            behind = project_step(&conn, BUSY_STEP_EVENTS).then(Instant::now);
         }
     }
 }
@@ -661,6 +667,15 @@ impl Storage for SqliteStorage {
 
     fn packs(&self) -> Result<Vec<PublishedPack>> {
         self.read(staff::packs)
+    }
+
+    fn pack_piece(&self, pack_id: &str, n: u64) -> Result<Option<Vec<u8>>> {
+        self.read(|conn| staff::pack_piece(conn, pack_id, n))
+    }
+
+    fn unpublish(&self, pack_id: &str) -> Result<bool> {
+        let id = pack_id.to_owned();
+        self.write(move |tx| staff::unpublish(tx, &id))
     }
 
     fn project(&self) -> Result<usize> {

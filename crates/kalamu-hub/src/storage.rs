@@ -156,6 +156,10 @@ pub trait Storage: Send + Sync + 'static {
     fn publish(&self, pack: &PublishedPack, file: &std::path::Path) -> Result<()>;
     /// The packs the hub holds.
     fn packs(&self) -> Result<Vec<PublishedPack>>;
+    /// Piece `n` (of [`PACK_PIECE`] bytes) of a held pack's file, if there is one.
+    fn pack_piece(&self, pack_id: &str, n: u64) -> Result<Option<Vec<u8>>>;
+    /// Stops offering a pack; whether the hub held it.
+    fn unpublish(&self, pack_id: &str) -> Result<bool>;
 
     /// Folds the events not yet in the projection; returns how many.
     fn project(&self) -> Result<usize>;
@@ -210,6 +214,9 @@ pub struct StaffSession {
     /// When it ends (unix ms).
     pub expires_at: i64,
 }
+
+/// Size of the pieces a pack file is kept in.
+pub const PACK_PIECE: u64 = 1 << 20;
 
 /// A pack published to the hub.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,8 +22,8 @@ const NOW: i64 = 1_790_000_000_000;
 const PACK: &str = "org.kalamu.samples.networks-intro";
 const LESSONS: [&str; 4] = ["what-is-a-network", "ip-addresses", "basics-quiz", "internet-quiz"];
 
-/// The sample pack, built and signed once for all cases.
-fn sample_pack() -> &'static (PathBuf, String, Manifest) {
+/// The sample pack, built and signed once for all cases: its file, its signer's key, its manifest.
+fn sample_pack() -> (&'static Path, &'static str, &'static Manifest) {
     static PACK_FILE: std::sync::OnceLock<(tempfile::TempDir, PathBuf, String, Manifest)> =
         std::sync::OnceLock::new();
     let (_, path, key, manifest) = PACK_FILE.get_or_init(|| {
@@ -34,8 +34,7 @@ fn sample_pack() -> &'static (PathBuf, String, Manifest) {
         let built = kalamu_core::pack::build::build(&src, &out, Some(&key), &mut |_| {}).unwrap();
         (dir, out, key.public_hex(), built.manifest)
     });
-    // Leaked once: the pair outlives every case.
-    Box::leak(Box::new((path.clone(), key.clone(), manifest.clone())))
+    (path, key, manifest)
 }
 
 struct Hub {
@@ -45,12 +44,17 @@ struct Hub {
 }
 
 fn hub() -> Hub {
+    let hub = hub_without_pack();
+    let (pack, key, _) = sample_pack();
+    kalamu_hub::catalog::trust(&hub.hub, key, "Samples").unwrap();
+    kalamu_hub::catalog::publish(&hub.hub, pack).unwrap();
+    hub
+}
+
+fn hub_without_pack() -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let hub = SqliteStorage::open(&dir.path().join("hub.db")).unwrap();
     let center = hub.add_center("Centre de Labé").unwrap().id;
-    let (pack, key, _) = sample_pack();
-    kalamu_hub::catalog::trust(&hub, key, "Samples").unwrap();
-    kalamu_hub::catalog::publish(&hub, pack).unwrap();
     Hub { _dir: dir, hub, center }
 }
 
@@ -257,4 +261,91 @@ fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text() {
     assert_eq!(q1.common_wrong, vec![("The switch".to_owned(), 3)]);
     let binta = report.learners.iter().find(|l| l.1 == "Binta").unwrap();
     assert_eq!(binta.3, 2, "Binta's two attempts");
+}
+
+#[test]
+fn progress_in_a_pack_the_hub_lacks_shows_by_lesson_id_and_takes_titles_once_published() {
+    let hub = hub_without_pack();
+    let device = hub.laptop(7);
+    let learner = LearnerRecord {
+        id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_3000_0000_0000).to_string(),
+        name: "Fanta".into(),
+        created_at: NOW,
+        pin_hash: None,
+    };
+    let events: Vec<Event> = [EventBody::LessonOpened, EventBody::LessonCompleted]
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| Event {
+            id: kalamu_core::progress::event::derived_id(&device, i as u64 + 1),
+            learner_id: learner.id.clone(),
+            device_id: device.clone(),
+            seq: i as u64 + 1,
+            hlc: Hlc::at_millis(NOW as u64 + i as u64),
+            pack_id: PACK.into(),
+            lesson_id: "ip-addresses".into(),
+            body,
+        })
+        .collect();
+    hub.push(&events, std::slice::from_ref(&learner), 0, events.len());
+    hub.hub.project().unwrap();
+    let grid = kalamu_hub::report::grid(&hub.hub, &hub.center, PACK).unwrap();
+    assert!(!grid.course.known, "the page says to publish the pack");
+    assert_eq!(grid.course.title, PACK);
+    assert_eq!(grid.course.lessons.iter().map(|l| l.title.as_str()).collect::<Vec<_>>(), ["ip-addresses"]);
+    assert!(grid.rows[0].2[0].completed);
+
+    let (pack, key, _) = sample_pack();
+    kalamu_hub::catalog::trust(&hub.hub, key, "Samples").unwrap();
+    kalamu_hub::catalog::publish(&hub.hub, pack).unwrap();
+    let grid = kalamu_hub::report::grid(&hub.hub, &hub.center, PACK).unwrap();
+    assert_eq!(grid.course.title, "Introduction to computer networks");
+    let at = grid.course.lessons.iter().position(|l| l.id == "ip-addresses").unwrap();
+    assert_eq!(grid.course.lessons[at].title, "IP addresses: how devices find each other");
+    assert!(grid.rows[0].2[at].completed, "the same progress, now under the lesson's title");
+}
+
+#[test]
+fn a_pack_by_an_unknown_or_no_publisher_is_not_published() {
+    let hub = hub_without_pack();
+    let (pack, _, _) = sample_pack();
+    let refused = kalamu_hub::catalog::publish(&hub.hub, pack).unwrap_err();
+    assert!(matches!(refused, kalamu_hub::HubError::UntrustedPack(_)), "{refused}");
+    assert!(hub.hub.packs().unwrap().is_empty());
+}
+
+#[test]
+fn the_reports_catch_up_by_themselves_once_the_hub_is_idle() {
+    let hub = hub_without_pack();
+    let device = hub.laptop(5);
+    let learner = LearnerRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: "Kadiatou".into(),
+        created_at: NOW,
+        pin_hash: None,
+    };
+    let events: Vec<Event> = (0..30u64)
+        .map(|i| Event {
+            id: kalamu_core::progress::event::derived_id(&device, i + 1),
+            learner_id: learner.id.clone(),
+            device_id: device.clone(),
+            seq: i + 1,
+            hlc: Hlc::at_millis(NOW as u64 + i),
+            pack_id: PACK.into(),
+            lesson_id: "ip-addresses".into(),
+            body: EventBody::TimeSpent { seconds: 10 },
+        })
+        .collect();
+    hub.push(&events, std::slice::from_ref(&learner), 0, events.len());
+    // Read from the file, as another process would: no page asks the hub to fold.
+    let db = rusqlite::Connection::open(hub._dir.path().join("hub.db")).unwrap();
+    let folded =
+        || -> i64 { db.query_row("SELECT coalesce(sum(seq), 0) FROM projected", [], |r| r.get(0)).unwrap() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while folded() < 30 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(folded(), 30, "every event is in the reports within a few seconds of the last push");
+    let seconds: i64 = db.query_row("SELECT seconds FROM lesson_tallies", [], |r| r.get(0)).unwrap();
+    assert_eq!(seconds, 300);
 }

@@ -68,6 +68,14 @@ fn center() -> Result<Center> {
     record("what-is-a-network", &["time", "420"])?;
     record("what-is-a-network", &["completed"])?;
     record("basics-quiz", &["quiz", r#"{"q1": 0, "q2": [0, 1, 3], "q3": "255", "q4": "DHCP", "q5": 1}"#])?;
+    // Names come from laptops, so from anyone: they show as text, and a spreadsheet never runs them.
+    for hostile in ["<img src=x onerror=alert(1)>Mamadou", "=HYPERLINK(\"http://example.invalid\",\"x\")"] {
+        let id = kalamu(l, &["learner", "add", hostile])?;
+        kalamu(
+            l,
+            &["progress", "record", "--learner", &id, "--pack", PACK, "--lesson", "ip-addresses", "opened"],
+        )?;
+    }
     kalamu(l, &["sync"])?;
     Ok(Center { hub_data, _hub: hub, url, conakry, kindia, password, learner })
 }
@@ -98,13 +106,17 @@ async fn a_coach_signs_in_reads_the_reports_and_exports_them() -> Result<()> {
     assert!(overview.contains("Aïssatou Diallo"), "{overview}");
     assert!(overview.contains("Introduction to computer networks"), "{overview}");
     assert!(overview.contains("Salle 2 poste 4"), "the laptop is listed: {overview}");
+    assert!(overview.contains("<img src=x onerror=alert(1)>Mamadou"), "a name shows as the text it is");
+    b.press("#learners a.csv").await?;
+    let learners = b.downloaded("learners.csv").await?;
+    assert!(learners.contains("\"'=HYPERLINK(\"\"http://example.invalid\"\",\"\"x\"\")\""), "{learners}");
     b.screenshot("hub-overview").await?;
 
     // The course grid, with the pack's lesson titles.
     assert_eq!(b.follow("Introduction to computer networks").await?, "Introduction to computer networks");
     let grid = b.text("#grid").await?;
     assert!(grid.contains("What is a network?"), "{grid}");
-    let row = b.text("#grid tbody tr").await?;
+    let row = b.text("#grid tbody tr:nth-child(3)").await?;
     assert!(row.starts_with("Aïssatou Diallo completed"), "{row}");
     assert!(row.contains("completed · 4/5 · mastered"), "the quiz passed, with its best score: {row}");
     b.screenshot("hub-course").await?;
@@ -114,8 +126,8 @@ async fn a_coach_signs_in_reads_the_reports_and_exports_them() -> Result<()> {
     let csv = b.downloaded("grid.csv").await?;
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
     assert!(lines[0].starts_with("\"Learner\",\"What is a network?\""), "{}", lines[0]);
-    assert!(lines[1].starts_with("\"Aïssatou Diallo\",\"completed\""), "{}", lines[1]);
-    assert_eq!(lines.len(), 2, "a header and one learner: {csv}");
+    assert!(lines[3].starts_with("\"Aïssatou Diallo\",\"completed\""), "{}", lines[3]);
+    assert_eq!(lines.len(), 4, "a header and three learners: {csv}");
 
     // The quiz: the learner's score, and the question everyone gets wrong, in the pack's words.
     assert_eq!(b.click("#lessons a[href$='/quizzes/basics-quiz']").await?, "Quiz · Check your understanding");
@@ -147,7 +159,36 @@ async fn a_coach_signs_in_reads_the_reports_and_exports_them() -> Result<()> {
     let code = b.text(".code .big").await?;
     b.screenshot("hub-code").await?;
     let another = tempfile::tempdir()?;
-    kalamu(another.path(), &["enroll", "--hub", &c.url, "--code", &code])?;
+    kalamu(another.path(), &["enroll", "--hub", &c.url, "--code", &code, "--name", "Salle 3 poste 1"])?;
+
+    // Revoking it from the page shuts it out.
+    b.open(&format!("{}/centers/{}/laptops", c.url, c.conakry)).await?;
+    b.press("details summary").await?;
+    let button =
+        b.client.find(fantoccini::Locator::XPath("//button[contains(., 'Salle 3 poste 1')]")).await?;
+    b.mark().await?;
+    button.click().await?;
+    b.after_navigation().await?;
+    assert!(b.text("#laptops").await?.contains("Salle 3 poste 1"), "a revoked laptop is still listed");
+    let devices: serde_json::Value = serde_json::from_str(&kalamu(
+        c.hub_data.path(),
+        &["hub", "devices", "--center", "Conakry", "--json"],
+    )?)?;
+    let revoked: Vec<&str> = devices
+        .as_array()
+        .context("a list")?
+        .iter()
+        .filter(|d| !d["revoked_at"].is_null())
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(revoked, ["Salle 3 poste 1"], "that laptop, and only it, is revoked");
+    let refused = Command::new(target_dir().join("debug/kalamu"))
+        .arg("--data")
+        .arg(another.path())
+        .arg("sync")
+        .output()?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("removed from the center"));
     Ok(())
 }
 

@@ -159,6 +159,23 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this laptop has room to fetch `to_fetch` more bytes of a pack
+    /// file of `pack_bytes` and then install it (its content goes to the
+    /// chunk store while the file is still there), keeping the learners' reserve.
+    pub fn check_room_for_download(&self, to_fetch: u64, pack_bytes: u64) -> Result<()> {
+        let needed = to_fetch + pack_bytes + SPACE_MARGIN;
+        let room = self.room()?;
+        if !room.allows(needed) {
+            return Err(Error::NoSpace {
+                dir: self.dir().to_path_buf(),
+                needed: needed.div_ceil(1 << 20),
+                available: room.free >> 20,
+                reserve: room.reserve.div_ceil(1 << 20),
+            });
+        }
+        Ok(())
+    }
+
     /// Makes the pack visible: one transaction over the pack, its files and their chunk lists.
     fn install(&self, pack: &OpenedPack, files: &[(FileEntry, ChunkList)]) -> Result<PackSummary> {
         let m = &pack.manifest;

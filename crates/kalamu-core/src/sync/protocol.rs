@@ -15,6 +15,10 @@ pub const VECTOR: &str = "/v1/sync/vector";
 pub const PUSH: &str = "/v1/sync/push";
 /// `POST` [`PullRequest`] → batches ([`BATCHES_TYPE`]), with [`MORE_HEADER`].
 pub const PULL: &str = "/v1/sync/pull";
+/// `GET` → a list of [`CatalogEntry`]: the packs the hub offers.
+pub const CATALOG: &str = "/v1/catalog";
+/// `GET` a pack file by id (`/v1/packs/ID`), whole or from a `Range: bytes=N-`.
+pub const PACKS: &str = "/v1/packs";
 /// The laptop's wall clock (unix ms) with every request, so the hub can flag clocks far off.
 pub const CLOCK_HEADER: &str = "x-kalamu-clock";
 /// On a pull response: `1` when the hub holds more than it sent.
@@ -112,4 +116,30 @@ pub struct ErrorBody {
     /// that differs from the one held, where another copy's history begins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+}
+
+/// A pack the hub offers its laptops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct CatalogEntry {
+    /// Pack id.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// Title.
+    pub title: String,
+    /// A sentence or two about it.
+    pub description: String,
+    /// Language of the content.
+    pub language: String,
+    /// Who made it, as the manifest says.
+    pub publisher: String,
+    /// The signer's public key (hex).
+    pub signer: String,
+    /// The pack file's size.
+    pub bytes: u64,
+    /// Lessons in it.
+    pub lessons: usize,
+    /// Names this exact file: a download resumes only onto the same one.
+    pub etag: String,
 }

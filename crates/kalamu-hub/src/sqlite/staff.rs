@@ -10,8 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{HubError, Result};
 use crate::storage::{PublishedPack, StaffAccount, StaffSession};
 
-/// Size of the pieces a pack file is kept in.
-const PIECE: usize = 1 << 20;
+const PIECE: usize = crate::storage::PACK_PIECE as usize;
 
 const STAFF_COLUMNS: &str = "s.id, s.name, s.center_id, s.must_change, s.created_at";
 
@@ -194,4 +193,16 @@ pub(super) fn packs(conn: &Connection) -> Result<Vec<PublishedPack>> {
         out.push(PublishedPack { manifest, manifest_bytes, signer, bytes: bytes as u64, published_at });
     }
     Ok(out)
+}
+
+pub(super) fn pack_piece(conn: &Connection, id: &str, n: u64) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT bytes FROM pack_pieces WHERE pack_id = ?1 AND n = ?2")?
+        .query_row((id, n as i64), |r| r.get(0))
+        .optional()?)
+}
+
+pub(super) fn unpublish(conn: &Connection, id: &str) -> Result<bool> {
+    conn.execute("DELETE FROM pack_pieces WHERE pack_id = ?1", [id])?;
+    Ok(conn.execute("DELETE FROM packs WHERE id = ?1", [id])? > 0)
 }

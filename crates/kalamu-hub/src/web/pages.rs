@@ -134,7 +134,7 @@ pub fn overview(f: &Frame, center: &Center, o: &Overview, now: i64) -> (Markup, 
     let intro = html! {
         p.stats {
             span { strong { (o.learners.len()) } " " (w.learners.to_lowercase()) }
-            span { strong { (o.active_week) } " · " (w.active_week.to_lowercase()) }
+            span { strong { (o.active_week) } " " (w.active_week.to_lowercase()) }
             span { strong { (o.laptops.len()) } " " (w.laptops.to_lowercase()) }
         }
         @let flagged: Vec<_> = o.laptops.iter().filter(|(_, ws)| !ws.is_empty()).collect();

@@ -1,0 +1,225 @@
+//! Courses from the hub: what it offers next to what this laptop holds, and
+//! a download that resumes where it stopped (a cut link, a sleeping laptop,
+//! a closed app) and installs through the very import a USB stick's pack
+//! goes through, so nothing is installed unless every byte checks out and
+//! the laptop's own trust rules allow it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kalamu_core::Store;
+use kalamu_core::pack::Progress;
+use kalamu_core::pack::import::{ImportOptions, ImportReport};
+use kalamu_core::sync::protocol::CatalogEntry;
+use serde::Serialize;
+
+use crate::error::{ClientError, Result};
+use crate::http::HubClient;
+
+/// A read that waits this long for the next bytes counts the link as cut.
+const STALL: Duration = Duration::from_secs(60);
+/// Written to disk and flushed at least this often, so a cut loses less than this.
+const FLUSH_BYTES: u64 = 1 << 20;
+
+/// A pack the hub offers, next to this laptop's copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Offer {
+    /// What the hub offers.
+    #[serde(flatten)]
+    pub entry: CatalogEntry,
+    /// The version installed here, if any.
+    pub installed: Option<String>,
+    /// How the two compare.
+    pub status: OfferStatus,
+}
+
+/// How a hub's pack compares with this laptop's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferStatus {
+    /// Not on this laptop.
+    NotInstalled,
+    /// The hub's is newer: an upgrade.
+    Newer,
+    /// The same version is installed.
+    Installed,
+    /// This laptop holds a newer one than the hub.
+    Older,
+}
+
+/// Where a download has got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadProgress {
+    /// Bytes of the pack file on this laptop, of its size.
+    Fetching {
+        /// Held so far (including what an earlier, cut download fetched).
+        done: u64,
+        /// The pack file's size.
+        total: u64,
+    },
+    /// Verifying and installing, as an import does.
+    Installing(Progress),
+}
+
+/// What the hub offers, each marked against this laptop's packs.
+pub async fn catalog(store: &Store) -> Result<Vec<Offer>> {
+    let client = client(store)?;
+    let installed = store.packs()?;
+    Ok(client
+        .catalog()
+        .await?
+        .into_iter()
+        .map(|entry| {
+            let mine = installed.iter().find(|p| p.id == entry.id).map(|p| p.version.clone());
+            let status = match &mine {
+                None => OfferStatus::NotInstalled,
+                Some(v) => match (semver::Version::parse(v), semver::Version::parse(&entry.version)) {
+                    (Ok(mine), Ok(theirs)) if theirs > mine => OfferStatus::Newer,
+                    (Ok(mine), Ok(theirs)) if theirs < mine => OfferStatus::Older,
+                    _ => OfferStatus::Installed,
+                },
+            };
+            Offer { entry, installed: mine, status }
+        })
+        .collect())
+}
+
+fn client(store: &Store) -> Result<HubClient> {
+    let link = store.require_hub_link()?;
+    HubClient::new(&link.hub_url, Some(link.device_token), crate::DEFAULT_TIMEOUT)
+}
+
+/// The file a download of `entry` is kept in until it is installed.
+fn partial_path(store: &Store, entry: &CatalogEntry) -> PathBuf {
+    let safe: String = entry
+        .id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    let tag: String =
+        entry.etag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
+    store.dir().join("downloads").join(format!("{safe}-{tag}.kpack.part"))
+}
+
+/// Downloads pack `pack_id` from the hub (resuming an earlier download of the
+/// same file) and installs or upgrades it as an import would.
+pub async fn download(
+    store: &Store,
+    pack_id: &str,
+    mut progress: impl FnMut(DownloadProgress),
+) -> Result<ImportReport> {
+    let client = client(store)?;
+    let entry = client
+        .catalog()
+        .await?
+        .into_iter()
+        .find(|e| e.id == pack_id)
+        .ok_or_else(|| ClientError::NotOffered(pack_id.to_owned()))?;
+    let path = partial_path(store, &entry);
+    std::fs::create_dir_all(path.parent().expect("a downloads folder")).map_err(|source| {
+        kalamu_core::Error::Io { action: "cannot make the downloads folder", path: path.clone(), source }
+    })?;
+    // Other versions' leftovers only take space.
+    clear_other_downloads(&path);
+    let mut held = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if held > entry.bytes {
+        held = 0;
+    }
+    // Room for the file and for what it installs, before a byte is fetched.
+    store.check_room_for_download(entry.bytes - held, entry.bytes)?;
+    if held < entry.bytes {
+        fetch(&client, &entry, &path, held, &mut progress).await?;
+    }
+    progress(DownloadProgress::Fetching { done: entry.bytes, total: entry.bytes });
+    let report = store
+        .import_pack(&path, ImportOptions::default(), &mut |p| progress(DownloadProgress::Installing(p)));
+    match report {
+        Ok(report) => {
+            let _ = std::fs::remove_file(&path);
+            Ok(report)
+        }
+        Err(e) => {
+            // Bytes that do not check out are not worth resuming from.
+            if matches!(e, kalamu_core::Error::Pack { .. }) {
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn clear_other_downloads(keep: &Path) {
+    let Some(dir) = keep.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = keep
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit_once('-'))
+        .map(|(stem, _)| format!("{stem}-"));
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path() != keep
+            && prefix.as_deref().is_some_and(|p| name.starts_with(p))
+            && name.ends_with(".kpack.part")
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Fetches the rest of `entry`'s file into `path`, which holds its first `held` bytes.
+async fn fetch(
+    client: &HubClient,
+    entry: &CatalogEntry,
+    path: &Path,
+    held: u64,
+    progress: &mut impl FnMut(DownloadProgress),
+) -> Result<()> {
+    let mut response = client.pack_file(&entry.id, held, &entry.etag).await?;
+    // A 200 is the whole file: the hub's copy changed since the first part came.
+    let from = if response.status().as_u16() == 206 { held } else { 0 };
+    let io = |source| kalamu_core::Error::Io {
+        action: "cannot write the download",
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(from > 0)
+        .write(true)
+        .truncate(from == 0)
+        .open(path)
+        .map_err(io)?;
+    let mut done = from;
+    let mut unflushed = 0u64;
+    progress(DownloadProgress::Fetching { done, total: entry.bytes });
+    while let Some(chunk) = client.next_chunk(&mut response, STALL).await.inspect_err(|_| {
+        let _ = file.sync_data();
+    })? {
+        if done + chunk.len() as u64 > entry.bytes {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(ClientError::Protocol {
+                url: client.url().to_owned(),
+                detail: format!("it sent more than the {} bytes of pack {}", entry.bytes, entry.id),
+            });
+        }
+        file.write_all(&chunk).map_err(io)?;
+        done += chunk.len() as u64;
+        unflushed += chunk.len() as u64;
+        if unflushed >= FLUSH_BYTES {
+            file.sync_data().map_err(io)?;
+            unflushed = 0;
+        }
+        progress(DownloadProgress::Fetching { done, total: entry.bytes });
+    }
+    file.sync_data().map_err(io)?;
+    if done < entry.bytes {
+        return Err(ClientError::Unreachable {
+            url: client.url().to_owned(),
+            detail: format!("the download stopped at {done} of {} bytes; it resumes from there", entry.bytes),
+        });
+    }
+    Ok(())
+}
