@@ -64,6 +64,16 @@ pub enum Command {
     },
     /// Push and pull progress with the hub now; print what moved and what is pending.
     Sync(SyncArgs),
+    /// List the courses the hub offers, marked against this laptop's.
+    Catalog(ListArgs),
+    /// Download a course from the hub and install or upgrade it (a cut download resumes).
+    Download {
+        /// The pack's id, as `kalamu catalog` shows it.
+        pack_id: String,
+        /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// Run and manage a center's hub.
     Hub(HubArgs),
 }
@@ -181,6 +191,13 @@ pub enum HubCommand {
     },
     /// Build the staff reports again from every stored event.
     RebuildReports,
+    /// List the packs the hub offers its laptops.
+    Catalog(ListArgs),
+    /// Stop offering a pack (laptops keep what they installed).
+    Unpublish {
+        /// The pack's id.
+        pack_id: String,
+    },
 }
 
 /// When `hub serve` folds new progress into the staff reports.

@@ -33,24 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let options = ImportOptions { allow_unsigned: *allow_unsigned };
             let report = store.import_pack(file, options, &mut |p: Progress| bar.set(p))?;
             bar.finish();
-            let p = &report.pack;
-            match &report.upgraded_from {
-                Some(old) => out!("Upgraded {} ({}) from {old} to {}", p.title, p.id, p.version),
-                None => out!("Installed {} ({}) {}", p.title, p.id, p.version),
-            }
-            let signer = match (&report.signer_name, &p.signer) {
-                (Some(name), Some(key)) => format!("signed by {name} ({key})"),
-                (None, Some(key)) => format!("signed by an untrusted key {key}, accepted by you"),
-                _ => "unsigned, accepted by you".to_owned(),
-            };
-            out!("  {signer}");
-            out!(
-                "  {} files, {} bytes; {} bytes written, {} chunks already stored",
-                report.files,
-                report.bytes,
-                report.bytes_written,
-                report.chunks_reused
-            );
+            print_import(&report);
             Ok(())
         }
         Command::Packs(list) => {
@@ -74,6 +57,10 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::sync::enroll(&store()?, hub, code, name.as_deref(), *as_new_laptop)
         }
         Command::Sync(args) => crate::sync::sync(&store()?, args),
+        Command::Catalog(list) => crate::sync::catalog(&store()?, list),
+        Command::Download { pack_id, allow_unsigned } => {
+            crate::sync::download(&store()?, pack_id, ImportOptions { allow_unsigned: *allow_unsigned })
+        }
         Command::Hub(args) => crate::hub::run(args, &datadir::resolve(cli.data.as_deref())?),
         Command::Learner(LearnerCommand::List(list)) => {
             let learners = store()?.learners()?;
@@ -276,4 +263,26 @@ pub(crate) fn print_list<T: Serialize>(
         }
     }
     Ok(())
+}
+
+/// What an import or download installed, for people.
+pub(crate) fn print_import(report: &kalamu_core::pack::import::ImportReport) {
+    let p = &report.pack;
+    match &report.upgraded_from {
+        Some(old) => out!("Upgraded {} ({}) from {old} to {}", p.title, p.id, p.version),
+        None => out!("Installed {} ({}) {}", p.title, p.id, p.version),
+    }
+    let signer = match (&report.signer_name, &p.signer) {
+        (Some(name), Some(key)) => format!("signed by {name} ({key})"),
+        (None, Some(key)) => format!("signed by an untrusted key {key}, accepted by you"),
+        _ => "unsigned, accepted by you".to_owned(),
+    };
+    out!("  {signer}");
+    out!(
+        "  {} files, {} bytes; {} bytes written, {} chunks already stored",
+        report.files,
+        report.bytes,
+        report.bytes_written,
+        report.chunks_reused
+    );
 }

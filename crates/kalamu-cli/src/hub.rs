@@ -83,6 +83,22 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
             );
             Ok(())
         }
+        HubCommand::Catalog(list) => {
+            let entries = kalamu_hub::catalog::entries(store.as_ref())?;
+            crate::commands::print_list(
+                list,
+                &entries,
+                "The hub offers no packs. Publish one with: kalamu hub publish FILE.kpack",
+                |e| {
+                    format!("{}\t{}\t{}\t{} bytes\tsigned by {}", e.id, e.version, e.title, e.bytes, e.signer)
+                },
+            )
+        }
+        HubCommand::Unpublish { pack_id } => {
+            kalamu_hub::catalog::unpublish(store.as_ref(), pack_id)?;
+            out!("The hub no longer offers {pack_id}; laptops keep what they installed.");
+            Ok(())
+        }
         HubCommand::RebuildReports => {
             let n = store.rebuild_projection()?;
             out!("Rebuilt the staff reports from {n} events");

@@ -125,3 +125,48 @@ fn human_offset(ms: i64) -> String {
     };
     format!("{text} {sign}")
 }
+
+/// `kalamu catalog`: what the hub offers, marked against this laptop's packs.
+pub fn catalog(store: &Store, list: &crate::cli::ListArgs) -> Result<()> {
+    let offers = runtime()?.block_on(kalamu_client::download::catalog(store))?;
+    crate::commands::print_list(list, &offers, "The hub offers no courses yet.", |o| {
+        use kalamu_client::download::OfferStatus;
+        let status = match (o.status, &o.installed) {
+            (OfferStatus::NotInstalled, _) => "not installed".to_owned(),
+            (OfferStatus::Installed, _) => "installed".to_owned(),
+            (OfferStatus::Newer, Some(v)) => format!("newer than the installed {v}"),
+            (OfferStatus::Older, Some(v)) => format!("older than the installed {v}"),
+            (_, None) => String::new(),
+        };
+        let e = &o.entry;
+        format!(
+            "{}\t{}\t{}\t{:.1} MB\t{status}\tsigned by {}",
+            e.id,
+            e.version,
+            e.title,
+            e.bytes as f64 / 1e6,
+            e.signer
+        )
+    })
+}
+
+/// `kalamu download PACK_ID`: fetch (or resume) and install a course from the hub.
+pub fn download(
+    store: &Store,
+    pack_id: &str,
+    options: kalamu_core::pack::import::ImportOptions,
+) -> Result<()> {
+    let fetching = crate::progress::Bar::new("Fetching");
+    let installing = crate::progress::Bar::new("Installing");
+    let report =
+        runtime()?.block_on(kalamu_client::download::download(store, pack_id, options, |p| match p {
+            kalamu_client::download::DownloadProgress::Fetching { done, total } => {
+                fetching.set(kalamu_core::pack::Progress { done, total })
+            }
+            kalamu_client::download::DownloadProgress::Installing(p) => installing.set(p),
+        }));
+    fetching.finish();
+    installing.finish();
+    crate::commands::print_import(&report?);
+    Ok(())
+}

@@ -99,14 +99,16 @@ fn partial_path(store: &Store, entry: &CatalogEntry) -> PathBuf {
         .collect();
     let tag: String =
         entry.etag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
-    store.dir().join("downloads").join(format!("{safe}-{tag}.kpack.part"))
+    // Complete once it has the size the catalog gives; until then, a download resumes onto it.
+    store.dir().join("downloads").join(format!("{safe}-{tag}.kpack"))
 }
 
 /// Downloads pack `pack_id` from the hub (resuming an earlier download of the
-/// same file) and installs or upgrades it as an import would.
+/// same file) and installs or upgrades it as an import with `options` would.
 pub async fn download(
     store: &Store,
     pack_id: &str,
+    options: ImportOptions,
     mut progress: impl FnMut(DownloadProgress),
 ) -> Result<ImportReport> {
     let client = client(store)?;

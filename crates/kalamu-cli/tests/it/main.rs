@@ -2,6 +2,7 @@
 
 mod attacks;
 mod disk_space;
+mod downloads;
 mod fleet;
 mod packs;
 mod progress;

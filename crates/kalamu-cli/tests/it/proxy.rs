@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -39,6 +39,7 @@ pub struct Proxy {
     fault: Arc<Mutex<Fault>>,
     stop: Arc<AtomicBool>,
     accept: Option<thread::JoinHandle<()>>,
+    delivered: Arc<AtomicU64>,
 }
 
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -51,25 +52,31 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let fault = Arc::new(Mutex::new(Fault::None));
         let stop = Arc::new(AtomicBool::new(false));
-        let (f, s) = (fault.clone(), stop.clone());
+        let delivered = Arc::new(AtomicU64::new(0));
+        let (f, s, d) = (fault.clone(), stop.clone(), delivered.clone());
         let accept = thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         let fault = *f.lock().unwrap();
-                        let s = s.clone();
-                        thread::spawn(move || relay(client, upstream, fault, s));
+                        let (s, d) = (s.clone(), d.clone());
+                        thread::spawn(move || relay(client, upstream, fault, s, d));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Proxy { addr, fault, stop, accept: Some(accept) }
+        Proxy { addr, fault, stop, accept: Some(accept), delivered }
     }
 
     /// The URL laptops use to reach the hub through the proxy.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Bytes of responses it has passed to laptops so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// Sets the fault for connections accepted from now on.
@@ -87,7 +94,13 @@ impl Drop for Proxy {
     }
 }
 
-fn relay(client: TcpStream, upstream: SocketAddr, fault: Fault, stop: Arc<AtomicBool>) {
+fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    fault: Fault,
+    stop: Arc<AtomicBool>,
+    delivered: Arc<AtomicU64>,
+) {
     let Ok(server) = TcpStream::connect_timeout(&upstream, IO_TIMEOUT) else { return };
     for s in [&client, &server] {
         s.set_nodelay(true).ok();
@@ -97,12 +110,12 @@ fn relay(client: TcpStream, upstream: SocketAddr, fault: Fault, stop: Arc<Atomic
     let up = {
         let (client, server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
         let (stop, captured) = (stop.clone(), captured.clone());
-        thread::spawn(move || pump(client, server, Direction::Request, fault, stop, Some(captured)))
+        thread::spawn(move || pump(client, server, Direction::Request, fault, stop, Some(captured), None))
     };
     let down = {
         let (client, server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
         let stop = stop.clone();
-        thread::spawn(move || pump(server, client, Direction::Response, fault, stop, None))
+        thread::spawn(move || pump(server, client, Direction::Response, fault, stop, None, Some(delivered)))
     };
     let _ = up.join();
     let _ = down.join();
@@ -126,7 +139,13 @@ fn pump(
     fault: Fault,
     stop: Arc<AtomicBool>,
     captured: Option<Arc<Mutex<Vec<u8>>>>,
+    counted: Option<Arc<AtomicU64>>,
 ) {
+    let count = |n: usize| {
+        if let Some(c) = &counted {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    };
     let mut buf = [0u8; 16 * 1024];
     let mut sent = 0usize;
     let mut idle = Duration::ZERO;
@@ -155,12 +174,15 @@ fn pump(
             && sent + n >= limit
         {
             n = limit - sent;
-            let _ = to.write_all(&buf[..n]);
+            if to.write_all(&buf[..n]).is_ok() {
+                count(n);
+            }
             return end(fault, from, to, dir, stop);
         }
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
+        count(n);
         if let Some(c) = &captured {
             c.lock().unwrap().extend_from_slice(&buf[..n]);
         }

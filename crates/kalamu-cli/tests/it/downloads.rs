@@ -1,0 +1,202 @@
+//! Courses from the hub, between a real hub process and a laptop, through
+//! the fault-injecting proxy: a download cut again and again finishes with
+//! the right pack and sends little twice; tampered bytes, an unknown signer
+//! and a pack the hub does not offer install nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::fleet::{Hub, Laptop, ok};
+use crate::proxy::{Fault, Proxy};
+use crate::{kalamu, stderr, stdout};
+
+const BIG: &str = "org.kalamu.test.networks-with-video";
+
+/// A 5 MB pack (the networks course with a video), built and signed; its file and key.
+fn big_pack(dir: &Path) -> (PathBuf, String) {
+    let src = dir.join("src");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/networks-intro"), &src);
+    let toml = std::fs::read_to_string(src.join("pack.toml")).unwrap();
+    let toml = toml.replacen("org.kalamu.samples.networks-intro", BIG, 1);
+    std::fs::write(src.join("pack.toml"), toml).unwrap();
+    let mut video = b"\x1a\x45\xdf\xa3".to_vec();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    video.extend((0..5 << 20).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    std::fs::write(src.join("media/extra.webm"), video).unwrap();
+    let key = dir.join("publisher.key");
+    let public = ok(kalamu(dir, &["pack", "keygen", "--out", key.to_str().unwrap()])).trim().to_owned();
+    let pack = dir.join("big.kpack");
+    ok(kalamu(
+        dir,
+        &[
+            "pack",
+            "build",
+            src.to_str().unwrap(),
+            "--out",
+            pack.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    ));
+    (pack, public)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A hub offering the big pack, and a laptop of its center, through a proxy.
+struct Setup {
+    hub: Hub,
+    laptop: Laptop,
+    proxy: Proxy,
+    pack: PathBuf,
+    key: String,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(laptop_trusts: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let (pack, key) = big_pack(dir.path());
+    let hub = Hub::start();
+    hub.add_center("Centre de Mamou");
+    ok(hub.run(&["trust", "add", &key, "--name", "Ministère"]));
+    ok(hub.run(&["publish", pack.to_str().unwrap()]));
+    let proxy = Proxy::start(hub.addr);
+    let laptop = Laptop::new();
+    laptop.enroll(&proxy.url(), &hub.code("Centre de Mamou"), "poste 1");
+    if laptop_trusts {
+        ok(laptop.run(&["trust", "add", &key, "--name", "Ministère"]));
+    }
+    Setup { hub, laptop, proxy, pack, key, _dir: dir }
+}
+
+fn installed(laptop: &Laptop) -> bool {
+    stdout(&laptop.run(&["packs"])).contains(BIG)
+}
+
+fn partial_bytes(laptop: &Laptop) -> u64 {
+    std::fs::read_dir(laptop.data.join("downloads"))
+        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_download_cut_again_and_again_finishes_with_the_right_pack_and_sends_little_twice() {
+    let s = setup(true);
+    let size = std::fs::metadata(&s.pack).unwrap().len();
+    let catalog = stdout(&ok_out(s.laptop.run(&["catalog"])));
+    assert!(catalog.contains(BIG) && catalog.contains("not installed"), "{catalog}");
+
+    let mut held = 0;
+    for _ in 0..3 {
+        s.proxy.set(Fault::CutResponse(1_500_000));
+        let cut = s.laptop.run(&["download", BIG]);
+        assert!(!cut.status.success(), "the link was cut");
+        assert!(stderr(&cut).contains("cannot be reached"), "{}", stderr(&cut));
+        assert!(!installed(&s.laptop), "nothing is installed from part of a pack");
+        let now = partial_bytes(&s.laptop);
+        assert!(now > held, "each try keeps what came: {held} then {now}");
+        held = now;
+    }
+    s.proxy.set(Fault::None);
+    let done = ok(s.laptop.run(&["download", BIG]));
+    assert!(done.contains("Installed") && done.contains("signed by Ministère"), "{done}");
+    assert!(installed(&s.laptop));
+    assert_eq!(partial_bytes(&s.laptop), 0, "the downloaded file goes once installed");
+    // The pack's bytes, once, and the small catalog answers of four tries.
+    let delivered = s.proxy.delivered();
+    assert!(delivered < size + (1 << 20), "{delivered} bytes delivered for a {size}-byte pack");
+
+    let again = stdout(&ok_out(s.laptop.run(&["catalog", "--json"])));
+    let offers: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(offers[0]["status"], "installed");
+    // The installed course reads as the one published: its video is there, byte for byte.
+    let store = s.laptop.store();
+    let video = store.read_range(BIG, "media/extra.webm", 0, 4).unwrap();
+    assert_eq!(video, b"\x1a\x45\xdf\xa3");
+}
+
+fn ok_out(out: std::process::Output) -> std::process::Output {
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+#[test]
+fn tampered_bytes_on_the_hub_install_nothing() {
+    let s = setup(true);
+    // One byte of the stored pack changed behind the hub's back (a damaged disk, a meddler).
+    let db = rusqlite::Connection::open(s.hub.dir.path().join("hub.db")).unwrap();
+    let mut piece: Vec<u8> = db
+        .query_row("SELECT bytes FROM pack_pieces WHERE pack_id = ?1 AND n = 3", [BIG], |r| r.get(0))
+        .unwrap();
+    piece[1000] ^= 0x55;
+    db.execute("UPDATE pack_pieces SET bytes = ?2 WHERE pack_id = ?1 AND n = 3", (BIG, &piece)).unwrap();
+    drop(db);
+    let refused = s.laptop.run(&["download", BIG]);
+    assert!(!refused.status.success());
+    let why = stderr(&refused);
+    assert!(why.contains("media/extra.webm"), "the damaged file is named: {why}");
+    assert!(!installed(&s.laptop));
+    assert_eq!(partial_bytes(&s.laptop), 0, "bytes that do not check out are not kept to resume from");
+}
+
+#[test]
+fn a_pack_by_a_publisher_the_laptop_does_not_trust_waits_for_a_person() {
+    let s = setup(false);
+    let refused = s.laptop.run(&["download", BIG]);
+    assert!(!refused.status.success());
+    let why = stderr(&refused);
+    assert!(
+        why.contains(&s.key) && why.contains("kalamu trust add"),
+        "the signer is named, and what to do: {why}"
+    );
+    assert!(!installed(&s.laptop));
+    // A person trusts the publisher; the bytes already fetched are used.
+    ok(s.laptop.run(&["trust", "add", &s.key, "--name", "Ministère"]));
+    let before = s.proxy.delivered();
+    ok(s.laptop.run(&["download", BIG]));
+    assert!(installed(&s.laptop));
+    assert!(s.proxy.delivered() - before < 64 << 10, "the pack was not fetched again");
+}
+
+#[test]
+fn a_laptop_gets_no_pack_the_hub_does_not_offer() {
+    let s = setup(true);
+    ok(s.hub.run(&["unpublish", BIG]));
+    let refused = s.laptop.run(&["download", BIG]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("does not offer"), "{}", stderr(&refused));
+    // Asked for directly: with the laptop's credential, and with none.
+    let token = s.laptop.token();
+    let (status, _) = s.hub.request(
+        "GET",
+        &format!("/v1/packs/{BIG}"),
+        &[("authorization", &format!("Bearer {token}"))],
+        b"",
+    );
+    assert_eq!(status, 404);
+    ok(s.hub.run(&["publish", s.pack.to_str().unwrap()]));
+    let (status, _) = s.hub.request("GET", &format!("/v1/packs/{BIG}"), &[], b"");
+    assert_eq!(status, 401, "only enrolled laptops download");
+    let (status, body) = s.hub.request(
+        "GET",
+        &format!("/v1/packs/{BIG}"),
+        &[("authorization", &format!("Bearer {token}"))],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, std::fs::read(&s.pack).unwrap(), "the very file published");
+}
