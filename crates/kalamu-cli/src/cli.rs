@@ -25,9 +25,9 @@ pub enum Command {
     /// Manage the publishers whose packs this laptop accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
-    /// Install a course pack, or upgrade an installed one.
+    /// Install a course pack, or upgrade an installed one (from a .kpack, or a .kpatch).
     Import {
-        /// The .kpack file (from a USB stick, a download…).
+        /// The .kpack or .kpatch file (from a USB stick, a download…).
         file: PathBuf,
         /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
         #[arg(long)]
@@ -348,6 +348,16 @@ pub enum PackCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a patch (.kpatch) with only what NEW changed since OLD, for a USB stick.
+    Diff {
+        /// The version laptops have.
+        old: PathBuf,
+        /// The version they should get.
+        new: PathBuf,
+        /// The .kpatch file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

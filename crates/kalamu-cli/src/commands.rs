@@ -31,7 +31,12 @@ pub fn run(cli: Cli) -> Result<()> {
             let store = store()?;
             let bar = Bar::new("Importing");
             let options = ImportOptions { allow_unsigned: *allow_unsigned };
-            let report = store.import_pack(file, options, &mut |p: Progress| bar.set(p))?;
+            let is_patch = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("kpatch"));
+            let report = if is_patch {
+                store.import_patch(file, options, &mut |p: Progress| bar.set(p))?
+            } else {
+                store.import_pack(file, options, &mut |p: Progress| bar.set(p))?
+            };
             bar.finish();
             print_import(&report);
             Ok(())
@@ -73,6 +78,18 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn pack(cmd: &PackCommand, store: impl Fn() -> Result<Store>) -> Result<()> {
     match cmd {
+        PackCommand::Diff { old, new, out } => {
+            let stats = kalamu_core::pack::patch::diff(old, new, out)?;
+            let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+            out!(
+                "Wrote {} ({size} bytes): {} of {} files changed, {} of {} content bytes",
+                out.display(),
+                stats.files,
+                stats.of_files,
+                stats.content_bytes,
+                stats.of_content_bytes
+            );
+        }
         PackCommand::Keygen { out } => {
             let key = SecretKey::generate()?;
             key.save(out)?;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use kalamu_core::Store;
 use kalamu_core::pack::Progress;
 use kalamu_core::pack::import::{ImportOptions, ImportReport};
+use kalamu_core::sync::WireCode;
 use kalamu_core::sync::protocol::CatalogEntry;
 use serde::Serialize;
 
@@ -92,11 +93,7 @@ fn client(store: &Store) -> Result<HubClient> {
 
 /// The file a download of `entry` is kept in until it is installed.
 fn partial_path(store: &Store, entry: &CatalogEntry) -> PathBuf {
-    let safe: String = entry
-        .id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-        .collect();
+    let safe = safe_id(&entry.id);
     let tag: String =
         entry.etag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
     // Complete once it has the size the catalog gives; until then, a download resumes onto it.
@@ -118,12 +115,22 @@ pub async fn download(
         .into_iter()
         .find(|e| e.id == pack_id)
         .ok_or_else(|| ClientError::NotOffered(pack_id.to_owned()))?;
+    // An upgrade fetches only the files whose content this laptop lacks.
+    let older = store.packs()?.into_iter().find(|p| p.id == entry.id).is_some_and(|p| {
+        matches!((semver::Version::parse(&p.version), semver::Version::parse(&entry.version)), (Ok(a), Ok(b)) if b > a)
+    });
+    if older {
+        match upgrade(store, &client, &entry, options, &mut progress).await {
+            Err(ClientError::Refused { code: WireCode::UseWholePack, .. }) => {}
+            done => return done,
+        }
+    }
     let path = partial_path(store, &entry);
     std::fs::create_dir_all(path.parent().expect("a downloads folder")).map_err(|source| {
         kalamu_core::Error::Io { action: "cannot make the downloads folder", path: path.clone(), source }
     })?;
     // Other versions' leftovers only take space.
-    clear_other_downloads(&path);
+    clear_other_downloads(&path, &entry.id);
     let mut held = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     if held > entry.bytes {
         held = 0;
@@ -134,8 +141,7 @@ pub async fn download(
         fetch(&client, &entry, &path, held, &mut progress).await?;
     }
     progress(DownloadProgress::Fetching { done: entry.bytes, total: entry.bytes });
-    let report = store
-        .import_pack(&path, ImportOptions::default(), &mut |p| progress(DownloadProgress::Installing(p)));
+    let report = store.import_pack(&path, options, &mut |p| progress(DownloadProgress::Installing(p)));
     match report {
         Ok(report) => {
             let _ = std::fs::remove_file(&path);
@@ -151,20 +157,50 @@ pub async fn download(
     }
 }
 
-fn clear_other_downloads(keep: &Path) {
+/// Upgrades the installed pack to `entry` from a patch of what this laptop lacks.
+async fn upgrade(
+    store: &Store,
+    client: &HubClient,
+    entry: &CatalogEntry,
+    options: ImportOptions,
+    progress: &mut impl FnMut(DownloadProgress),
+) -> Result<ImportReport> {
+    let have: Vec<String> = store.held_contents(&entry.id)?.into_iter().collect();
+    let bytes = client.pack_patch(&entry.id, have, entry.bytes).await?;
+    store.check_room_for_download(bytes.len() as u64, entry.bytes)?;
+    let path = partial_path(store, entry).with_extension("kpatch");
+    std::fs::write(&path, &bytes).map_err(|source| kalamu_core::Error::Io {
+        action: "cannot write the patch",
+        path: path.clone(),
+        source,
+    })?;
+    progress(DownloadProgress::Fetching { done: bytes.len() as u64, total: bytes.len() as u64 });
+    let report = store.import_patch(&path, options, &mut |p| progress(DownloadProgress::Installing(p)));
+    let _ = std::fs::remove_file(&path);
+    Ok(report?)
+}
+
+/// A pack id as a file name's start.
+fn safe_id(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+/// Removes downloads of other files of the same pack (older versions, a file republished since).
+fn clear_other_downloads(keep: &Path, pack_id: &str) {
     let Some(dir) = keep.parent() else { return };
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let prefix = keep
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.rsplit_once('-'))
-        .map(|(stem, _)| format!("{stem}-"));
+    let prefix = format!("{}-", safe_id(pack_id));
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if e.path() != keep
-            && prefix.as_deref().is_some_and(|p| name.starts_with(p))
-            && name.ends_with(".kpack.part")
-        {
+        // Ours are ID-VERSION-STAMP.kpack; another pack whose id starts like ours is not.
+        let ours = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".kpack"))
+            .and_then(|rest| rest.rsplit_once('-'))
+            .is_some_and(|(v, stamp)| {
+                semver::Version::parse(v).is_ok() && stamp.bytes().all(|b| b.is_ascii_digit())
+            });
+        if e.path() != keep && ours {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -183,6 +183,17 @@ impl HubClient {
         self.send(req).await
     }
 
+    /// A patch that upgrades pack `pack_id` from the contents in `have`; at most `limit` bytes.
+    pub async fn pack_patch(&self, pack_id: &str, have: Vec<String>, limit: u64) -> Result<Vec<u8>> {
+        let path = format!("{}/{pack_id}/{}", protocol::PACKS, protocol::PATCH_SUFFIX);
+        let req = self
+            .request(reqwest::Method::POST, &path)
+            .timeout(Duration::from_secs(24 * 3600))
+            .json(&protocol::PatchRequest { have });
+        let response = self.send(req).await?;
+        self.body_at_most(response, limit as usize).await
+    }
+
     /// The next bytes of a download; none at its end. A link that stalls for
     /// `stall` counts as cut.
     pub async fn next_chunk(

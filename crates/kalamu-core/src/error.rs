@@ -101,6 +101,9 @@ pub enum Error {
     /// No installed pack with this id.
     #[error("no installed pack with id {0}")]
     NoSuchPack(String),
+    /// A patch needs files this laptop does not hold.
+    #[error("{0}")]
+    PatchNeedsBase(Box<crate::pack::patch::MissingBase>),
     /// No file at this path in the pack.
     #[error("pack {pack} has no file {path}")]
     NoSuchFile {
@@ -260,6 +263,7 @@ impl Error {
             Error::NotNewer { .. } => "not_newer",
             Error::NoSpace { .. } => "no_space",
             Error::NoSuchPack(_) => "no_such_pack",
+            Error::PatchNeedsBase(_) => "patch_needs_base",
             Error::NoSuchFile { .. } => "no_such_file",
             Error::BadRange { .. } => "bad_range",
             Error::BadKey { .. } => "bad_key",

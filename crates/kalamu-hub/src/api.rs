@@ -40,6 +40,7 @@ pub fn router(store: Store) -> Router {
         .route(protocol::PULL, post(pull))
         .route(protocol::CATALOG, get(catalog))
         .route(&format!("{}/{{pack}}", protocol::PACKS), get(pack_file))
+        .route(&format!("{}/{{pack}}/{}", protocol::PACKS, protocol::PATCH_SUFFIX), post(pack_patch))
         .merge(crate::web::routes())
         .fallback(|| async { HubError::BadRequest("no such endpoint".into()) })
         .with_state(store)
@@ -72,6 +73,9 @@ static WORKERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(6);
 /// laptops push. As many as the writer commits in one group: the more wait
 /// together, the fewer commits it makes.
 static PUSHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(crate::sqlite::GROUP);
+
+/// Pack downloads served at once.
+static DOWNLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
 
 /// Runs blocking storage work off the async runtime, in turn with the other workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -265,8 +269,12 @@ async fn pack_file(
         );
         return Ok(response);
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    // A bounded number at once, so slow downloads cannot take the threads
+    // pushes and pages need; the others wait their turn.
+    let turn = DOWNLOADS.acquire().await.map_err(|_| stopping())?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let piece = crate::storage::PACK_PIECE;
         let mut at = start;
         while at < total {
@@ -307,6 +315,22 @@ async fn pack_file(
         let range = format!("bytes {start}-{}/{total}", total - 1);
         response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).expect("ascii"));
     }
+    Ok(response)
+}
+
+/// What an upgrade needs beyond what the laptop holds, as a patch.
+async fn pack_patch(
+    State(store): State<Store>,
+    _who: Caller,
+    axum::extract::Path(pack): axum::extract::Path<String>,
+    body: Body,
+) -> Result<Response> {
+    let req: protocol::PatchRequest = read_json(body).await?;
+    let bytes = blocking(move || crate::catalog::patch(&*store, &pack, &req.have)).await?;
+    let mut response = bytes.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kalamu.patch+zip"));
     Ok(response)
 }
 

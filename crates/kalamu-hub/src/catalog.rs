@@ -76,3 +76,80 @@ pub fn publish(store: &dyn Storage, path: &Path) -> Result<PublishedPack> {
     store.publish(&published, path)?;
     Ok(published)
 }
+
+/// A patch that makes the hub's version of pack `pack_id` from the contents
+/// in `have` (see [`kalamu_core::pack::patch`]), read from the stored file
+/// piece by piece; refused when it would carry most of the pack anyway.
+pub fn patch(store: &dyn Storage, pack_id: &str, have: &[String]) -> Result<Vec<u8>> {
+    let pack = store
+        .packs()?
+        .into_iter()
+        .find(|p| p.manifest.id == pack_id)
+        .ok_or_else(|| HubError::NotFound(format!("pack {pack_id}")))?;
+    let have: std::collections::HashSet<String> = have.iter().cloned().collect();
+    let m = &pack.manifest;
+    let total: u64 = m.files.iter().map(|f| f.size).sum();
+    let carried: u64 = m.files.iter().filter(|f| !have.contains(&f.blake3)).map(|f| f.size).sum();
+    if carried * 2 > total {
+        return Err(HubError::UseWholePack(pack_id.to_owned()));
+    }
+    let reader = PieceReader { store, pack_id, size: pack.bytes, at: 0, piece: None };
+    let mut archive = zip::ZipArchive::new(reader)
+        .map_err(|e| HubError::Damaged(format!("the stored pack {pack_id} does not read as a zip: {e}")))?;
+    let info = kalamu_core::pack::patch::PatchInfo {
+        pack_id: m.id.clone(),
+        from_version: None,
+        to_version: m.version.clone(),
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    kalamu_core::pack::patch::write_patch(&mut archive, m, &info, &have, &mut out)?;
+    Ok(out.into_inner())
+}
+
+/// A stored pack file, read by seeking through its pieces.
+struct PieceReader<'a> {
+    store: &'a dyn Storage,
+    pack_id: &'a str,
+    size: u64,
+    at: u64,
+    piece: Option<(u64, Vec<u8>)>,
+}
+
+impl std::io::Read for PieceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let size = crate::storage::PACK_PIECE;
+        let n = self.at / size;
+        if self.piece.as_ref().is_none_or(|(k, _)| *k != n) {
+            let bytes = self
+                .store
+                .pack_piece(self.pack_id, n)
+                .map_err(std::io::Error::other)?
+                .ok_or_else(|| std::io::Error::other("a piece of the stored pack is missing"))?;
+            self.piece = Some((n, bytes));
+        }
+        let (_, bytes) = self.piece.as_ref().expect("just read");
+        let from = (self.at - n * size) as usize;
+        let take = bytes.len().saturating_sub(from).min(buf.len());
+        if take == 0 {
+            return Err(std::io::Error::other("the stored pack is shorter than its size"));
+        }
+        buf[..take].copy_from_slice(&bytes[from..from + take]);
+        self.at += take as u64;
+        Ok(take)
+    }
+}
+
+impl std::io::Seek for PieceReader<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let at = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.at.checked_add_signed(d),
+        };
+        self.at = at.ok_or_else(|| std::io::Error::other("seek before the start of the pack"))?;
+        Ok(self.at)
+    }
+}

@@ -106,6 +106,9 @@ pub enum HubError {
     /// A pack whose signer the hub does not trust.
     #[error("the pack is {0}; trust its publisher first with `kalamu hub trust add KEY --name NAME`")]
     UntrustedPack(String),
+    /// A patch would carry most of the pack.
+    #[error("a patch would carry most of pack {0}; download the whole pack")]
+    UseWholePack(String),
     /// No such pack, lesson or learner.
     #[error("{0} is not on this hub")]
     NotFound(String),
@@ -167,6 +170,7 @@ impl HubError {
             HubError::NotYourCenter => WireCode::NotYourCenter,
             HubError::UntrustedPack(_) => WireCode::UntrustedPack,
             HubError::NotFound(_) => WireCode::NotFound,
+            HubError::UseWholePack(_) => WireCode::UseWholePack,
             HubError::TooLarge(_) => WireCode::BodyTooLarge,
             HubError::BadDatabase(..) => WireCode::BadDatabase,
             // A bundle's problems reach staff at the hub's command line, as sentences.
@@ -193,7 +197,9 @@ impl HubError {
             HubError::TooManySignIns { .. } => StatusCode::TOO_MANY_REQUESTS,
             HubError::StaffExists(_) => StatusCode::CONFLICT,
             HubError::NoSuchStaff(_) | HubError::NotFound(_) => StatusCode::NOT_FOUND,
-            HubError::WeakPassword(_) | HubError::UntrustedPack(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HubError::WeakPassword(_) | HubError::UntrustedPack(_) | HubError::UseWholePack(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             HubError::NoSuchCenter(_) | HubError::NoSuchDevice(_) => StatusCode::NOT_FOUND,
             HubError::CenterExists(_) => StatusCode::CONFLICT,
             HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -75,8 +75,9 @@ pub trait ProjectTx {
     fn pending(&mut self) -> Result<Vec<Pending>>;
     /// Up to `limit` of a device's stored events after `from`, through `to`, in order.
     fn events(&mut self, device: &str, from: u64, to: u64, limit: usize) -> Result<Vec<Event>>;
-    /// A learner's stored tally in a lesson.
-    fn tally(&mut self, learner: &str, pack: &str, lesson: &str) -> Result<Option<StoredTally>>;
+    /// A learner's stored tally in a lesson, in a center.
+    fn tally(&mut self, center: &str, learner: &str, pack: &str, lesson: &str)
+    -> Result<Option<StoredTally>>;
     /// Stores a learner's tally in a lesson.
     fn put_tally(
         &mut self,
@@ -191,7 +192,7 @@ fn fold(tx: &mut dyn ProjectTx, center: &str, events: &[Event]) -> Result<()> {
         }
     }
     for ((learner, pack, lesson), mine) in tallies {
-        let mut stored = tx.tally(learner, pack, lesson)?.unwrap_or_default();
+        let mut stored = tx.tally(center, learner, pack, lesson)?.unwrap_or_default();
         for e in mine {
             stored.tally.absorb(&e.body);
             stored.last_at = stored.last_at.max(e.hlc.millis() as i64);

@@ -203,7 +203,11 @@ pub fn course(packs: &HashMap<String, Manifest>, pack_id: &str, tallies: &[Tally
         None => {
             let ids: BTreeSet<&str> =
                 tallies.iter().filter(|t| t.pack_id == pack_id).map(|t| t.lesson_id.as_str()).collect();
-            let quiz = |id: &str| tallies.iter().any(|t| t.lesson_id == id && t.tally.tally.attempts > 0);
+            let quiz = |id: &str| {
+                tallies
+                    .iter()
+                    .any(|t| t.pack_id == pack_id && t.lesson_id == id && t.tally.tally.attempts > 0)
+            };
             Course {
                 pack_id: pack_id.to_owned(),
                 title: pack_id.to_owned(),

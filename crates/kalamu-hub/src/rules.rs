@@ -230,6 +230,17 @@ pub fn push(
             None => new_learners.push(l),
         }
     }
+    // An event speaks for a learner of this center only, described in the batch or held.
+    let described: std::collections::HashSet<&str> = batch.learners.iter().map(|l| l.id.as_str()).collect();
+    let mut checked_learners = std::collections::HashSet::new();
+    for e in batch.events.iter().filter(|e| !described.contains(e.learner_id.as_str())) {
+        if checked_learners.insert(e.learner_id.as_str())
+            && let Some((c, _)) = tx.learner(&e.learner_id)?
+            && c != center_id
+        {
+            return Err(HubError::OtherCenter(format!("learner {}", e.learner_id)));
+        }
+    }
     if !new_learners.is_empty() {
         let today = tx.learners_added_since(device, now - DAY_MS)?;
         if today + new_learners.len() as u64 > MAX_DAY_LEARNERS {

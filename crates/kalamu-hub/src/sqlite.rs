@@ -678,20 +678,8 @@ impl Storage for SqliteStorage {
         self.write(move |tx| staff::unpublish(tx, &id))
     }
 
-    fn project(&self) -> Result<usize> {
-        self.write(|tx| {
-            let mut total = 0;
-            loop {
-                let (done, more) = crate::projection::step(
-                    &mut projection::SqliteProject(tx),
-                    crate::projection::STEP_EVENTS,
-                )?;
-                total += done;
-                if !more {
-                    return Ok(total);
-                }
-            }
-        })
+    fn project(&self, budget: usize) -> Result<(usize, bool)> {
+        self.write(move |tx| crate::projection::step(&mut projection::SqliteProject(tx), budget))
     }
 
     fn rebuild_projection(&self) -> Result<usize> {

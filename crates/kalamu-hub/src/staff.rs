@@ -14,8 +14,11 @@ use crate::storage::{StaffAccount, StaffSession, Storage};
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 /// The window failed sign-ins are counted in.
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
-/// Failed sign-ins an account takes in a window before it waits.
+/// Failed sign-ins for one account from one address in a window before they wait.
 pub const ACCOUNT_FAILURES: u32 = 5;
+/// Failed sign-ins for one account from anywhere before it waits: higher,
+/// so that a guesser elsewhere cannot keep its owner out for long.
+pub const ACCOUNT_FAILURES_ANYWHERE: u32 = 50;
 /// Failed sign-ins an address makes in a window before it waits.
 pub const ADDRESS_FAILURES: u32 = 20;
 /// Shortest password a staff member may choose.
@@ -103,8 +106,29 @@ pub struct SignedIn {
     pub session: StaffSession,
 }
 
-fn failure_keys(name: &str, address: &str) -> Vec<String> {
-    vec![format!("name:{}", name.trim().to_lowercase()), format!("addr:{address}")]
+/// The keys failed sign-ins are counted under, each with its limit.
+fn failure_keys(name: &str, address: &str) -> [(String, u32); 3] {
+    let name = name.trim().to_lowercase();
+    [
+        (format!("pair:{address}:{name}"), ACCOUNT_FAILURES),
+        (format!("name:{name}"), ACCOUNT_FAILURES_ANYWHERE),
+        (format!("addr:{address}"), ADDRESS_FAILURES),
+    ]
+}
+
+/// Refuses when any key has failed too often in the window.
+fn check_limits(store: &dyn Storage, keys: &[(String, u32)], since: i64) -> Result<()> {
+    for (key, limit) in keys {
+        if store.signin_failures(std::slice::from_ref(key), since)? >= *limit {
+            return Err(HubError::TooManySignIns { minutes: FAILURE_WINDOW_MS / 60_000 });
+        }
+    }
+    Ok(())
+}
+
+fn note_failure(store: &dyn Storage, keys: &[(String, u32)], since: i64, now: i64) -> Result<()> {
+    let keys: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    store.note_signin_failure(&keys, since, now)
 }
 
 /// Signs a staff member in from `address`, unless that account or address
@@ -113,11 +137,7 @@ pub fn sign_in(store: &dyn Storage, name: &str, password: &str, address: &str) -
     let now = now_millis();
     let since = now - FAILURE_WINDOW_MS;
     let keys = failure_keys(name, address);
-    let account_failures = store.signin_failures(&keys[..1], since)?;
-    let address_failures = store.signin_failures(&keys[1..], since)?;
-    if account_failures >= ACCOUNT_FAILURES || address_failures >= ADDRESS_FAILURES {
-        return Err(HubError::TooManySignIns { minutes: FAILURE_WINDOW_MS / 60_000 });
-    }
+    check_limits(store, &keys, since)?;
     let found = store.staff_login(name.trim())?;
     let holds = match &found {
         Some((_, hash)) => password_holds(password, hash),
@@ -128,10 +148,10 @@ pub fn sign_in(store: &dyn Storage, name: &str, password: &str, address: &str) -
         }
     };
     let Some((account, _)) = found.filter(|_| holds) else {
-        store.note_signin_failure(&keys, since, now)?;
+        note_failure(store, &keys, since, now)?;
         return Err(HubError::SignInFailed);
     };
-    store.clear_signin_failures(&keys[0])?;
+    store.clear_signin_failures(&keys[0].0)?;
     start_session(store, account, now)
 }
 
@@ -154,11 +174,18 @@ pub fn change_password(
     session: &StaffSession,
     old: &str,
     new: &str,
+    address: &str,
 ) -> Result<SignedIn> {
     let (account, hash) = store
         .staff_login(&session.account.name)?
         .ok_or_else(|| HubError::NoSuchStaff(session.account.name.clone()))?;
+    // Guesses of the current password count as failed sign-ins: a session
+    // left open on a shared browser is no way around the limits.
+    let now = now_millis();
+    let keys = failure_keys(&account.name, address);
+    check_limits(store, &keys, now - FAILURE_WINDOW_MS)?;
     if !password_holds(old, &hash) {
+        note_failure(store, &keys, now - FAILURE_WINDOW_MS, now)?;
         return Err(HubError::SignInFailed);
     }
     if new.chars().count() < MIN_PASSWORD || new == old {

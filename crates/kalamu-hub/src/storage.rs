@@ -161,8 +161,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Stops offering a pack; whether the hub held it.
     fn unpublish(&self, pack_id: &str) -> Result<bool>;
 
-    /// Folds the events not yet in the projection; returns how many.
-    fn project(&self) -> Result<usize>;
+    /// Folds up to `budget` events not yet in the projection; returns how
+    /// many, and whether more wait.
+    fn project(&self, budget: usize) -> Result<(usize, bool)>;
     /// Forgets the projection and folds every event again; returns how many.
     fn rebuild_projection(&self) -> Result<usize>;
     /// A center's learners: id and name.

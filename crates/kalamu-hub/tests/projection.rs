@@ -200,7 +200,7 @@ proptest! {
                 sent[device] = to;
             }
             if catch_up {
-                hub.hub.project().unwrap();
+                hub.hub.project(usize::MAX).unwrap();
             }
         }
         for (device, events) in all.iter().enumerate() {
@@ -210,7 +210,7 @@ proptest! {
         }
         let every: Vec<Event> = all.concat();
         let expected = derived(&every, &learners, manifest);
-        hub.hub.project().unwrap();
+        hub.hub.project(usize::MAX).unwrap();
         prop_assert_eq!(&hub.reported(), &expected);
         let folded = hub.hub.rebuild_projection().unwrap();
         prop_assert_eq!(folded, every.len());
@@ -253,7 +253,7 @@ fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text() {
         })
         .collect();
     hub.push(&events, &learners, 0, events.len());
-    hub.hub.project().unwrap();
+    hub.hub.project(usize::MAX).unwrap();
     let report = kalamu_hub::report::quiz(&hub.hub, &hub.center, PACK, "basics-quiz").unwrap();
     let q1 = report.items.iter().find(|i| i.id == "q1").unwrap();
     assert!(q1.prompt.starts_with("In a cyber-café"), "the question's text comes from the pack");
@@ -288,7 +288,7 @@ fn progress_in_a_pack_the_hub_lacks_shows_by_lesson_id_and_takes_titles_once_pub
         })
         .collect();
     hub.push(&events, std::slice::from_ref(&learner), 0, events.len());
-    hub.hub.project().unwrap();
+    hub.hub.project(usize::MAX).unwrap();
     let grid = kalamu_hub::report::grid(&hub.hub, &hub.center, PACK).unwrap();
     assert!(!grid.course.known, "the page says to publish the pack");
     assert_eq!(grid.course.title, PACK);
@@ -348,4 +348,54 @@ fn the_reports_catch_up_by_themselves_once_the_hub_is_idle() {
     assert_eq!(folded(), 30, "every event is in the reports within a few seconds of the last push");
     let seconds: i64 = db.query_row("SELECT seconds FROM lesson_tallies", [], |r| r.get(0)).unwrap();
     assert_eq!(seconds, 300);
+}
+
+#[test]
+fn a_laptop_cannot_record_for_another_centers_learner() {
+    let a = hub_without_pack();
+    let device_a = a.laptop(1);
+    let learner = LearnerRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: "Oumou".into(),
+        created_at: NOW,
+        pin_hash: None,
+    };
+    let event = |device: &str, seq: u64, body: EventBody| Event {
+        id: kalamu_core::progress::event::derived_id(device, seq),
+        learner_id: learner.id.clone(),
+        device_id: device.to_owned(),
+        seq,
+        hlc: Hlc::at_millis(NOW as u64 + seq),
+        pack_id: PACK.into(),
+        lesson_id: "ip-addresses".into(),
+        body,
+    };
+    let mine = vec![event(&device_a, 1, EventBody::LessonCompleted)];
+    a.push(&mine, std::slice::from_ref(&learner), 0, 1);
+
+    // A laptop of another center of the same hub names Oumou in its own events.
+    let other = a.hub.add_center("Centre de Boké").unwrap().id;
+    let device_b = uuid::Uuid::now_v7().to_string();
+    a.hub.add_enroll_code(&other, "code-b", NOW + 60_000, None).unwrap();
+    a.hub
+        .enroll("code-b", &device_b, "b", "token-b", Some(key_of(&device_b).verifying_key().to_bytes()), NOW)
+        .unwrap();
+    let theirs =
+        vec![event(&device_b, 1, EventBody::QuizAttempt { answers: Default::default(), score: 0, max: 5 })];
+    let chain = Chain::start(&device_b).then(&theirs[0]);
+    let batch = Batch {
+        learners: vec![],
+        events: theirs,
+        proofs: vec![Proof::sign(&key_of(&device_b), &device_b, 1, &chain)],
+    };
+    let wire = batch.encode();
+    let refused =
+        kalamu_hub::storage::wait(a.hub.push(&other, &device_b, vec![Incoming::unchecked(batch, wire)], NOW))
+            .unwrap_err();
+    assert_eq!(refused.code(), kalamu_core::sync::WireCode::OtherCenter, "{refused}");
+    a.hub.project(usize::MAX).unwrap();
+    let oumou = a.hub.tallies(&a.center, Some(&learner.id)).unwrap();
+    assert_eq!(oumou.len(), 1);
+    assert_eq!(oumou[0].tally.tally.attempts, 0, "her record is hers alone");
+    assert!(a.hub.tallies(&other, None).unwrap().is_empty());
 }

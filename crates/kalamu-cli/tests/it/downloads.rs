@@ -13,36 +13,46 @@ const BIG: &str = "org.kalamu.test.networks-with-video";
 
 /// A 5 MB pack (the networks course with a video), built and signed; its file and key.
 fn big_pack(dir: &Path) -> (PathBuf, String) {
-    let src = dir.join("src");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/networks-intro"), &src);
-    let toml = std::fs::read_to_string(src.join("pack.toml")).unwrap();
-    let toml = toml.replacen("org.kalamu.samples.networks-intro", BIG, 1);
-    std::fs::write(src.join("pack.toml"), toml).unwrap();
-    let mut video = b"\x1a\x45\xdf\xa3".to_vec();
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    video.extend((0..5 << 20).map(|_| {
+    let key = dir.join("publisher.key");
+    let public = ok(kalamu(dir, &["pack", "keygen", "--out", key.to_str().unwrap()])).trim().to_owned();
+    let pack = version(dir, "1.0.0", &[]);
+    (pack, public)
+}
+
+/// Random-looking video bytes, the same for the same seed.
+fn video(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = b"\x1a\x45\xdf\xa3".to_vec();
+    let mut x = 0x2545_f491_4f6c_dd1d ^ seed;
+    out.extend((0..len).map(|_| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x as u8
     }));
-    std::fs::write(src.join("media/extra.webm"), video).unwrap();
+    out
+}
+
+/// Version `v` of the big pack, signed with `dir`'s key: a 5 MB video in
+/// twenty parts, those in `changed` made anew.
+fn version(dir: &Path, v: &str, changed: &[usize]) -> PathBuf {
+    let src = dir.join(format!("src-{v}"));
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/networks-intro"), &src);
+    let toml = std::fs::read_to_string(src.join("pack.toml")).unwrap();
+    let toml = toml.replacen("org.kalamu.samples.networks-intro", BIG, 1).replacen(
+        "version = \"1.0.0\"",
+        &format!("version = \"{v}\""),
+        1,
+    );
+    std::fs::write(src.join("pack.toml"), toml).unwrap();
+    for part in 0..20 {
+        let seed = if changed.contains(&part) { 1000 + part as u64 } else { part as u64 };
+        std::fs::write(src.join(format!("media/part-{part:02}.webm")), video(seed, 256 << 10)).unwrap();
+    }
     let key = dir.join("publisher.key");
-    let public = ok(kalamu(dir, &["pack", "keygen", "--out", key.to_str().unwrap()])).trim().to_owned();
-    let pack = dir.join("big.kpack");
-    ok(kalamu(
-        dir,
-        &[
-            "pack",
-            "build",
-            src.to_str().unwrap(),
-            "--out",
-            pack.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    ));
-    (pack, public)
+    let pack = dir.join(format!("big-{v}.kpack"));
+    let (src, out, key) = (src.to_str().unwrap(), pack.to_str().unwrap(), key.to_str().unwrap());
+    ok(kalamu(dir, &["pack", "build", src, "--out", out, "--key", key]));
+    pack
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -64,7 +74,7 @@ struct Setup {
     proxy: Proxy,
     pack: PathBuf,
     key: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn setup(laptop_trusts: bool) -> Setup {
@@ -80,7 +90,7 @@ fn setup(laptop_trusts: bool) -> Setup {
     if laptop_trusts {
         ok(laptop.run(&["trust", "add", &key, "--name", "Ministère"]));
     }
-    Setup { hub, laptop, proxy, pack, key, _dir: dir }
+    Setup { hub, laptop, proxy, pack, key, dir }
 }
 
 fn installed(laptop: &Laptop) -> bool {
@@ -125,8 +135,8 @@ fn a_download_cut_again_and_again_finishes_with_the_right_pack_and_sends_little_
     assert_eq!(offers[0]["status"], "installed");
     // The installed course reads as the one published: its video is there, byte for byte.
     let store = s.laptop.store();
-    let video = store.read_range(BIG, "media/extra.webm", 0, 4).unwrap();
-    assert_eq!(video, b"\x1a\x45\xdf\xa3");
+    let part = store.read_file(BIG, "media/part-07.webm").unwrap();
+    assert_eq!(part, video(7, 256 << 10));
 }
 
 fn ok_out(out: std::process::Output) -> std::process::Output {
@@ -148,7 +158,7 @@ fn tampered_bytes_on_the_hub_install_nothing() {
     let refused = s.laptop.run(&["download", BIG]);
     assert!(!refused.status.success());
     let why = stderr(&refused);
-    assert!(why.contains("media/extra.webm"), "the damaged file is named: {why}");
+    assert!(why.contains("media/part-"), "the damaged file is named: {why}");
     assert!(!installed(&s.laptop));
     assert_eq!(partial_bytes(&s.laptop), 0, "bytes that do not check out are not kept to resume from");
 }
@@ -199,4 +209,68 @@ fn a_laptop_gets_no_pack_the_hub_does_not_offer() {
     );
     assert_eq!(status, 200);
     assert_eq!(body, std::fs::read(&s.pack).unwrap(), "the very file published");
+}
+
+#[test]
+fn an_upgrade_in_which_one_part_in_twenty_changed_fetches_only_that_part() {
+    let s = setup(true);
+    ok(s.laptop.run(&["download", BIG]));
+    let v2 = version(s.dir.path(), "1.1.0", &[3]);
+    ok(s.hub.run(&["publish", v2.to_str().unwrap()]));
+    let catalog = stdout(&ok_out(s.laptop.run(&["catalog"])));
+    assert!(catalog.contains("1.1.0") && catalog.contains("newer than the installed 1.0.0"), "{catalog}");
+    let before = s.proxy.delivered();
+    let done = ok(s.laptop.run(&["download", BIG]));
+    assert!(done.contains("Upgraded") && done.contains("from 1.0.0 to 1.1.0"), "{done}");
+    let fetched = s.proxy.delivered() - before;
+    let size = std::fs::metadata(&v2).unwrap().len();
+    assert!(fetched * 10 <= size, "the upgrade fetched {fetched} bytes of a {size}-byte pack");
+    let store = s.laptop.store();
+    assert_eq!(
+        store.read_file(BIG, "media/part-03.webm").unwrap(),
+        video(1003, 256 << 10),
+        "the changed part is new"
+    );
+    assert_eq!(
+        store.read_file(BIG, "media/part-04.webm").unwrap(),
+        video(4, 256 << 10),
+        "the others are as they were"
+    );
+}
+
+#[test]
+fn a_patch_pack_upgrades_the_version_it_was_made_from_and_explains_itself_elsewhere() {
+    let s = setup(true);
+    let dir = s.dir.path();
+    ok(s.laptop.run(&["download", BIG]));
+    let v2 = version(dir, "1.1.0", &[3, 11]);
+    let patch = dir.join("big-1.1.0.kpatch");
+    let made = ok(kalamu(
+        dir,
+        &["pack", "diff", s.pack.to_str().unwrap(), v2.to_str().unwrap(), "--out", patch.to_str().unwrap()],
+    ));
+    assert!(made.contains("2 of 34 files changed"), "{made}");
+    let patch_size = std::fs::metadata(&patch).unwrap().len();
+    assert!(
+        patch_size * 5 < std::fs::metadata(&v2).unwrap().len(),
+        "a patch of two parts is small: {patch_size}"
+    );
+
+    let done = ok(s.laptop.run(&["import", patch.to_str().unwrap()]));
+    assert!(done.contains("from 1.0.0 to 1.1.0"), "{done}");
+    assert_eq!(s.laptop.store().read_file(BIG, "media/part-11.webm").unwrap(), video(1011, 256 << 10));
+
+    // A laptop without 1.0.0 is told what is missing, and keeps what it had.
+    let other = Laptop::new();
+    ok(other.run(&["trust", "add", &s.key, "--name", "Ministère"]));
+    let refused = other.run(&["import", patch.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let why = stderr(&refused);
+    assert!(
+        why.contains("from version 1.0.0")
+            && why.contains("no version of it")
+            && why.contains("import the whole pack"),
+        "{why}"
+    );
+    assert!(!installed(&other));
 }

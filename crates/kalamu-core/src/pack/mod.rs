@@ -8,6 +8,7 @@ pub mod locate;
 pub mod manifest;
 pub mod media;
 pub mod outline;
+pub mod patch;
 pub mod path;
 pub mod preview;
 pub mod problem;

@@ -115,6 +115,8 @@ wire_codes! {
     UntrustedPack = "untrusted_pack",
     /// No such pack, lesson or learner on the hub.
     NotFound = "not_found",
+    /// A patch would carry most of the pack: fetch the whole pack instead.
+    UseWholePack = "use_whole_pack",
 }
 
 #[cfg(test)]

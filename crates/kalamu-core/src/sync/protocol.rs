@@ -19,6 +19,9 @@ pub const PULL: &str = "/v1/sync/pull";
 pub const CATALOG: &str = "/v1/catalog";
 /// `GET` a pack file by id (`/v1/packs/ID`), whole or from a `Range: bytes=N-`.
 pub const PACKS: &str = "/v1/packs";
+/// `POST` [`PatchRequest`] to `/v1/packs/ID/patch` → a patch (`kalamu-patch.json`,
+/// the manifest, its signature, and only the files whose content the laptop lacks).
+pub const PATCH_SUFFIX: &str = "patch";
 /// The laptop's wall clock (unix ms) with every request, so the hub can flag clocks far off.
 pub const CLOCK_HEADER: &str = "x-kalamu-clock";
 /// On a pull response: `1` when the hub holds more than it sent.
@@ -142,4 +145,12 @@ pub struct CatalogEntry {
     pub lessons: usize,
     /// Names this exact file: a download resumes only onto the same one.
     pub etag: String,
+}
+
+/// A laptop asks for what an upgrade needs beyond what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    /// BLAKE3 (hex) of the file contents the laptop holds of the pack.
+    pub have: Vec<String>,
 }

@@ -74,9 +74,8 @@ CREATE TABLE lesson_tallies (
     mastered   INTEGER NOT NULL,
     seconds    INTEGER NOT NULL,
     last_at    INTEGER NOT NULL,                -- latest stamp's wall-clock part (unix ms)
-    PRIMARY KEY (learner_id, pack_id, lesson_id)
+    PRIMARY KEY (center_id, learner_id, pack_id, lesson_id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX lesson_tallies_by_center ON lesson_tallies(center_id, pack_id);
 
 -- How often each learner gave each answer to each quiz item.
 CREATE TABLE item_answers (
@@ -87,9 +86,8 @@ CREATE TABLE item_answers (
     answer     TEXT NOT NULL,                   -- the answer as JSON
     center_id  TEXT NOT NULL,
     times      INTEGER NOT NULL,
-    PRIMARY KEY (pack_id, lesson_id, item, learner_id, answer)
+    PRIMARY KEY (center_id, pack_id, lesson_id, item, learner_id, answer)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX item_answers_by_center ON item_answers(center_id, pack_id, lesson_id);
 
 -- A learner's activity, a row per day, laptop and lesson.
 CREATE TABLE activity (
@@ -105,6 +103,6 @@ CREATE TABLE activity (
     completed  INTEGER NOT NULL,
     attempts   INTEGER NOT NULL,
     seconds    INTEGER NOT NULL,
-    PRIMARY KEY (learner_id, day, device_id, pack_id, lesson_id)
+    PRIMARY KEY (center_id, learner_id, day, device_id, pack_id, lesson_id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX activity_by_center ON activity(center_id, day);
+CREATE INDEX activity_by_day ON activity(center_id, day);

@@ -35,14 +35,20 @@ impl ProjectTx for SqliteProject<'_> {
         runs::events_in(self.0, device, from, to, limit)
     }
 
-    fn tally(&mut self, learner: &str, pack: &str, lesson: &str) -> Result<Option<StoredTally>> {
+    fn tally(
+        &mut self,
+        center: &str,
+        learner: &str,
+        pack: &str,
+        lesson: &str,
+    ) -> Result<Option<StoredTally>> {
         Ok(self
             .0
             .prepare_cached(&format!(
                 "SELECT {TALLY_COLUMNS} FROM lesson_tallies
-                 WHERE learner_id = ?1 AND pack_id = ?2 AND lesson_id = ?3"
+                 WHERE center_id = ?1 AND learner_id = ?2 AND pack_id = ?3 AND lesson_id = ?4"
             ))?
-            .query_row((learner, pack, lesson), |r| read_tally(r, 0))
+            .query_row((center, learner, pack, lesson), |r| read_tally(r, 0))
             .optional()?)
     }
 

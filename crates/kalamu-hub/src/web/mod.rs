@@ -236,6 +236,18 @@ impl Ctx {
     }
 }
 
+/// Events a page folds into the reports before it reads them, at most: a
+/// page is never more than this behind, and never holds the writer long.
+const PAGE_FOLD: usize = 4 * crate::projection::STEP_EVENTS;
+
+/// Brings the reports up to date as far as a page may; a failure leaves
+/// them as they were, which the page still shows.
+fn fresh(store: &dyn Storage) {
+    if let Err(e) = store.project(PAGE_FOLD) {
+        eprintln!("kalamu hub: the staff reports could not be brought up to date: {e}");
+    }
+}
+
 /// A center the session may see, by id; a coach asking for another (or
 /// for one that does not exist) is refused alike.
 fn center_for(store: &dyn Storage, session: &StaffSession, id: &str) -> Result<Center> {
@@ -300,6 +312,8 @@ struct SignInForm {
 }
 
 async fn sign_in(State(store): State<Store>, ctx: Ctx, Form(form): Form<SignInForm>) -> Response {
+    // A refusal shows the sign-in page, whose links belong at the root.
+    let ctx = Ctx { path: "/".into(), ..ctx };
     crate::api::blocking_page(move || {
         if !ctx.signin_cookie.as_deref().is_some_and(|c| same(c, &form.token)) {
             return sign_in_page(&ctx, StatusCode::FORBIDDEN, Some(&HubError::BadCsrf.to_string()));
@@ -369,13 +383,14 @@ struct PasswordForm {
 
 async fn change_password(State(store): State<Store>, ctx: Ctx, Form(form): Form<PasswordForm>) -> Response {
     crate::api::blocking_page(move || {
+        let address = ctx.address.clone();
         let session = match ctx.session(&*store) {
             Ok(Some(s)) => s,
             Ok(None) => return ctx.redirect("/"),
             Err(e) => return ctx.failure(None, e),
         };
         let changed = Ctx::check_form(&session, &form.csrf)
-            .and_then(|()| staff::change_password(&*store, &session, &form.old, &form.new));
+            .and_then(|()| staff::change_password(&*store, &session, &form.old, &form.new, &address));
         match changed {
             Ok(signed) => {
                 let mut response = ctx.redirect("/");
@@ -383,7 +398,9 @@ async fn change_password(State(store): State<Store>, ctx: Ctx, Form(form): Form<
                 response.headers_mut().append(header::SET_COOKIE, line);
                 response
             }
-            Err(e @ (HubError::SignInFailed | HubError::WeakPassword(_))) => {
+            Err(
+                e @ (HubError::SignInFailed | HubError::WeakPassword(_) | HubError::TooManySignIns { .. }),
+            ) => {
                 ctx.html(e.status(), pages::password(&ctx.frame(Some(&session), None), Some(&e.to_string())))
             }
             Err(e) => ctx.failure(Some(&session), e),
@@ -395,7 +412,7 @@ async fn change_password(State(store): State<Store>, ctx: Ctx, Form(form): Form<
 async fn overview(State(store): State<Store>, ctx: Ctx, Path(center): Path<String>) -> Response {
     ctx.signed_in(store, move |store, ctx, session| {
         let center = center_for(store, session, &center)?;
-        store.project()?;
+        fresh(store);
         let now = now_millis();
         let o = report::overview(store, &center.id, now)?;
         let f = ctx.frame(Some(session), Some(&center));
@@ -412,7 +429,7 @@ async fn course(
 ) -> Response {
     ctx.signed_in(store, move |store, ctx, session| {
         let center = center_for(store, session, &center)?;
-        store.project()?;
+        fresh(store);
         let grid = report::grid(store, &center.id, &pack)?;
         let f = ctx.frame(Some(session), Some(&center));
         let (intro, tables) = pages::course(&f, &center, &grid);
@@ -428,7 +445,7 @@ async fn quiz(
 ) -> Response {
     ctx.signed_in(store, move |store, ctx, session| {
         let center = center_for(store, session, &center)?;
-        store.project()?;
+        fresh(store);
         let q = report::quiz(store, &center.id, &pack, &lesson)?;
         let f = ctx.frame(Some(session), Some(&center));
         let (intro, tables) = pages::quiz(&f, &center, &q);
@@ -444,7 +461,7 @@ async fn learner(
 ) -> Response {
     ctx.signed_in(store, move |store, ctx, session| {
         let center = center_for(store, session, &center)?;
-        store.project()?;
+        fresh(store);
         let r = report::learner(store, &center.id, &learner)?;
         let f = ctx.frame(Some(session), Some(&center));
         let (intro, tables) = pages::learner(&f, &center, &r);
