@@ -46,10 +46,10 @@ ui() {
 # the committed ones must be what the Rust types say today.
 bindings() {
   local out; out=$(mktemp -d)
-  TS_RS_EXPORT_DIR="$out" cargo test --locked --quiet -p kalamu-core -p kalamu-app \
-    --features kalamu-core/ts --lib --bins export_bindings >/dev/null
+  TS_RS_EXPORT_DIR="$out" cargo test --locked --quiet -p kalamu-core -p kalamu-client -p kalamu-app \
+    --features kalamu-core/ts,kalamu-client/ts --lib --bins export_bindings >/dev/null
   if ! diff -r "$out" ui/src/lib/bindings; then
-    echo "ui/src/lib/bindings is stale: run \`cargo test -p kalamu-core -p kalamu-app --features kalamu-core/ts export_bindings\` and commit it" >&2
+    echo "ui/src/lib/bindings is stale: run \`cargo test -p kalamu-core -p kalamu-client -p kalamu-app --features kalamu-core/ts,kalamu-client/ts export_bindings\` and commit it" >&2
     return 1
   fi
 }

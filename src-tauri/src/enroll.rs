@@ -41,7 +41,7 @@ pub async fn enroll(
             .map_err(|e| CommandError { code: "internal", message: e.to_string() })?;
         runtime
             .block_on(kalamu_client::enroll(&store, &hub_url, &code, &kalamu_client::host_name()))
-            .map_err(client_error)
+            .map_err(CommandError::from)
     })
     .await
     .map_err(|e| CommandError { code: "internal", message: e.to_string() })??;
@@ -58,12 +58,8 @@ pub fn set_hub_url(
     hub_url: String,
 ) -> CommandResult<String> {
     let client = kalamu_client::HubClient::new(&hub_url, None, kalamu_client::DEFAULT_TIMEOUT)
-        .map_err(client_error)?;
+        .map_err(CommandError::from)?;
     state.store()?.set_hub_url(client.url())?;
     sync.now();
     Ok(client.url().to_owned())
-}
-
-fn client_error(e: kalamu_client::ClientError) -> CommandError {
-    CommandError { code: e.code(), message: e.to_string() }
 }

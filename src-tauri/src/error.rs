@@ -28,5 +28,11 @@ impl From<kalamu_core::Error> for CommandError {
     }
 }
 
+impl From<kalamu_client::ClientError> for CommandError {
+    fn from(err: kalamu_client::ClientError) -> Self {
+        CommandError { code: err.code(), message: err.to_string() }
+    }
+}
+
 /// Result of a Tauri command.
 pub type CommandResult<T> = Result<T, CommandError>;

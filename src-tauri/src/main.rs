@@ -5,6 +5,7 @@
 
 mod bundle;
 mod commands;
+mod courses;
 mod enroll;
 mod error;
 mod import;
@@ -66,6 +67,8 @@ fn main() -> std::process::ExitCode {
             import::find_packs,
             import::preview_pack,
             import::import_pack,
+            courses::hub_courses,
+            courses::download_course,
             commands::outline,
             commands::progress,
             commands::record,

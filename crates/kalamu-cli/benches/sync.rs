@@ -15,12 +15,9 @@
 //! Run: `cargo bench -p kalamu-cli --bench sync`
 //! (`KALAMU_BENCH_EVENTS`, `KALAMU_BENCH_DEVICES` change the sizes; 0 events skips parts 1 and 2).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kalamu_client::HubClient;
@@ -33,7 +30,7 @@ use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use kalamu_hub::storage::Storage;
 
 mod shared;
-use shared::{HubProcess, cpu_seconds, kalamu};
+use shared::{HubProcess, Relay, cpu_seconds, kalamu};
 
 const PACK: &str = "org.kalamu.samples.networks-intro";
 const LESSONS: &[&str] = &["what-is-a-network", "switches-and-routers", "ip-addresses", "wifi", "quiz"];
@@ -385,104 +382,6 @@ fn sync_result(store: &Store) -> kalamu_client::Result<kalamu_client::SyncReport
 
 fn sync(store: &Store) -> kalamu_client::SyncReport {
     sync_result(store).unwrap()
-}
-
-/// A TCP relay that counts the bytes it carries, and can cut the link after
-/// a number of bytes sent to the hub, or carry it as a slow line.
-struct Relay {
-    addr: SocketAddr,
-    up: Arc<AtomicU64>,
-    down: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-/// How a relay carries bytes.
-#[derive(Clone, Copy)]
-struct Line {
-    /// Bytes sent to the hub after which the link is cut.
-    cut_after: Option<u64>,
-    /// Bytes a second each way, and the delay a burst after an idle line meets (half the round trip).
-    slow: Option<(u64, Duration)>,
-}
-
-impl Relay {
-    fn start(upstream: SocketAddr, cut_after: Option<u64>) -> Relay {
-        Relay::start_line(upstream, Line { cut_after, slow: None })
-    }
-
-    /// A relay that carries `rate` bytes a second each way, each burst
-    /// arriving `delay` after it was sent (half the round trip).
-    fn start_slow(upstream: SocketAddr, rate: u64, delay: Duration) -> Relay {
-        Relay::start_line(upstream, Line { cut_after: None, slow: Some((rate, delay)) })
-    }
-
-    fn start_line(upstream: SocketAddr, line: Line) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, down, stop) =
-            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-        let (u, d, s) = (up.clone(), down.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let Ok((client, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(2));
-                    continue;
-                };
-                client.set_nonblocking(false).unwrap();
-                let server = TcpStream::connect(upstream).unwrap();
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (u, d) = (u.clone(), d.clone());
-                std::thread::spawn(move || copy(client, server, &u, line));
-                std::thread::spawn(move || copy(s2, c2, &d, Line { cut_after: None, ..line }));
-            }
-        });
-        Relay { addr, up, down, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn bytes(&self) -> (u64, u64) {
-        (self.up.load(Ordering::Relaxed), self.down.load(Ordering::Relaxed))
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, line: Line) {
-    // Small reads on a slow line, so its pace is even.
-    let mut buf = vec![0u8; if line.slow.is_some() { 1024 } else { 64 * 1024 }];
-    let mut line_free = Instant::now();
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let so_far = count.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if line.cut_after.is_some_and(|c| so_far >= c) {
-            break;
-        }
-        if let Some((rate, delay)) = line.slow {
-            // A burst after an idle line pays the delay; a chunk read while
-            // the line is still busy (or just freed by it) follows straight on.
-            let now = Instant::now();
-            let idle = now > line_free + Duration::from_millis(5);
-            let start = if idle { now + delay } else { line_free.max(now) };
-            line_free = start + Duration::from_secs_f64(n as f64 / rate as f64);
-            std::thread::sleep(line_free.saturating_duration_since(Instant::now()));
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
 }
 
 /// One simulated laptop: a device credential, its events for each round

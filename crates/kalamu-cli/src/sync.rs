@@ -163,7 +163,9 @@ pub fn download(
             kalamu_client::download::DownloadProgress::Fetching { done, total } => {
                 fetching.set(kalamu_core::pack::Progress { done, total })
             }
-            kalamu_client::download::DownloadProgress::Installing(p) => installing.set(p),
+            kalamu_client::download::DownloadProgress::Installing { done, total } => {
+                installing.set(kalamu_core::pack::Progress { done, total })
+            }
         }));
     fetching.finish();
     installing.finish();

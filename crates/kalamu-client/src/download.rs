@@ -25,6 +25,7 @@ const FLUSH_BYTES: u64 = 1 << 20;
 
 /// A pack the hub offers, next to this laptop's copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Offer {
     /// What the hub offers.
     #[serde(flatten)]
@@ -38,6 +39,7 @@ pub struct Offer {
 /// How a hub's pack compares with this laptop's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum OfferStatus {
     /// Not on this laptop.
     NotInstalled,
@@ -50,7 +52,9 @@ pub enum OfferStatus {
 }
 
 /// Where a download has got to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum DownloadProgress {
     /// Bytes of the pack file on this laptop, of its size.
     Fetching {
@@ -59,8 +63,17 @@ pub enum DownloadProgress {
         /// The pack file's size.
         total: u64,
     },
-    /// Verifying and installing, as an import does.
-    Installing(Progress),
+    /// Verifying and installing, as an import does: content bytes done, of all.
+    Installing {
+        /// Content bytes checked and stored.
+        done: u64,
+        /// Content bytes in all.
+        total: u64,
+    },
+}
+
+fn installing(p: Progress) -> DownloadProgress {
+    DownloadProgress::Installing { done: p.done, total: p.total }
 }
 
 /// What the hub offers, each marked against this laptop's packs.
@@ -141,7 +154,7 @@ pub async fn download(
         fetch(&client, &entry, &path, held, &mut progress).await?;
     }
     progress(DownloadProgress::Fetching { done: entry.bytes, total: entry.bytes });
-    let report = store.import_pack(&path, options, &mut |p| progress(DownloadProgress::Installing(p)));
+    let report = store.import_pack(&path, options, &mut |p| progress(installing(p)));
     match report {
         Ok(report) => {
             let _ = std::fs::remove_file(&path);
@@ -175,7 +188,7 @@ async fn upgrade(
         source,
     })?;
     progress(DownloadProgress::Fetching { done: bytes.len() as u64, total: bytes.len() as u64 });
-    let report = store.import_patch(&path, options, &mut |p| progress(DownloadProgress::Installing(p)));
+    let report = store.import_patch(&path, options, &mut |p| progress(installing(p)));
     let _ = std::fs::remove_file(&path);
     Ok(report?)
 }

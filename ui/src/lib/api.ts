@@ -33,6 +33,9 @@ import type { LowSpace } from "./bindings/LowSpace";
 import type { Enrolled } from "./bindings/Enrolled";
 import type { BundleImport } from "./bindings/BundleImport";
 import type { WireCode } from "./bindings/WireCode";
+import type { Offer } from "./bindings/Offer";
+import type { OfferStatus } from "./bindings/OfferStatus";
+import type { DownloadProgress } from "./bindings/DownloadProgress";
 
 export type {
   PackSummary,
@@ -74,6 +77,9 @@ export type {
   Enrolled,
   BundleImport,
   WireCode,
+  Offer,
+  OfferStatus,
+  DownloadProgress,
 };
 
 /** The PIN rule as an HTML pattern; kalamu-core checks the same rule (four digits) and refuses otherwise. */
@@ -103,6 +109,9 @@ export const api = {
   previewPack: (path: string) => invoke<PackPreview>("preview_pack", { path }),
   importPack: (path: string, allowUnsigned: boolean) =>
     invoke<ImportReport>("import_pack", { path, allowUnsigned }),
+  hubCourses: () => invoke<Offer[]>("hub_courses"),
+  downloadCourse: (packId: string, allowUnsigned: boolean) =>
+    invoke<ImportReport>("download_course", { packId, allowUnsigned }),
   outline: (packId: string) => invoke<Outline>("outline", { packId }),
   progress: (learnerId: string) => invoke<LearnerProgress>("progress", { learnerId }),
   record: (learnerId: string, packId: string, lessonId: string, body: EventBody) =>
@@ -112,4 +121,5 @@ export const api = {
 };
 
 export const IMPORT_PROGRESS_EVENT = "import-progress";
+export const DOWNLOAD_PROGRESS_EVENT = "download-progress";
 export const SYNC_STATUS_EVENT = "sync-status";
