@@ -179,6 +179,7 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
                     .map(|r| LowSpace { free_mb: r.free >> 20, reserve_mb: r.reserve.div_ceil(1 << 20) });
                 failures = 0;
                 wait = EVERY;
+                keep_up(dir);
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -188,6 +189,34 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
             }
         }
         handle.publish(app, status);
+    }
+}
+
+/// Fetches the courses the center requires, on a thread of its own so a
+/// long download never holds up progress reaching the hub; one at a time.
+fn keep_up(dir: &std::path::Path) {
+    static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if RUNNING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    let dir = dir.to_owned();
+    let spawned = std::thread::Builder::new().name("kalamu-courses".into()).spawn(move || {
+        if let (Ok(store), Ok(runtime)) =
+            (Store::open_dir(&dir), tokio::runtime::Builder::new_current_thread().enable_all().build())
+        {
+            match runtime.block_on(kalamu_client::download::keep_up(&store, |_, _| {})) {
+                Ok(kept) => {
+                    for (id, e) in kept.failed {
+                        eprintln!("kalamu-app: the required course {id} is not installed yet: {e}");
+                    }
+                }
+                Err(e) => eprintln!("kalamu-app: the center's required courses were not checked: {e}"),
+            }
+        }
+        RUNNING.store(false, std::sync::atomic::Ordering::Release);
+    });
+    if spawned.is_err() {
+        RUNNING.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

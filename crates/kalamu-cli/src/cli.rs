@@ -193,6 +193,17 @@ pub enum HubCommand {
     RebuildReports,
     /// List the packs the hub offers its laptops.
     Catalog(ListArgs),
+    /// Require a published pack of a center's laptops: they fetch it by themselves.
+    Require {
+        /// The pack's id.
+        pack_id: String,
+        /// The center (name or id).
+        #[arg(long)]
+        center: String,
+        /// No longer require it.
+        #[arg(long)]
+        no_longer: bool,
+    },
     /// Stop offering a pack (laptops keep what they installed).
     Unpublish {
         /// The pack's id.

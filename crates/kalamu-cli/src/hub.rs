@@ -84,7 +84,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
             Ok(())
         }
         HubCommand::Catalog(list) => {
-            let entries = kalamu_hub::catalog::entries(store.as_ref())?;
+            let entries = kalamu_hub::catalog::entries(store.as_ref(), None)?;
             crate::commands::print_list(
                 list,
                 &entries,
@@ -93,6 +93,17 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
                     format!("{}\t{}\t{}\t{} bytes\tsigned by {}", e.id, e.version, e.title, e.bytes, e.signer)
                 },
             )
+        }
+        HubCommand::Require { pack_id, center, no_longer } => {
+            kalamu_hub::catalog::require(store.as_ref(), pack_id, center, !no_longer)?;
+            if *no_longer {
+                out!("{center} no longer requires {pack_id}; laptops keep what they installed.");
+            } else {
+                out!(
+                    "{center} requires {pack_id}: its laptops fetch it by themselves when they reach the hub."
+                );
+            }
+            Ok(())
         }
         HubCommand::Unpublish { pack_id } => {
             kalamu_hub::catalog::unpublish(store.as_ref(), pack_id)?;
@@ -207,15 +218,33 @@ fn serve(store: Arc<dyn Storage>, listen: &str) -> Result<()> {
 fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> {
     let center_id = center.map(|c| store.center(c)).transpose()?.map(|c| c.id);
     let devices = store.devices(center_id.as_deref())?;
+    // Which course versions each laptop said it holds.
+    let mut held: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let centers: Vec<String> = match &center_id {
+        Some(c) => vec![c.clone()],
+        None => store.centers()?.into_iter().map(|c| c.id).collect(),
+    };
+    for c in centers {
+        for (device, pack, version) in store.held_packs(&c)? {
+            held.entry(device).or_default().push(format!("{pack}@{version}"));
+        }
+    }
     if json {
         #[derive(serde::Serialize)]
         struct Row<'a> {
             #[serde(flatten)]
             device: &'a kalamu_hub::storage::DeviceInfo,
             clock_is_off: bool,
+            packs: &'a [String],
         }
-        let rows: Vec<Row> =
-            devices.iter().map(|d| Row { device: d, clock_is_off: d.clock_is_off() }).collect();
+        let rows: Vec<Row> = devices
+            .iter()
+            .map(|d| Row {
+                device: d,
+                clock_is_off: d.clock_is_off(),
+                packs: held.get(&d.id).map_or(&[][..], Vec::as_slice),
+            })
+            .collect();
         out!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
@@ -235,7 +264,8 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
         }
         let seen =
             d.last_seen_at.map_or("never synced".to_owned(), |t| format!("last seen {}", ago(now - t)));
-        out!("{}\t{}\t{} events\t{seen}\t{}", d.id, d.name, d.events, flags.join(" "));
+        let packs = held.get(&d.id).map(|p| p.join(" ")).unwrap_or_default();
+        out!("{}\t{}\t{} events\t{seen}\t{}\t{packs}", d.id, d.name, d.events, flags.join(" "));
     }
     Ok(())
 }

@@ -76,6 +76,7 @@ fn run(store: &Store, args: &SyncArgs) -> Result<()> {
             } else {
                 print_report(&report);
             }
+            keep_up(store);
             Ok(())
         }
         Err(err) => {
@@ -124,6 +125,32 @@ fn human_offset(ms: i64) -> String {
         s => format!("{} minutes", s / 60),
     };
     format!("{text} {sign}")
+}
+
+/// After a sync: the courses the center requires, fetched (or resumed).
+/// Progress has reached the hub whatever happens here, so a failure is a warning.
+fn keep_up(store: &Store) {
+    let fetching = crate::progress::Bar::new("Fetching");
+    let kept = runtime().map_err(anyhow::Error::from).and_then(|rt| {
+        rt.block_on(kalamu_client::download::keep_up(store, |_, p| {
+            if let kalamu_client::download::DownloadProgress::Fetching { done, total } = p {
+                fetching.set(kalamu_core::pack::Progress { done, total })
+            }
+        }))
+        .map_err(anyhow::Error::from)
+    });
+    fetching.finish();
+    match kept {
+        Ok(kept) => {
+            for r in &kept.fetched {
+                out!("Fetched the required course {} ({}) {}", r.pack.title, r.pack.id, r.pack.version);
+            }
+            for (id, e) in &kept.failed {
+                eprintln!("kalamu: the required course {id} is not installed yet: {e}");
+            }
+        }
+        Err(e) => eprintln!("kalamu: the center's required courses were not checked: {e}"),
+    }
 }
 
 /// `kalamu catalog`: what the hub offers, marked against this laptop's packs.

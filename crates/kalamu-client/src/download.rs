@@ -274,3 +274,48 @@ async fn fetch(
     }
     Ok(())
 }
+
+/// What keeping up with the hub's courses did.
+#[derive(Debug, Default)]
+pub struct KeptUp {
+    /// Required courses installed or upgraded.
+    pub fetched: Vec<ImportReport>,
+    /// Required courses that could not be, and why.
+    pub failed: Vec<(String, ClientError)>,
+}
+
+/// Keeps this laptop up with its center: tells the hub which packs it holds
+/// (when that changed), then fetches the courses the center requires that it
+/// lacks or holds older, each resuming where an earlier try stopped. Trust
+/// rules are the laptop's own: a pack by a publisher it does not trust waits
+/// for a person.
+pub async fn keep_up(store: &Store, mut progress: impl FnMut(&str, DownloadProgress)) -> Result<KeptUp> {
+    let client = client(store)?;
+    report_held(store, &client).await?;
+    let offers = catalog(store).await?;
+    let mut done = KeptUp::default();
+    for o in offers
+        .iter()
+        .filter(|o| o.entry.required && matches!(o.status, OfferStatus::NotInstalled | OfferStatus::Newer))
+    {
+        match download(store, &o.entry.id, ImportOptions::default(), |p| progress(&o.entry.id, p)).await {
+            Ok(report) => done.fetched.push(report),
+            Err(e) => done.failed.push((o.entry.id.clone(), e)),
+        }
+    }
+    if !done.fetched.is_empty() {
+        report_held(store, &client).await?;
+    }
+    Ok(done)
+}
+
+/// Tells the hub which packs this laptop holds, if that changed since it last did.
+async fn report_held(store: &Store, client: &HubClient) -> Result<()> {
+    let packs: Vec<(String, String)> = store.packs()?.into_iter().map(|p| (p.id, p.version)).collect();
+    let said = packs.iter().map(|(id, v)| format!("{id}@{v}")).collect::<Vec<_>>().join(" ");
+    if store.reported_packs()?.as_deref() != Some(said.as_str()) {
+        client.held_packs(packs).await?;
+        store.set_reported_packs(&said)?;
+    }
+    Ok(())
+}

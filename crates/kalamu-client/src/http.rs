@@ -163,6 +163,12 @@ impl HubClient {
         Ok(PullAnswer { batches, more, behind, hub_time_ms })
     }
 
+    /// Tells the hub which packs this laptop holds.
+    pub async fn held_packs(&self, packs: Vec<(String, String)>) -> Result<()> {
+        let req = self.request(reqwest::Method::POST, protocol::HELD).json(&protocol::HeldPacks { packs });
+        self.send(req).await.map(drop)
+    }
+
     /// The packs the hub offers.
     pub async fn catalog(&self) -> Result<Vec<CatalogEntry>> {
         self.json(self.request(reqwest::Method::GET, protocol::CATALOG)).await

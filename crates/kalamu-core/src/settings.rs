@@ -64,6 +64,16 @@ impl Store {
         Ok(self.setting("clash_from")?.and_then(|v| v.parse().ok()))
     }
 
+    /// The list of installed packs this laptop last told its hub about.
+    pub fn reported_packs(&self) -> Result<Option<String>> {
+        self.setting("reported_packs")
+    }
+
+    /// Notes the list of installed packs the hub was told about.
+    pub fn set_reported_packs(&self, list: &str) -> Result<()> {
+        self.put_setting("reported_packs", list)
+    }
+
     fn setting(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
         Ok(self

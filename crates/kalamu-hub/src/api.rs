@@ -39,6 +39,7 @@ pub fn router(store: Store) -> Router {
         .route(protocol::PUSH, post(push))
         .route(protocol::PULL, post(pull))
         .route(protocol::CATALOG, get(catalog))
+        .route(protocol::HELD, post(held_packs))
         .route(&format!("{}/{{pack}}", protocol::PACKS), get(pack_file))
         .route(&format!("{}/{{pack}}/{}", protocol::PACKS, protocol::PATCH_SUFFIX), post(pack_patch))
         .merge(crate::web::routes())
@@ -230,8 +231,22 @@ async fn pull(State(store): State<Store>, who: Caller, headers: HeaderMap, body:
     Ok(response)
 }
 
-async fn catalog(State(store): State<Store>, _who: Caller) -> Result<axum::Json<Vec<CatalogEntry>>> {
-    Ok(axum::Json(blocking(move || crate::catalog::entries(&*store)).await?))
+async fn catalog(State(store): State<Store>, who: Caller) -> Result<axum::Json<Vec<CatalogEntry>>> {
+    Ok(axum::Json(blocking(move || crate::catalog::entries(&*store, Some(&who.center_id))).await?))
+}
+
+/// Most packs a laptop may say it holds at once.
+const MAX_HELD: usize = 1_000;
+
+async fn held_packs(State(store): State<Store>, who: Caller, body: Body) -> Result<StatusCode> {
+    let req: protocol::HeldPacks = read_json(body).await?;
+    if req.packs.len() > MAX_HELD || req.packs.iter().any(|(id, v)| id.len() > 200 || v.len() > 100) {
+        return Err(HubError::BadRequest(format!(
+            "at most {MAX_HELD} packs, with ids and versions of sane length"
+        )));
+    }
+    blocking(move || store.set_held_packs(&who.device_id, &req.packs, now_millis())).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A pack file, whole or from where an interrupted download stopped

@@ -13,9 +13,27 @@ use crate::error::{HubError, Result};
 use crate::storage::{PublishedPack, Storage};
 
 /// What the hub offers: every pack it holds. Publishing is hub-wide, so a
-/// country's hub publishes a course once for all its centers.
-pub fn entries(store: &dyn Storage) -> Result<Vec<CatalogEntry>> {
-    Ok(store.packs()?.iter().map(entry).collect())
+/// country's hub publishes a course once for all its centers; requiring a
+/// course is a center's own decision, marked for that center's laptops.
+pub fn entries(store: &dyn Storage, center: Option<&str>) -> Result<Vec<CatalogEntry>> {
+    let required = match center {
+        Some(c) => store.required(c)?,
+        None => Vec::new(),
+    };
+    Ok(store
+        .packs()?
+        .iter()
+        .map(|p| CatalogEntry { required: required.contains(&p.manifest.id), ..entry(p) })
+        .collect())
+}
+
+/// Makes a held pack required of a center's laptops (or, with `required` false, no longer).
+pub fn require(store: &dyn Storage, pack_id: &str, center: &str, required: bool) -> Result<()> {
+    let center = store.center(center)?;
+    if required && !store.packs()?.iter().any(|p| p.manifest.id == pack_id) {
+        return Err(HubError::NotFound(format!("pack {pack_id}; publish it first")));
+    }
+    store.set_required(&center.id, pack_id, required)
 }
 
 /// A held pack as the catalog lists it.
@@ -32,6 +50,7 @@ pub fn entry(p: &PublishedPack) -> CatalogEntry {
         bytes: p.bytes,
         lessons: m.lesson_count(),
         // Changes whenever the file does (a new version, or the same one published again).
+        required: false,
         etag: format!(
             "\"{}-{}\"",
             m.version.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_"),

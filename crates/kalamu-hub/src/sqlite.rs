@@ -678,6 +678,24 @@ impl Storage for SqliteStorage {
         self.write(move |tx| staff::unpublish(tx, &id))
     }
 
+    fn set_required(&self, center_id: &str, pack_id: &str, required: bool) -> Result<()> {
+        let (center, pack) = (center_id.to_owned(), pack_id.to_owned());
+        self.write(move |tx| staff::set_required(tx, &center, &pack, required))
+    }
+
+    fn required(&self, center_id: &str) -> Result<Vec<String>> {
+        self.read(|conn| staff::required(conn, center_id))
+    }
+
+    fn set_held_packs(&self, device_id: &str, packs: &[(String, String)], now: i64) -> Result<()> {
+        let (device, packs) = (device_id.to_owned(), packs.to_vec());
+        self.write(move |tx| staff::set_held(tx, &device, &packs, now))
+    }
+
+    fn held_packs(&self, center_id: &str) -> Result<Vec<(String, String, String)>> {
+        self.read(|conn| staff::held(conn, center_id))
+    }
+
     fn project(&self, budget: usize) -> Result<(usize, bool)> {
         self.write(move |tx| crate::projection::step(&mut projection::SqliteProject(tx), budget))
     }

@@ -160,6 +160,14 @@ pub trait Storage: Send + Sync + 'static {
     fn pack_piece(&self, pack_id: &str, n: u64) -> Result<Option<Vec<u8>>>;
     /// Stops offering a pack; whether the hub held it.
     fn unpublish(&self, pack_id: &str) -> Result<bool>;
+    /// Makes a pack required of a center's laptops, or no longer.
+    fn set_required(&self, center_id: &str, pack_id: &str, required: bool) -> Result<()>;
+    /// The packs a center requires.
+    fn required(&self, center_id: &str) -> Result<Vec<String>>;
+    /// Records which packs (id, version) a laptop says it holds, replacing what it said before.
+    fn set_held_packs(&self, device_id: &str, packs: &[(String, String)], now: i64) -> Result<()>;
+    /// Which packs the laptops of a center said they hold: (device, pack, version).
+    fn held_packs(&self, center_id: &str) -> Result<Vec<(String, String, String)>>;
 
     /// Folds up to `budget` events not yet in the projection; returns how
     /// many, and whether more wait.

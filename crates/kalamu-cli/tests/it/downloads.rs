@@ -274,3 +274,37 @@ fn a_patch_pack_upgrades_the_version_it_was_made_from_and_explains_itself_elsewh
     );
     assert!(!installed(&other));
 }
+
+#[test]
+fn a_required_course_reaches_the_laptop_by_itself_across_a_cut_and_a_hub_restart() {
+    let Setup { hub, laptop, proxy, dir: _dir, .. } = setup(true);
+    ok(hub.run(&["require", BIG, "--center", "Centre de Mamou"]));
+    let offers: serde_json::Value =
+        serde_json::from_str(&stdout(&ok_out(laptop.run(&["catalog", "--json"])))).unwrap();
+    assert_eq!(offers[0]["required"], true);
+
+    // The link drops mid-course: progress still syncs, the course waits.
+    proxy.set(Fault::CutResponse(2_000_000));
+    let first = laptop.run(&["sync"]);
+    assert!(first.status.success(), "progress synced: {}", stderr(&first));
+    assert!(stderr(&first).contains("not installed yet"), "{}", stderr(&first));
+    assert!(!installed(&laptop));
+    let held = partial_bytes(&laptop);
+    assert!(held > 0, "what came is kept");
+
+    // The hub goes down and comes back (on another port); the next sync finishes the course.
+    let hub = hub.restart(|_| {});
+    let done = ok(laptop.run(&["sync", "--hub", &hub.url()]));
+    assert!(done.contains("Fetched the required course"), "{done}");
+    assert!(installed(&laptop));
+    assert_eq!(partial_bytes(&laptop), 0);
+
+    // Staff see which laptop holds which version.
+    let devices: serde_json::Value =
+        serde_json::from_str(&ok(hub.run(&["devices", "--center", "Centre de Mamou", "--json"]))).unwrap();
+    let packs = devices[0]["packs"].as_array().unwrap();
+    assert!(packs.iter().any(|p| p.as_str() == Some(&format!("{BIG}@1.0.0"))), "{devices}");
+    // Once it holds the course, a sync fetches nothing more.
+    let again = ok(laptop.run(&["sync"]));
+    assert!(!again.contains("Fetched"), "{again}");
+}

@@ -19,6 +19,8 @@ pub const PULL: &str = "/v1/sync/pull";
 pub const CATALOG: &str = "/v1/catalog";
 /// `GET` a pack file by id (`/v1/packs/ID`), whole or from a `Range: bytes=N-`.
 pub const PACKS: &str = "/v1/packs";
+/// `POST` [`HeldPacks`]: which packs, at which versions, this laptop holds (for staff).
+pub const HELD: &str = "/v1/held-packs";
 /// `POST` [`PatchRequest`] to `/v1/packs/ID/patch` → a patch (`kalamu-patch.json`,
 /// the manifest, its signature, and only the files whose content the laptop lacks).
 pub const PATCH_SUFFIX: &str = "patch";
@@ -145,6 +147,17 @@ pub struct CatalogEntry {
     pub lessons: usize,
     /// Names this exact file: a download resumes only onto the same one.
     pub etag: String,
+    /// The laptop's center requires it: laptops fetch it by themselves.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The packs a laptop holds, as it tells its hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldPacks {
+    /// Pack id and installed version, each.
+    pub packs: Vec<(String, String)>,
 }
 
 /// A laptop asks for what an upgrade needs beyond what it holds.

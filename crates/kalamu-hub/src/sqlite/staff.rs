@@ -206,3 +206,42 @@ pub(super) fn unpublish(conn: &Connection, id: &str) -> Result<bool> {
     conn.execute("DELETE FROM pack_pieces WHERE pack_id = ?1", [id])?;
     Ok(conn.execute("DELETE FROM packs WHERE id = ?1", [id])? > 0)
 }
+
+pub(super) fn set_required(conn: &Connection, center: &str, pack: &str, required: bool) -> Result<()> {
+    if required {
+        conn.execute(
+            "INSERT OR IGNORE INTO required_packs (center_id, pack_id) VALUES (?1, ?2)",
+            (center, pack),
+        )?;
+    } else {
+        conn.execute("DELETE FROM required_packs WHERE center_id = ?1 AND pack_id = ?2", (center, pack))?;
+    }
+    Ok(())
+}
+
+pub(super) fn required(conn: &Connection, center: &str) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT pack_id FROM required_packs WHERE center_id = ?1 ORDER BY pack_id")?;
+    Ok(stmt.query_map([center], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn set_held(conn: &Connection, device: &str, packs: &[(String, String)], now: i64) -> Result<()> {
+    conn.execute("DELETE FROM held_packs WHERE device_id = ?1", [device])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO held_packs (device_id, pack_id, version, told_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (pack, version) in packs {
+        stmt.execute((device, pack, version, now))?;
+    }
+    Ok(())
+}
+
+pub(super) fn held(conn: &Connection, center: &str) -> Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.device_id, h.pack_id, h.version FROM held_packs h JOIN devices d ON d.id = h.device_id
+         WHERE d.center_id = ?1 ORDER BY h.device_id, h.pack_id",
+    )?;
+    Ok(stmt
+        .query_map([center], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
