@@ -131,7 +131,7 @@ fn human_offset(ms: i64) -> String {
 /// Progress has reached the hub whatever happens here, so a failure is a warning.
 fn keep_up(store: &Store) {
     let fetching = crate::progress::Bar::new("Fetching");
-    let kept = runtime().map_err(anyhow::Error::from).and_then(|rt| {
+    let kept = runtime().and_then(|rt| {
         rt.block_on(kalamu_client::download::keep_up(store, |_, p| {
             if let kalamu_client::download::DownloadProgress::Fetching { done, total } = p {
                 fetching.set(kalamu_core::pack::Progress { done, total })
