@@ -484,3 +484,34 @@ pub fn learner(store: &dyn Storage, center: &str, learner_id: &str) -> Result<Le
         timeline,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn laptop(last_seen_at: Option<i64>, clock_offset_ms: Option<i64>, revoked_at: Option<i64>) -> DeviceInfo {
+        DeviceInfo {
+            id: "d".into(),
+            center_id: "c".into(),
+            name: "poste 1".into(),
+            enrolled_at: 0,
+            revoked_at,
+            last_seen_at,
+            clock_offset_ms,
+            events: 0,
+        }
+    }
+
+    #[test]
+    fn laptops_quiet_for_days_or_with_a_clock_off_are_flagged_and_revoked_ones_are_not() {
+        let now = 100 * DAY_MS;
+        assert_eq!(warnings(&laptop(Some(now - DAY_MS), Some(1_000), None), now), vec![]);
+        assert_eq!(warnings(&laptop(Some(now - 5 * DAY_MS), None, None), now), vec![LaptopWarning::Quiet(5)]);
+        assert_eq!(
+            warnings(&laptop(Some(now), Some(-3 * 60 * 60 * 1000), None), now),
+            vec![LaptopWarning::ClockOff(-180)]
+        );
+        assert_eq!(warnings(&laptop(None, None, None), now), vec![LaptopWarning::NeverSeen]);
+        assert_eq!(warnings(&laptop(None, None, Some(now)), now), vec![]);
+    }
+}
