@@ -11,12 +11,16 @@ use std::time::Duration;
 use kalamu_core::Store;
 use kalamu_core::pack::Progress;
 use kalamu_core::pack::import::{ImportOptions, ImportReport};
-use kalamu_core::sync::WireCode;
 use kalamu_core::sync::protocol::CatalogEntry;
 use serde::Serialize;
 
 use crate::error::{ClientError, Result};
 use crate::http::HubClient;
+
+/// The largest patch a laptop takes in memory (the hub makes none larger).
+const PATCH_LIMIT: u64 = 320 << 20;
+/// A required course that failed is tried again after this long.
+const RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A read that waits this long for the next bytes counts the link as cut.
 const STALL: Duration = Duration::from_secs(60);
@@ -128,20 +132,28 @@ pub async fn download(
         .into_iter()
         .find(|e| e.id == pack_id)
         .ok_or_else(|| ClientError::NotOffered(pack_id.to_owned()))?;
-    // An upgrade fetches only the files whose content this laptop lacks.
+    let downloads = store.dir().join("downloads");
+    std::fs::create_dir_all(&downloads).map_err(|source| kalamu_core::Error::Io {
+        action: "cannot make the downloads folder",
+        path: downloads.clone(),
+        source,
+    })?;
+    // One download of a pack at a time on this laptop (the app's own, a
+    // required course fetched meanwhile, the command line).
+    let _lock = lock(&downloads, &entry.id)?;
+    // An upgrade fetches only the files whose content this laptop lacks;
+    // when a patch does not work out, the whole pack comes instead.
     let older = store.packs()?.into_iter().find(|p| p.id == entry.id).is_some_and(|p| {
         matches!((semver::Version::parse(&p.version), semver::Version::parse(&entry.version)), (Ok(a), Ok(b)) if b > a)
     });
     if older {
         match upgrade(store, &client, &entry, options, &mut progress).await {
-            Err(ClientError::Refused { code: WireCode::UseWholePack, .. }) => {}
-            done => return done,
+            Ok(report) => return Ok(report),
+            Err(e) if person_or_disk(&e) => return Err(e),
+            Err(_) => {}
         }
     }
     let path = partial_path(store, &entry);
-    std::fs::create_dir_all(path.parent().expect("a downloads folder")).map_err(|source| {
-        kalamu_core::Error::Io { action: "cannot make the downloads folder", path: path.clone(), source }
-    })?;
     // Other versions' leftovers only take space.
     clear_other_downloads(&path, &entry.id);
     let mut held = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -154,6 +166,12 @@ pub async fn download(
         fetch(&client, &entry, &path, held, &mut progress).await?;
     }
     progress(DownloadProgress::Fetching { done: entry.bytes, total: entry.bytes });
+    // The file must be the pack asked for, signed as the catalog said: a
+    // person's consent to a signer covers that signer's pack, nothing else.
+    if let Err(e) = is_the_offer(&path, &entry) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     let report = store.import_pack(&path, options, &mut |p| progress(installing(p)));
     match report {
         Ok(report) => {
@@ -170,6 +188,48 @@ pub async fn download(
     }
 }
 
+/// Failures a whole-pack download would meet again: a person's decision, or disk space.
+fn person_or_disk(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Core(
+            kalamu_core::Error::UnknownPublisher { .. }
+                | kalamu_core::Error::Unsigned { .. }
+                | kalamu_core::Error::NoSpace { .. }
+        )
+    )
+}
+
+/// Refuses a downloaded file that is not the pack `entry` offers, by its signer as the catalog named it.
+fn is_the_offer(path: &Path, entry: &CatalogEntry) -> Result<()> {
+    let opened = kalamu_core::pack::verify::OpenedPack::open(path)?;
+    let (m, signer) = (&opened.manifest, opened.signer.as_deref().unwrap_or(""));
+    if m.id != entry.id || m.version != entry.version || signer != entry.signer {
+        return Err(ClientError::Protocol {
+            url: path.display().to_string(),
+            detail: format!(
+                "the hub offered {} {} signed by {:?} and sent {} {} signed by {signer:?}",
+                entry.id, entry.version, entry.signer, m.id, m.version
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Holds the lock on downloads of pack `id` until dropped.
+fn lock(downloads: &Path, id: &str) -> Result<std::fs::File> {
+    let path = downloads.join(format!("{}.lock", safe_id(id)));
+    let io =
+        |source| kalamu_core::Error::Io { action: "cannot lock the download", path: path.clone(), source };
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::Busy(id.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e).into()),
+    }
+}
+
 /// Upgrades the installed pack to `entry` from a patch of what this laptop lacks.
 async fn upgrade(
     store: &Store,
@@ -179,7 +239,7 @@ async fn upgrade(
     progress: &mut impl FnMut(DownloadProgress),
 ) -> Result<ImportReport> {
     let have: Vec<String> = store.held_contents(&entry.id)?.into_iter().collect();
-    let bytes = client.pack_patch(&entry.id, have, entry.bytes).await?;
+    let bytes = client.pack_patch(&entry.id, have, entry.bytes.min(PATCH_LIMIT)).await?;
     store.check_room_for_download(bytes.len() as u64, entry.bytes)?;
     let path = partial_path(store, entry).with_extension("kpatch");
     std::fs::write(&path, &bytes).map_err(|source| kalamu_core::Error::Io {
@@ -275,6 +335,10 @@ async fn fetch(
     Ok(())
 }
 
+/// Required courses whose last try failed for a reason that a retry would meet again, and when.
+static FAILED: std::sync::Mutex<std::collections::BTreeMap<(String, String), std::time::Instant>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// What keeping up with the hub's courses did.
 #[derive(Debug, Default)]
 pub struct KeptUp {
@@ -294,13 +358,30 @@ pub async fn keep_up(store: &Store, mut progress: impl FnMut(&str, DownloadProgr
     report_held(store, &client).await?;
     let offers = catalog(store).await?;
     let mut done = KeptUp::default();
-    for o in offers
+    let wanted = offers
         .iter()
-        .filter(|o| o.entry.required && matches!(o.status, OfferStatus::NotInstalled | OfferStatus::Newer))
-    {
+        .filter(|o| o.entry.required && matches!(o.status, OfferStatus::NotInstalled | OfferStatus::Newer));
+    for o in wanted {
+        // A course that failed (its signer untrusted, its file damaged) is
+        // not fetched again at every sync; a new file of it is.
+        let key = (o.entry.id.clone(), o.entry.etag.clone());
+        if FAILED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .is_some_and(|t| t.elapsed() < RETRY_AFTER)
+        {
+            continue;
+        }
         match download(store, &o.entry.id, ImportOptions::default(), |p| progress(&o.entry.id, p)).await {
             Ok(report) => done.fetched.push(report),
-            Err(e) => done.failed.push((o.entry.id.clone(), e)),
+            Err(e) => {
+                // A cut link is tried again at the next sync, from where it stopped.
+                if !matches!(e, ClientError::Unreachable { .. } | ClientError::Busy(_)) {
+                    FAILED.lock().unwrap_or_else(|p| p.into_inner()).insert(key, std::time::Instant::now());
+                }
+                done.failed.push((o.entry.id.clone(), e));
+            }
         }
     }
     if !done.fetched.is_empty() {

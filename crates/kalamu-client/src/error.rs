@@ -31,6 +31,9 @@ pub enum ClientError {
         /// What was wrong.
         detail: String,
     },
+    /// Another download of that pack is running on this laptop.
+    #[error("pack {0} is being downloaded already on this laptop")]
+    Busy(String),
     /// The hub does not offer that pack.
     #[error("the hub does not offer a pack {0:?}; `kalamu catalog` lists what it offers")]
     NotOffered(String),
@@ -60,6 +63,7 @@ impl ClientError {
             ClientError::Protocol { .. } => "protocol",
             ClientError::BadUrl(_) => "bad_url",
             ClientError::NotOffered(_) => "not_offered",
+            ClientError::Busy(_) => "busy",
             ClientError::Core(e) => e.code(),
         }
     }

@@ -186,7 +186,17 @@ impl HubClient {
                 .header(reqwest::header::RANGE, format!("bytes={from}-"))
                 .header(reqwest::header::IF_RANGE, etag);
         }
-        self.send(req).await
+        self.headers_in_time(req).await
+    }
+
+    /// Sends a long transfer's request; its answer must begin within the usual timeout.
+    async fn headers_in_time(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        tokio::time::timeout(crate::DEFAULT_TIMEOUT, self.send(req)).await.unwrap_or_else(|_| {
+            Err(ClientError::Unreachable {
+                url: self.base.clone(),
+                detail: "it did not answer in time".into(),
+            })
+        })
     }
 
     /// A patch that upgrades pack `pack_id` from the contents in `have`; at most `limit` bytes.
@@ -196,8 +206,18 @@ impl HubClient {
             .request(reqwest::Method::POST, &path)
             .timeout(Duration::from_secs(24 * 3600))
             .json(&protocol::PatchRequest { have });
-        let response = self.send(req).await?;
-        self.body_at_most(response, limit as usize).await
+        let mut response = self.headers_in_time(req).await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = self.next_chunk(&mut response, Duration::from_secs(60)).await? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(ClientError::Protocol {
+                    url: self.base.clone(),
+                    detail: format!("its patch is larger than the {limit} bytes it may be"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// The next bytes of a download; none at its end. A link that stalls for

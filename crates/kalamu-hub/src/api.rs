@@ -240,7 +240,12 @@ const MAX_HELD: usize = 1_000;
 
 async fn held_packs(State(store): State<Store>, who: Caller, body: Body) -> Result<StatusCode> {
     let req: protocol::HeldPacks = read_json(body).await?;
-    if req.packs.len() > MAX_HELD || req.packs.iter().any(|(id, v)| id.len() > 200 || v.len() > 100) {
+    let sane = |t: &str, most: usize| {
+        !t.is_empty()
+            && t.len() <= most
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    };
+    if req.packs.len() > MAX_HELD || req.packs.iter().any(|(id, v)| !sane(id, 200) || !sane(v, 100)) {
         return Err(HubError::BadRequest(format!(
             "at most {MAX_HELD} packs, with ids and versions of sane length"
         )));
@@ -341,6 +346,7 @@ async fn pack_patch(
     body: Body,
 ) -> Result<Response> {
     let req: protocol::PatchRequest = read_json(body).await?;
+    let _turn = DOWNLOADS.acquire().await.map_err(|_| stopping())?;
     let bytes = blocking(move || crate::catalog::patch(&*store, &pack, &req.have)).await?;
     let mut response = bytes.into_response();
     response

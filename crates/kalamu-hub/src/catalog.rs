@@ -96,6 +96,9 @@ pub fn publish(store: &dyn Storage, path: &Path) -> Result<PublishedPack> {
     Ok(published)
 }
 
+/// Most content bytes a patch carries.
+pub const MAX_PATCH_BYTES: u64 = 256 << 20;
+
 /// A patch that makes the hub's version of pack `pack_id` from the contents
 /// in `have` (see [`kalamu_core::pack::patch`]), read from the stored file
 /// piece by piece; refused when it would carry most of the pack anyway.
@@ -109,7 +112,9 @@ pub fn patch(store: &dyn Storage, pack_id: &str, have: &[String]) -> Result<Vec<
     let m = &pack.manifest;
     let total: u64 = m.files.iter().map(|f| f.size).sum();
     let carried: u64 = m.files.iter().filter(|f| !have.contains(&f.blake3)).map(|f| f.size).sum();
-    if carried * 2 > total {
+    // Built in memory: past half the pack, or past a bound, the resumable
+    // whole-pack download is the better way.
+    if carried * 2 > total || carried > MAX_PATCH_BYTES {
         return Err(HubError::UseWholePack(pack_id.to_owned()));
     }
     let reader = PieceReader { store, pack_id, size: pack.bytes, at: 0, piece: None };

@@ -489,7 +489,11 @@ pub fn learner(store: &dyn Storage, center: &str, learner_id: &str) -> Result<Le
 mod tests {
     use super::*;
 
-    fn laptop(last_seen_at: Option<i64>, clock_offset_ms: Option<i64>, revoked_at: Option<i64>) -> DeviceInfo {
+    fn laptop(
+        last_seen_at: Option<i64>,
+        clock_offset_ms: Option<i64>,
+        revoked_at: Option<i64>,
+    ) -> DeviceInfo {
         DeviceInfo {
             id: "d".into(),
             center_id: "c".into(),

@@ -308,3 +308,35 @@ fn a_required_course_reaches_the_laptop_by_itself_across_a_cut_and_a_hub_restart
     let again = ok(laptop.run(&["sync"]));
     assert!(!again.contains("Fetched"), "{again}");
 }
+
+#[test]
+fn a_patch_by_a_publisher_the_laptop_does_not_trust_is_refused_before_anything_is_rebuilt() {
+    let s = setup(true);
+    let dir = s.dir.path();
+    let v2 = version(dir, "1.1.0", &[5]);
+    let patch = dir.join("big-1.1.0.kpatch");
+    ok(kalamu(
+        dir,
+        &["pack", "diff", s.pack.to_str().unwrap(), v2.to_str().unwrap(), "--out", patch.to_str().unwrap()],
+    ));
+    let stranger = Laptop::new();
+    let refused = stranger.run(&["import", patch.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("unknown publisher"), "{}", stderr(&refused));
+    assert_eq!(partial_bytes(&stranger), 0, "nothing was rebuilt");
+    assert!(!installed(&stranger));
+}
+
+#[test]
+fn a_pack_other_than_the_one_offered_is_not_installed() {
+    let s = setup(true);
+    // The catalog now names another signer than the file's (a meddled hub database).
+    let db = rusqlite::Connection::open(s.hub.dir.path().join("hub.db")).unwrap();
+    db.execute("UPDATE packs SET signer = ?2 WHERE id = ?1", (BIG, "ab".repeat(32))).unwrap();
+    drop(db);
+    let refused = s.laptop.run(&["download", BIG, "--allow-unsigned"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("offered"), "{}", stderr(&refused));
+    assert!(!installed(&s.laptop));
+    assert_eq!(partial_bytes(&s.laptop), 0);
+}

@@ -123,7 +123,7 @@ impl Store {
         }
     }
 
-    fn check_newer(&self, manifest: &super::Manifest) -> Result<Option<String>> {
+    pub(crate) fn check_newer(&self, manifest: &super::Manifest) -> Result<Option<String>> {
         let installed = self.installed_version(&manifest.id)?;
         match installed {
             Some(v) if semver::Version::parse(&v).is_ok_and(|v| v >= manifest.semver()) => {

@@ -172,13 +172,44 @@ impl Store {
         if manifest.id != info.pack_id || manifest.version != info.to_version {
             return Err(fail(Problem::source(PATCH_INFO, "it does not describe the manifest beside it")));
         }
-        let carried: HashSet<String> =
-            archive.file_names().filter_map(|n| n.ok().map(std::borrow::Cow::into_owned)).collect();
+        // Everything the import will check that costs nothing to check now
+        // is checked before a byte is rebuilt: who signed, trust, version, room.
+        let signer = match small(&mut archive, SIGNATURE_NAME, 64 << 10) {
+            Ok(sig) => Some(super::sign::verify(&manifest_bytes, &sig).map_err(fail)?),
+            Err(Problem::MissingFile { .. }) => None,
+            Err(p) => return Err(fail(p)),
+        };
+        match &signer {
+            Some(key) if self.trusted_name(key)?.is_none() && !options.allow_unsigned => {
+                return Err(Error::UnknownPublisher { pack: patch.to_path_buf(), key: key.clone() });
+            }
+            None if !options.allow_unsigned => return Err(Error::Unsigned { pack: patch.to_path_buf() }),
+            _ => {}
+        }
+        self.check_newer(&manifest)?;
+        self.check_room_for_download(0, manifest.total_bytes())?;
+        // Each carried entry must be what the manifest says, by its declared
+        // size, so that rebuilding writes no more than the manifest's bytes.
+        let mut carried: HashSet<String> = HashSet::new();
+        for f in &manifest.files {
+            if let Some(i) = archive.index_for_name(&f.path) {
+                let declared =
+                    archive.by_index_raw(i).map_err(|e| fail(Problem::NotAZip(e.to_string())))?.size();
+                if declared != f.size {
+                    return Err(fail(Problem::SizeMismatch {
+                        path: f.path.clone(),
+                        expected: f.size,
+                        found: declared,
+                    }));
+                }
+                carried.insert(f.path.clone());
+            }
+        }
+        let carried_hashes: HashSet<&str> =
+            manifest.files.iter().filter(|f| carried.contains(&f.path)).map(|f| f.blake3.as_str()).collect();
         let mut lacking = Vec::new();
         for f in manifest.files.iter().filter(|f| !carried.contains(&f.path)) {
-            if self.content_location(&f.blake3)?.is_none()
-                && !manifest.files.iter().any(|g| g.blake3 == f.blake3 && carried.contains(&g.path))
-            {
+            if !carried_hashes.contains(f.blake3.as_str()) && self.content_location(&f.blake3)?.is_none() {
                 lacking.push(f.path.clone());
             }
         }
@@ -193,8 +224,10 @@ impl Store {
                 example: example.clone(),
             })));
         }
-        let rebuilt = self.rebuild(&mut archive, &manifest, &carried, patch)?;
-        let report = self.import_pack(&rebuilt, options, progress);
+        let rebuilt = self.rebuilt_path(&manifest);
+        let report = self
+            .rebuild(&mut archive, &manifest, &carried, patch, &rebuilt)
+            .and_then(|()| self.import_pack(&rebuilt, options, progress));
         let _ = std::fs::remove_file(&rebuilt);
         report
     }
@@ -212,22 +245,32 @@ impl Store {
 
     /// The whole new pack, in the data dir: the patch's entries as they are,
     /// the others read from the chunk store.
+    /// A file name of its own for a rebuild, in the data dir.
+    fn rebuilt_path(&self, manifest: &Manifest) -> PathBuf {
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).expect("the OS has randomness");
+        let id: String = manifest
+            .id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+            .collect();
+        self.dir().join("downloads").join(format!("rebuilt-{id}-{}.kpack", hex::encode(nonce)))
+    }
+
     fn rebuild<R: Read + Seek>(
         &self,
         archive: &mut ZipArchive<R>,
         manifest: &Manifest,
         carried: &HashSet<String>,
         patch: &Path,
-    ) -> Result<PathBuf> {
-        let dir = self.dir().join("downloads");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot make", &dir, e))?;
-        let path = dir.join(format!(
-            "rebuilt-{}.kpack",
-            manifest.id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_")
-        ));
-        let io = |e: std::io::Error| Error::io("cannot write", &path, e);
+        path: &Path,
+    ) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot make", dir, e))?;
+        }
+        let io = |e: std::io::Error| Error::io("cannot write", path, e);
         let zfail = |e: zip::result::ZipError| Error::pack(patch, Problem::NotAZip(e.to_string()));
-        let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(&path).map_err(io)?));
+        let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(path).map_err(io)?));
         let stored =
             SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
         for name in [MANIFEST_NAME, SIGNATURE_NAME] {
@@ -235,16 +278,22 @@ impl Store {
                 zip.raw_copy_file(archive.by_index_raw(i).map_err(zfail)?).map_err(zfail)?;
             }
         }
+        // Contents the patch carries, by hash, for files that share one.
+        let in_patch: std::collections::HashMap<&str, &str> = manifest
+            .files
+            .iter()
+            .filter(|f| carried.contains(&f.path))
+            .map(|f| (f.blake3.as_str(), f.path.as_str()))
+            .collect();
+        let index = |archive: &ZipArchive<R>, name: &str| {
+            archive.index_for_name(name).ok_or_else(|| zfail(zip::result::ZipError::FileNotFound))
+        };
         for f in &manifest.files {
             if carried.contains(&f.path) {
-                let i = archive
-                    .index_for_name(&f.path)
-                    .ok_or_else(|| zfail(zip::result::ZipError::FileNotFound))?;
+                let i = index(archive, &f.path)?;
                 zip.raw_copy_file(archive.by_index_raw(i).map_err(zfail)?).map_err(zfail)?;
-                continue;
-            }
-            zip.start_file(f.path.as_str(), stored).map_err(zfail)?;
-            if let Some((pack, at, size)) = self.content_location(&f.blake3)? {
+            } else if let Some((pack, at, size)) = self.content_location(&f.blake3)? {
+                zip.start_file(f.path.as_str(), stored).map_err(zfail)?;
                 let mut done = 0;
                 while done < size {
                     let end = (done + (1 << 20)).min(size);
@@ -252,18 +301,18 @@ impl Store {
                     done = end;
                 }
             } else {
-                // The same content under another path of the patch.
-                let twin = manifest
-                    .files
-                    .iter()
-                    .find(|g| g.blake3 == f.blake3 && carried.contains(&g.path))
-                    .expect("checked before the rebuild");
-                let mut entry = archive.by_name(&twin.path).map_err(zfail)?;
-                std::io::copy(&mut entry, &mut zip).map_err(io)?;
+                // The same content under another path of the patch: its
+                // compressed bytes copied under this path, never expanded here.
+                let twin = in_patch
+                    .get(f.blake3.as_str())
+                    .ok_or_else(|| zfail(zip::result::ZipError::FileNotFound))?;
+                let i = index(archive, twin)?;
+                zip.raw_copy_file_rename(archive.by_index_raw(i).map_err(zfail)?, f.path.as_str())
+                    .map_err(zfail)?;
             }
         }
         zip.finish().map_err(zfail)?.flush().map_err(io)?;
-        Ok(path)
+        Ok(())
     }
 }
 

@@ -52,4 +52,8 @@ lessons: number,
 /**
  * Names this exact file: a download resumes only onto the same one.
  */
-etag: string, };
+etag: string, 
+/**
+ * The laptop's center requires it: laptops fetch it by themselves.
+ */
+required: boolean, };
