@@ -7,8 +7,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 # Debian packages: Tauri's build libraries, the WebKit WebDriver, a virtual
 # display, GStreamer plugins for lesson video and audio, zip tools for packs,
-# faketime for the sync tests of a laptop whose clock is years off, and
-# Chromium with its WebDriver for the tests of the hub's staff pages.
+# and faketime for the sync tests of a laptop whose clock is years off.
 DEB_PACKAGES=(
   build-essential pkg-config file libssl-dev libxdo-dev librsvg2-dev
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
@@ -16,8 +15,10 @@ DEB_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   zip unzip
   faketime
-  chromium chromium-driver
 )
+# Only the suite needs these: Chromium and its WebDriver, for the tests of
+# the hub's staff pages in a real browser.
+TEST_DEB_PACKAGES=(chromium chromium-driver)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -25,7 +26,7 @@ as_root() {
 
 ensure_debian_packages() {
   local missing=()
-  for pkg in "${DEB_PACKAGES[@]}"; do
+  for pkg in "${DEB_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then

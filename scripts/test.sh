@@ -31,7 +31,7 @@ stage() {
 }
 
 setup() {
-  ensure_debian_packages
+  ensure_debian_packages "${TEST_DEB_PACKAGES[@]}"
   ensure_tauri_driver
   command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked --quiet
   rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
