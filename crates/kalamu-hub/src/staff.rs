@@ -197,8 +197,12 @@ pub fn change_password(
 
 /// Whether a form's token is its session's, compared in constant time.
 pub fn form_token_holds(session: &StaffSession, token: &str) -> bool {
-    let (a, b) = (session.csrf.as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    same_secret(&session.csrf, token)
+}
+
+/// Whether two secrets are equal, compared in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -71,14 +71,7 @@ impl Browser {
 
     /// The text of the first element matching `css`, waiting (bounded) for it.
     pub async fn text(&self, css: &str) -> Result<String> {
-        let el = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css} appeared within {WAIT:?}"))?;
-        Ok(el.text().await?)
+        crate::text_when_there(&self.client, css).await
     }
 
     /// The whole page's visible text.

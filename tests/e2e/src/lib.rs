@@ -186,6 +186,17 @@ impl Display {
     }
 }
 
+/// Waits (bounded) for an element matching `css` in `client`'s page and returns its text.
+pub(crate) async fn text_when_there(client: &Client, css: &str) -> Result<String> {
+    let el = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("no element {css} appeared within {WAIT:?}"))?;
+    Ok(el.text().await?)
+}
+
 pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
@@ -274,14 +285,7 @@ impl App {
 
     /// Waits (bounded) for an element matching `css` and returns its text.
     pub async fn text_of(&self, css: &str) -> Result<String> {
-        let el = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css} appeared within {WAIT:?}"))?;
-        Ok(el.text().await?)
+        text_when_there(&self.client, css).await
     }
 
     /// Waits (bounded) until the element matching `css` has exactly `expected` as text.

@@ -124,11 +124,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// Compares two secrets in constant time.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Ctx {
     fn frame<'a>(&'a self, session: Option<&'a StaffSession>, center: Option<&'a Center>) -> Frame<'a> {
         Frame { lang: self.lang, session, center, path: &self.path }
@@ -315,7 +310,7 @@ async fn sign_in(State(store): State<Store>, ctx: Ctx, Form(form): Form<SignInFo
     // A refusal shows the sign-in page, whose links belong at the root.
     let ctx = Ctx { path: "/".into(), ..ctx };
     crate::api::blocking_page(move || {
-        if !ctx.signin_cookie.as_deref().is_some_and(|c| same(c, &form.token)) {
+        if !ctx.signin_cookie.as_deref().is_some_and(|c| staff::same_secret(c, &form.token)) {
             return sign_in_page(&ctx, StatusCode::FORBIDDEN, Some(&HubError::BadCsrf.to_string()));
         }
         match staff::sign_in(&*store, &form.name, &form.password, &ctx.address) {
