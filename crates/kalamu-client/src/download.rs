@@ -6,15 +6,19 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kalamu_core::Store;
 use kalamu_core::pack::Progress;
+use kalamu_core::pack::arriving::Offered;
 use kalamu_core::pack::import::{ImportOptions, ImportReport};
 use kalamu_core::sync::protocol::CatalogEntry;
 use serde::Serialize;
 
 use crate::error::{ClientError, Result};
+use crate::growing::{GrowingReader, Growth};
 use crate::http::HubClient;
 
 /// The largest patch a laptop takes in memory (the hub makes none larger).
@@ -162,15 +166,24 @@ pub async fn download(
     }
     // Room for the file and for what it installs, before a byte is fetched.
     store.check_room_for_download(entry.bytes - held, entry.bytes)?;
+    let offered =
+        Offered { id: entry.id.clone(), version: entry.version.clone(), signer: entry.signer.clone() };
     if held < entry.bytes {
-        fetch(&client, &entry, &path, held, &mut progress).await?;
+        let imported =
+            fetch_and_import(store, &client, &entry, &offered, &path, held, options, &mut progress);
+        if let Some(report) = imported.await? {
+            let _ = std::fs::remove_file(&path);
+            return Ok(report);
+        }
     }
     progress(DownloadProgress::Fetching { done: entry.bytes, total: entry.bytes });
-    // The file must be the pack asked for, signed as the catalog said: a
-    // person's consent to a signer covers that signer's pack, nothing else.
-    if let Err(e) = is_the_offer(&path, &entry) {
+    // A file already whole (kept for a person's decision), or a pack not laid
+    // out front to back: imported from the whole file.
+    if let Err(e) = kalamu_core::pack::verify::OpenedPack::open(&path)
+        .and_then(|opened| offered.check(&path, &opened.manifest, opened.signer.as_deref()))
+    {
         let _ = std::fs::remove_file(&path);
-        return Err(e);
+        return Err(e.into());
     }
     let report = store.import_pack(&path, options, &mut |p| progress(installing(p)));
     match report {
@@ -179,9 +192,104 @@ pub async fn download(
             Ok(report)
         }
         Err(e) => {
-            // Bytes that do not check out are not worth resuming from.
-            if matches!(e, kalamu_core::Error::Pack { .. }) {
+            if not_worth_resuming(&e) {
                 let _ = std::fs::remove_file(&path);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Whether a download that failed this way is better fetched again than
+/// resumed: bytes that do not check out, or a pack other than the one offered.
+fn not_worth_resuming(e: &kalamu_core::Error) -> bool {
+    matches!(e, kalamu_core::Error::Pack { .. } | kalamu_core::Error::NotAsOffered { .. })
+}
+
+/// Fetches the rest of `entry`'s file into `path` (which holds its first
+/// `held` bytes) while a second thread imports the file as it grows, so the
+/// import ends soon after the last byte. `None` when the pack is not laid
+/// out front to back: the file is then whole, and imports as any pack.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_and_import(
+    store: &Store,
+    client: &HubClient,
+    entry: &CatalogEntry,
+    offered: &Offered,
+    path: &Path,
+    held: u64,
+    options: ImportOptions,
+    progress: &mut impl FnMut(DownloadProgress),
+) -> Result<Option<ImportReport>> {
+    let response = client.pack_file(&entry.id, held, &entry.etag).await?;
+    // A 200 is the whole file: the hub's copy changed since the first part came.
+    let from = if response.status().as_u16() == 206 { held } else { 0 };
+    let io = |source| kalamu_core::Error::Io {
+        action: "cannot write the download",
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(from > 0)
+        .write(true)
+        .truncate(from == 0)
+        .open(path)
+        .map_err(io)?;
+    let growth = Growth::new(from);
+    let mut arriving =
+        std::io::BufReader::with_capacity(1 << 16, GrowingReader::open(path, growth.clone()).map_err(io)?);
+    let installed = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let importer = {
+        let (store_path, path, offered, growth, installed) =
+            (store.path().to_owned(), path.to_owned(), offered.clone(), growth.clone(), installed.clone());
+        tokio::task::spawn_blocking(move || {
+            let imported = Store::open(&store_path).and_then(|store| {
+                store.import_arriving(&mut arriving, &path, &offered, options, &mut |p| {
+                    installed.0.store(p.done, Ordering::Relaxed);
+                    installed.1.store(p.total, Ordering::Relaxed);
+                })
+            });
+            // A read cut short is the link's doing; anything else the rest cannot mend.
+            let cut = |e: &kalamu_core::Error| {
+                matches!(
+                    e,
+                    kalamu_core::Error::Pack { problem: kalamu_core::pack::Problem::Truncated { .. }, .. }
+                )
+            };
+            if imported.as_ref().is_err_and(|e| not_worth_resuming(e) && !cut(e)) {
+                growth.stop();
+            }
+            imported
+        })
+    };
+    let fetched = fetch(client, entry, response, file, path, from, &growth, progress).await;
+    growth.end(fetched.is_ok());
+    let mut importer = std::pin::pin!(importer);
+    let imported = loop {
+        tokio::select! {
+            done = &mut importer => break done,
+            () = tokio::time::sleep(Duration::from_millis(100)), if fetched.is_ok() => {
+                let (done, total) = (installed.0.load(Ordering::Relaxed), installed.1.load(Ordering::Relaxed));
+                progress(DownloadProgress::Installing { done, total });
+            }
+        }
+    };
+    let imported = imported.map_err(|e| ClientError::Protocol {
+        url: path.display().to_string(),
+        detail: format!("the import stopped: {e}"),
+    })?;
+    match (fetched, imported) {
+        (_, Err(e)) if growth.stopped() => {
+            let _ = std::fs::remove_file(path);
+            Err(e.into())
+        }
+        // A cut link: the file resumes from where it stopped.
+        (Err(cut), _) => Err(cut),
+        (Ok(()), Ok(report)) => Ok(report),
+        (Ok(()), Err(e)) => {
+            if not_worth_resuming(&e) {
+                let _ = std::fs::remove_file(path);
             }
             Err(e.into())
         }
@@ -198,22 +306,6 @@ fn person_or_disk(e: &ClientError) -> bool {
                 | kalamu_core::Error::NoSpace { .. }
         )
     )
-}
-
-/// Refuses a downloaded file that is not the pack `entry` offers, by its signer as the catalog named it.
-fn is_the_offer(path: &Path, entry: &CatalogEntry) -> Result<()> {
-    let opened = kalamu_core::pack::verify::OpenedPack::open(path)?;
-    let (m, signer) = (&opened.manifest, opened.signer.as_deref().unwrap_or(""));
-    if m.id != entry.id || m.version != entry.version || signer != entry.signer {
-        return Err(ClientError::Protocol {
-            url: path.display().to_string(),
-            detail: format!(
-                "the hub offered {} {} signed by {:?} and sent {} {} signed by {signer:?}",
-                entry.id, entry.version, entry.signer, m.id, m.version
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// Holds the lock on downloads of pack `id` until dropped.
@@ -279,29 +371,24 @@ fn clear_other_downloads(keep: &Path, pack_id: &str) {
     }
 }
 
-/// Fetches the rest of `entry`'s file into `path`, which holds its first `held` bytes.
+/// Writes the body of `response` (the pack file from byte `from`) into
+/// `file`, telling `growth` how far it got.
+#[allow(clippy::too_many_arguments)]
 async fn fetch(
     client: &HubClient,
     entry: &CatalogEntry,
+    mut response: reqwest::Response,
+    mut file: std::fs::File,
     path: &Path,
-    held: u64,
+    from: u64,
+    growth: &Growth,
     progress: &mut impl FnMut(DownloadProgress),
 ) -> Result<()> {
-    let mut response = client.pack_file(&entry.id, held, &entry.etag).await?;
-    // A 200 is the whole file: the hub's copy changed since the first part came.
-    let from = if response.status().as_u16() == 206 { held } else { 0 };
     let io = |source| kalamu_core::Error::Io {
         action: "cannot write the download",
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(from > 0)
-        .write(true)
-        .truncate(from == 0)
-        .open(path)
-        .map_err(io)?;
     let mut done = from;
     let mut unflushed = 0u64;
     progress(DownloadProgress::Fetching { done, total: entry.bytes });
@@ -318,12 +405,17 @@ async fn fetch(
         }
         file.write_all(&chunk).map_err(io)?;
         done += chunk.len() as u64;
+        growth.wrote(done);
         unflushed += chunk.len() as u64;
         if unflushed >= FLUSH_BYTES {
             file.sync_data().map_err(io)?;
             unflushed = 0;
         }
         progress(DownloadProgress::Fetching { done, total: entry.bytes });
+        if growth.stopped() {
+            // The import found bytes that do not check out: the rest is not worth fetching.
+            break;
+        }
     }
     file.sync_data().map_err(io)?;
     if done < entry.bytes {

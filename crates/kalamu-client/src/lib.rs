@@ -4,6 +4,7 @@
 
 pub mod download;
 pub mod error;
+mod growing;
 pub mod http;
 pub mod sync;
 

@@ -101,6 +101,16 @@ pub enum Error {
     /// No installed pack with this id.
     #[error("no installed pack with id {0}")]
     NoSuchPack(String),
+    /// A downloaded pack is not the one its source offered.
+    #[error("{pack} is {found}, but {offered} was offered; it is not installed")]
+    NotAsOffered {
+        /// The pack file.
+        pack: PathBuf,
+        /// What was offered: id, version and signer.
+        offered: String,
+        /// What the file holds.
+        found: String,
+    },
     /// A patch needs files this laptop does not hold.
     #[error("{0}")]
     PatchNeedsBase(Box<crate::pack::patch::MissingBase>),
@@ -263,6 +273,7 @@ impl Error {
             Error::NotNewer { .. } => "not_newer",
             Error::NoSpace { .. } => "no_space",
             Error::NoSuchPack(_) => "no_such_pack",
+            Error::NotAsOffered { .. } => "not_as_offered",
             Error::PatchNeedsBase(_) => "patch_needs_base",
             Error::NoSuchFile { .. } => "no_such_file",
             Error::BadRange { .. } => "bad_range",

@@ -177,3 +177,43 @@ impl std::io::Seek for PieceReader<'_> {
         Ok(self.at)
     }
 }
+
+/// A course on the hub as a center's staff see it: the offer, and which of
+/// the center's live laptops hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CenterCourse {
+    /// The pack as offered to the center, `required` for it or not.
+    pub entry: CatalogEntry,
+    /// Live laptops holding the version offered (or a newer one).
+    pub current: usize,
+    /// Live laptops holding an older version.
+    pub older: usize,
+    /// Live laptops of the center.
+    pub laptops: usize,
+}
+
+/// Every pack the hub offers to `center_id`, with how many of its laptops hold which version.
+pub fn for_center(store: &dyn Storage, center_id: &str) -> Result<Vec<CenterCourse>> {
+    let live: std::collections::HashSet<String> = store
+        .devices(Some(center_id))?
+        .into_iter()
+        .filter(|d| d.revoked_at.is_none())
+        .map(|d| d.id)
+        .collect();
+    let held = store.held_packs(center_id)?;
+    let version = |v: &str| semver::Version::parse(v).ok();
+    Ok(entries(store, Some(center_id))?
+        .into_iter()
+        .map(|entry| {
+            let offered = version(&entry.version);
+            let (mut current, mut older) = (0, 0);
+            for (_, _, v) in held.iter().filter(|(d, p, _)| *p == entry.id && live.contains(d)) {
+                match (version(v), &offered) {
+                    (Some(v), Some(o)) if v < *o => older += 1,
+                    _ => current += 1,
+                }
+            }
+            CenterCourse { entry, current, older, laptops: live.len() }
+        })
+        .collect())
+}

@@ -34,6 +34,8 @@ struct Center {
     kindia: String,
     password: String,
     learner: String,
+    /// The publisher's public key (hex).
+    key: String,
 }
 
 /// A hub with two centers and the networks pack published, a coach of
@@ -77,7 +79,7 @@ fn center() -> Result<Center> {
         )?;
     }
     kalamu(l, &["sync"])?;
-    Ok(Center { hub_data, _hub: hub, url, conakry, kindia, password, learner })
+    Ok(Center { hub_data, _hub: hub, url, conakry, kindia, password, learner, key: key.public_hex() })
 }
 
 async fn sign_in(b: &Browser, url: &str, name: &str, password: &str) -> Result<String> {
@@ -193,6 +195,49 @@ async fn a_coach_signs_in_reads_the_reports_and_exports_them() -> Result<()> {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_coach_requires_a_course_and_sees_which_laptops_hold_it() -> Result<()> {
+    let c = center()?;
+    let b = Browser::start("en").await?;
+    sign_in(&b, &c.url, "Awa Camara", &c.password).await?;
+    b.fill("input[name=old]", &c.password).await?;
+    b.fill("input[name=new]", "kindia-river-2026").await?;
+    b.click("form[action='/password'] button").await?;
+
+    // The laptop told the hub what it holds when it synced.
+    b.open(&format!("{}/centers/{}/laptops", c.url, c.conakry)).await?;
+    let laptops = b.text("#laptops").await?;
+    assert!(laptops.contains(&format!("{PACK}@1.0.0")), "{laptops}");
+
+    assert_eq!(b.click("header nav a[href$='/hub-courses']").await?, "Conakry · Courses on this hub");
+    let row = b.text("#hub-courses tbody tr").await?;
+    assert!(row.starts_with("Introduction to computer networks 1.0.0"), "{row}");
+    assert!(row.ends_with("1 / 1 0"), "the one laptop holds this version, none an older one: {row}");
+
+    // Required from the page: a new laptop of the center fetches it by itself.
+    assert_eq!(
+        b.click("form[action$='/required'] button").await?,
+        "Conakry · Courses on this hub",
+        "{}",
+        b.page_text().await?
+    );
+    let row = b.text("#hub-courses tbody tr").await?;
+    assert!(row.contains(" yes "), "marked required: {row}");
+    assert!(b.text("form[action$='/required'] button").await?.starts_with("No longer require"));
+    let fresh = tempfile::tempdir()?;
+    let f = fresh.path();
+    kalamu(f, &["trust", "add", &c.key, "--name", "Samples"])?;
+    let code = kalamu(c.hub_data.path(), &["hub", "enroll-code", "Conakry"])?;
+    kalamu(f, &["enroll", "--hub", &c.url, "--code", &code, "--name", "Salle 2 poste 5"])?;
+    kalamu(f, &["sync"])?;
+    assert!(kalamu(f, &["packs"])?.contains(PACK), "the required course arrived with the sync");
+    b.open(&format!("{}/centers/{}/hub-courses", c.url, c.conakry)).await?;
+    let row = b.text("#hub-courses tbody tr").await?;
+    assert!(row.ends_with("2 / 2 0"), "both laptops hold it now: {row}");
+    b.screenshot("hub-courses").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn pages_follow_the_browsers_language() -> Result<()> {
     let c = center()?;
     let b = Browser::start("fr-FR,fr;q=0.9,en;q=0.5").await?;
@@ -217,6 +262,7 @@ async fn a_coach_is_refused_other_centers_forms_without_their_token_and_guessing
         format!("/centers/{}/laptops", c.kindia),
         format!("/centers/{}/courses/{PACK}", c.kindia),
         format!("/centers/{}/learners/{}", c.kindia, c.learner),
+        format!("/centers/{}/hub-courses", c.kindia),
         "/centers/00000000-0000-7000-8000-000000000000".to_owned(),
     ] {
         assert_eq!(b.open(&format!("{}{path}", c.url)).await?, "Refused", "{path}");

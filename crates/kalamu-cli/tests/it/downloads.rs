@@ -163,6 +163,49 @@ fn tampered_bytes_on_the_hub_install_nothing() {
     assert_eq!(partial_bytes(&s.laptop), 0, "bytes that do not check out are not kept to resume from");
 }
 
+/// `pack`'s entries written again by another zip tool, in reverse order: the manifest last.
+fn repacked_manifest_last(pack: &Path, out: &Path) {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(pack).unwrap()).unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
+    for i in (0..archive.len()).rev() {
+        let mut entry = archive.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        let options =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(entry.name().unwrap().into_owned(), options).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn a_pack_repacked_by_another_zip_tool_downloads_and_installs_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pack, key) = big_pack(dir.path());
+    let repacked = dir.path().join("repacked.kpack");
+    repacked_manifest_last(&pack, &repacked);
+    let hub = Hub::start();
+    hub.add_center("Centre de Mamou");
+    ok(hub.run(&["trust", "add", &key, "--name", "Ministère"]));
+    ok(hub.run(&["publish", repacked.to_str().unwrap()]));
+    let proxy = Proxy::start(hub.addr);
+    let laptop = Laptop::new();
+    laptop.enroll(&proxy.url(), &hub.code("Centre de Mamou"), "poste 1");
+    ok(laptop.run(&["trust", "add", &key, "--name", "Ministère"]));
+    // Cut once mid-way: the whole file is resumed, then imported as any pack.
+    proxy.set(Fault::CutResponse(2 << 20));
+    assert!(!laptop.run(&["download", BIG]).status.success(), "the cut download stops");
+    assert!(!installed(&laptop));
+    proxy.set(Fault::None);
+    let done = ok(laptop.run(&["download", BIG]));
+    assert!(done.contains("Installed"), "{done}");
+    assert_eq!(partial_bytes(&laptop), 0, "nothing is left in downloads");
+    let part = laptop.store().read_file(BIG, "media/part-07.webm").unwrap();
+    assert_eq!(part, video(7, 256 << 10), "the course reads as published, byte for byte");
+}
+
 #[test]
 fn a_pack_by_a_publisher_the_laptop_does_not_trust_waits_for_a_person() {
     let s = setup(false);

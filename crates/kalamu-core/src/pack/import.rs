@@ -58,7 +58,7 @@ impl Store {
     ) -> Result<ImportReport> {
         let _lock = self.import_lock()?;
         let mut pack = OpenedPack::open(path)?;
-        let signer_name = self.check_trust(&pack, options)?;
+        let signer_name = self.check_trust(&pack.path, pack.signer.as_deref(), options)?;
         let upgraded_from = self.check_newer(&pack.manifest)?;
         self.check_space(&pack.manifest.files)?;
 
@@ -104,22 +104,27 @@ impl Store {
 
     /// Serialises imports and garbage collection across processes; the OS
     /// drops the lock if the process dies.
-    fn import_lock(&self) -> Result<File> {
+    pub(crate) fn import_lock(&self) -> Result<File> {
         let path = self.dir().join("import.lock");
         let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         file.lock().map_err(|e| Error::io("cannot lock", &path, e))?;
         Ok(file)
     }
 
-    fn check_trust(&self, pack: &OpenedPack, options: ImportOptions) -> Result<Option<String>> {
-        match &pack.signer {
+    pub(crate) fn check_trust(
+        &self,
+        pack: &Path,
+        signer: Option<&str>,
+        options: ImportOptions,
+    ) -> Result<Option<String>> {
+        match signer {
             Some(key) => match self.trusted_name(key)? {
                 Some(name) => Ok(Some(name)),
                 None if options.allow_unsigned => Ok(None),
-                None => Err(Error::UnknownPublisher { pack: pack.path.clone(), key: key.clone() }),
+                None => Err(Error::UnknownPublisher { pack: pack.to_path_buf(), key: key.to_owned() }),
             },
             None if options.allow_unsigned => Ok(None),
-            None => Err(Error::Unsigned { pack: pack.path.clone() }),
+            None => Err(Error::Unsigned { pack: pack.to_path_buf() }),
         }
     }
 
@@ -137,7 +142,7 @@ impl Store {
         }
     }
 
-    fn check_space(&self, files: &[FileEntry]) -> Result<()> {
+    pub(crate) fn check_space(&self, files: &[FileEntry]) -> Result<()> {
         let mut stmt =
             self.conn().prepare_cached("SELECT 1 FROM content_chunks WHERE content = ?1 LIMIT 1")?;
         let mut needed = 0u64;
@@ -177,7 +182,7 @@ impl Store {
     }
 
     /// Makes the pack visible: one transaction over the pack, its files and their chunk lists.
-    fn install(&self, pack: &OpenedPack, files: &[(FileEntry, ChunkList)]) -> Result<PackSummary> {
+    pub(crate) fn install(&self, pack: &OpenedPack, files: &[(FileEntry, ChunkList)]) -> Result<PackSummary> {
         let m = &pack.manifest;
         let tx = self.conn().unchecked_transaction()?;
         // Checked again inside the transaction: another process may have installed meanwhile.
@@ -233,6 +238,6 @@ impl Store {
 
 /// Whether an import that failed this way keeps the chunks it wrote, so a
 /// retry resumes: a read error (pulled USB stick) does; bad content does not.
-fn keeps_chunks(err: &Error) -> bool {
+pub(crate) fn keeps_chunks(err: &Error) -> bool {
     !matches!(err, Error::Pack { problem, .. } if !matches!(problem, Problem::Truncated { .. }))
 }

@@ -1,6 +1,7 @@
 //! Course packs (`.kpack`): the format, building, signing, verifying and
 //! importing them. See `course-packs/FORMAT.md` for the specification.
 
+pub mod arriving;
 pub mod build;
 mod chunker;
 pub mod import;

@@ -155,50 +155,74 @@ impl OpenedPack {
         let mut done = 0u64;
         let mut buf = vec![0u8; READ_BUF];
         for (i, f) in files {
-            let fail = |problem| Error::pack(&self.path, problem);
-            let mut entry = self.archive.by_index(i).map_err(|e| fail(zip_problem(&f.path, e)))?;
-            sink.begin(&f)?;
-            let mut hasher = blake3::Hasher::new();
-            let mut sniffer = Sniffer::new(media_type_for(&f.path));
-            let mut seen = 0u64;
-            loop {
-                let n = read_full(&mut entry, &mut buf).map_err(|e| fail(io_problem(&f.path, e)))?;
-                if n == 0 {
-                    break;
-                }
-                seen += n as u64;
-                if seen > f.size {
-                    return Err(fail(Problem::SizeMismatch {
-                        path: f.path.clone(),
-                        expected: f.size,
-                        found: seen,
-                    }));
-                }
-                hasher.update(&buf[..n]);
-                sniffer.update(&buf[..n]);
-                sink.write(&buf[..n])?;
-                done += n as u64;
-                progress(Progress { done, total });
+            let mut entry =
+                self.archive.by_index(i).map_err(|e| Error::pack(&self.path, zip_problem(&f.path, e)))?;
+            let mut checked = Checked { pack: &self.path, buf: &mut buf, done: &mut done, total };
+            checked.file(&mut entry, &f, sink, progress)?;
+        }
+        Ok(())
+    }
+}
+
+/// The state of a pass that checks files one after another.
+pub(crate) struct Checked<'a> {
+    /// The pack file, for errors.
+    pub pack: &'a Path,
+    /// The read buffer, reused from file to file.
+    pub buf: &'a mut Vec<u8>,
+    /// Content bytes checked so far.
+    pub done: &'a mut u64,
+    /// Content bytes in all.
+    pub total: u64,
+}
+
+impl Checked<'_> {
+    /// Streams one file's content through `sink`, checking its size, hash and type.
+    pub fn file(
+        &mut self,
+        entry: &mut dyn Read,
+        f: &FileEntry,
+        sink: &mut dyn FileSink,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
+        let fail = |problem| Error::pack(self.pack, problem);
+        sink.begin(f)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut sniffer = Sniffer::new(media_type_for(&f.path));
+        let mut seen = 0u64;
+        loop {
+            let n = read_full(entry, self.buf).map_err(|e| fail(io_problem(&f.path, e)))?;
+            if n == 0 {
+                break;
             }
-            if seen != f.size {
+            seen += n as u64;
+            if seen > f.size {
                 return Err(fail(Problem::SizeMismatch {
                     path: f.path.clone(),
                     expected: f.size,
                     found: seen,
                 }));
             }
-            if hasher.finalize().to_hex().as_str() != f.blake3 {
-                return Err(fail(Problem::HashMismatch { path: f.path.clone() }));
-            }
-            if !sniffer.fits() {
-                return Err(fail(Problem::NotWhatItClaims {
-                    path: f.path.clone(),
-                    claimed: media_type_for(&f.path),
-                }));
-            }
-            sink.end(&f)?;
+            let bytes = &self.buf[..n];
+            hasher.update(bytes);
+            sniffer.update(bytes);
+            sink.write(bytes)?;
+            *self.done += n as u64;
+            progress(Progress { done: *self.done, total: self.total });
         }
-        Ok(())
+        if seen != f.size {
+            return Err(fail(Problem::SizeMismatch { path: f.path.clone(), expected: f.size, found: seen }));
+        }
+        if hasher.finalize().to_hex().as_str() != f.blake3 {
+            return Err(fail(Problem::HashMismatch { path: f.path.clone() }));
+        }
+        if !sniffer.fits() {
+            return Err(fail(Problem::NotWhatItClaims {
+                path: f.path.clone(),
+                claimed: media_type_for(&f.path),
+            }));
+        }
+        sink.end(f)
     }
 }
 
@@ -238,7 +262,7 @@ fn read_small(
 }
 
 /// Fills `buf` as far as the reader allows; 0 only at the end.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
@@ -251,7 +275,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn zip_problem(path: &str, e: ZipError) -> Problem {
+pub(crate) fn zip_problem(path: &str, e: ZipError) -> Problem {
     match e {
         ZipError::Io(io) => io_problem(path, io),
         ZipError::UnsupportedArchive(why) => {
@@ -262,6 +286,6 @@ fn zip_problem(path: &str, e: ZipError) -> Problem {
     }
 }
 
-fn io_problem(path: &str, e: std::io::Error) -> Problem {
+pub(crate) fn io_problem(path: &str, e: std::io::Error) -> Problem {
     Problem::Truncated { path: path.to_owned(), detail: e.to_string() }
 }

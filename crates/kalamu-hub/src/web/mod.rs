@@ -57,6 +57,8 @@ pub fn routes() -> Router<Store> {
         .route("/centers/{center}/laptops", get(laptops))
         .route("/centers/{center}/laptops/{device}/revoke", post(revoke))
         .route("/centers/{center}/codes", post(make_code))
+        .route("/centers/{center}/hub-courses", get(hub_courses))
+        .route("/centers/{center}/hub-courses/{pack}/required", post(set_required))
 }
 
 /// What every staff request brings: its language, cookies, path and address.
@@ -411,7 +413,7 @@ async fn overview(State(store): State<Store>, ctx: Ctx, Path(center): Path<Strin
         let now = now_millis();
         let o = report::overview(store, &center.id, now)?;
         let f = ctx.frame(Some(session), Some(&center));
-        let (intro, tables) = pages::overview(&f, &center, &o, now);
+        let (intro, tables) = pages::overview(&f, &center, &o, &held(store, &center.id)?, now);
         ctx.report(&f, &format!("{} · {}", center.name, ctx.lang.words().overview), intro, tables)
     })
     .await
@@ -475,8 +477,50 @@ fn laptops_page(
     let now = now_millis();
     let devices = store.devices(Some(&center.id))?;
     let f = ctx.frame(Some(session), Some(center));
-    let (intro, tables) = pages::laptops(&f, center, &devices, now, code);
+    let (intro, tables) = pages::laptops(&f, center, &devices, &held(store, &center.id)?, now, code);
     ctx.report(&f, &format!("{} · {}", center.name, ctx.lang.words().laptops), intro, tables)
+}
+
+/// The courses each of a center's laptops holds.
+fn held(store: &dyn Storage, center_id: &str) -> Result<pages::Held> {
+    let mut held = pages::Held::new();
+    for (device, pack, version) in store.held_packs(center_id)? {
+        held.entry(device).or_default().push(format!("{pack}@{version}"));
+    }
+    Ok(held)
+}
+
+async fn hub_courses(State(store): State<Store>, ctx: Ctx, Path(center): Path<String>) -> Response {
+    ctx.signed_in(store, move |store, ctx, session| {
+        let center = center_for(store, session, &center)?;
+        let courses = crate::catalog::for_center(store, &center.id)?;
+        let f = ctx.frame(Some(session), Some(&center));
+        let (intro, tables) = pages::hub_courses(&f, &center, &courses);
+        ctx.report(&f, &format!("{} · {}", center.name, ctx.lang.words().hub_courses), intro, tables)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RequiredForm {
+    #[serde(default)]
+    csrf: String,
+    required: u8,
+}
+
+async fn set_required(
+    State(store): State<Store>,
+    ctx: Ctx,
+    Path((center, pack)): Path<(String, String)>,
+    Form(form): Form<RequiredForm>,
+) -> Response {
+    ctx.signed_in(store, move |store, ctx, session| {
+        Ctx::check_form(session, &form.csrf)?;
+        let center = center_for(store, session, &center)?;
+        crate::catalog::require(store, &pack, &center.id, form.required == 1)?;
+        Ok(ctx.redirect(&format!("/centers/{}/hub-courses", center.id)))
+    })
+    .await
 }
 
 async fn laptops(State(store): State<Store>, ctx: Ctx, Path(center): Path<String>) -> Response {

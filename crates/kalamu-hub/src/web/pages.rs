@@ -7,6 +7,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::table::{Cell, Table};
 use super::words::{Lang, Words};
 use crate::admin::EnrollCode;
+use crate::catalog::CenterCourse;
 use crate::report::{Grid, LaptopWarning, LearnerReport, Overview, QuizReport};
 use crate::storage::{Center, DeviceInfo, StaffSession};
 
@@ -50,6 +51,7 @@ impl Frame<'_> {
                             nav {
                                 a href={ "/centers/" (c.id) } { (c.name) }
                                 a href={ "/centers/" (c.id) "/laptops" } { (w.laptops) }
+                                a href={ "/centers/" (c.id) "/hub-courses" } { (w.hub_courses) }
                             }
                         }
                         span.grow {}
@@ -128,7 +130,7 @@ pub fn centers(f: &Frame, centers: &[Center]) -> Vec<Table> {
 }
 
 /// A center's front page.
-pub fn overview(f: &Frame, center: &Center, o: &Overview, now: i64) -> (Markup, Vec<Table>) {
+pub fn overview(f: &Frame, center: &Center, o: &Overview, held: &Held, now: i64) -> (Markup, Vec<Table>) {
     let w = f.words();
     let base = format!("/centers/{}", center.id);
     let intro = html! {
@@ -174,7 +176,7 @@ pub fn overview(f: &Frame, center: &Center, o: &Overview, now: i64) -> (Markup, 
             })
             .collect(),
     };
-    let laptops = laptop_table(w, &o.laptops.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(), now, None);
+    let laptops = laptop_table(w, &o.laptops.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(), now, held);
     (intro, vec![learners, courses, laptops])
 }
 
@@ -190,8 +192,11 @@ fn warning_text(w: &Words, warnings: &[LaptopWarning]) -> String {
         .join(", ")
 }
 
-/// The laptops table; with `csrf`, each live laptop gets a revoke button (in HTML only).
-fn laptop_table(w: &Words, devices: &[DeviceInfo], now: i64, _csrf: Option<&str>) -> Table {
+/// The courses each laptop holds, as `pack@version`, by device id.
+pub type Held = std::collections::HashMap<String, Vec<String>>;
+
+/// The laptops table, with the courses each holds.
+fn laptop_table(w: &Words, devices: &[DeviceInfo], now: i64, held: &Held) -> Table {
     Table {
         id: "laptops",
         caption: w.laptops.into(),
@@ -202,6 +207,7 @@ fn laptop_table(w: &Words, devices: &[DeviceInfo], now: i64, _csrf: Option<&str>
             w.events_held.into(),
             w.enrolled.into(),
             w.revoked.into(),
+            w.courses_held.into(),
             w.warnings.into(),
         ],
         rows: devices
@@ -215,6 +221,7 @@ fn laptop_table(w: &Words, devices: &[DeviceInfo], now: i64, _csrf: Option<&str>
                     Cell::text(d.events.to_string()),
                     Cell::text(time(d.enrolled_at)),
                     Cell::text(d.revoked_at.map_or_else(String::new, time)),
+                    Cell::text(held.get(&d.id).map(|p| p.join(" ")).unwrap_or_default()),
                     if warnings.is_empty() {
                         Cell::text("")
                     } else {
@@ -418,12 +425,13 @@ pub fn laptops(
     f: &Frame,
     center: &Center,
     devices: &[DeviceInfo],
+    held: &Held,
     now: i64,
     code: Option<&EnrollCode>,
 ) -> (Markup, Vec<Table>) {
     let w = f.words();
     let base = format!("/centers/{}", center.id);
-    let table = laptop_table(w, devices, now, None);
+    let table = laptop_table(w, devices, now, held);
     let live: Vec<&DeviceInfo> = devices.iter().filter(|d| d.revoked_at.is_none()).collect();
     let intro = html! {
         @if let Some(c) = code {
@@ -450,6 +458,52 @@ pub fn laptops(
                 }
             }
         }
+    };
+    (intro, vec![table])
+}
+
+/// The courses on the hub for a center: each one's version, size and
+/// signer, whether the center requires it (with a button to change that),
+/// and how many of its laptops hold it.
+pub fn hub_courses(f: &Frame, center: &Center, courses: &[CenterCourse]) -> (Markup, Vec<Table>) {
+    let w = f.words();
+    let base = format!("/centers/{}", center.id);
+    let intro = html! {
+        @if courses.is_empty() { p.notice { (w.no_courses_published) } }
+        @for c in courses {
+            form.inline.noprint method="post" action={ (base) "/hub-courses/" (c.entry.id) "/required" } {
+                (f.csrf())
+                input type="hidden" name="required" value=(if c.entry.required { "0" } else { "1" });
+                button type="submit" {
+                    (if c.entry.required { w.no_longer_require } else { w.require }) ": " (c.entry.title)
+                }
+            }
+        }
+    };
+    let table = Table {
+        id: "hub-courses",
+        caption: w.hub_courses.into(),
+        head: vec![
+            w.course.into(),
+            w.version.into(),
+            w.size.into(),
+            w.required.into(),
+            w.with_this_version.into(),
+            w.with_older_version.into(),
+        ],
+        rows: courses
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::link(&c.entry.title, format!("{base}/courses/{}", c.entry.id)),
+                    Cell::text(&c.entry.version),
+                    Cell::text(format!("{:.1} MB", c.entry.bytes as f64 / 1e6)),
+                    Cell::text(if c.entry.required { w.yes } else { "" }),
+                    Cell::text(format!("{} / {}", c.current, c.laptops)),
+                    Cell::text(c.older.to_string()),
+                ]
+            })
+            .collect(),
     };
     (intro, vec![table])
 }

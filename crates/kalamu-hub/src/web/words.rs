@@ -142,6 +142,17 @@ pub struct Words {
     pub revoke_confirm: &'static str,
     pub opened: &'static str,
     pub events: &'static str,
+    pub hub_courses: &'static str,
+    pub version: &'static str,
+    pub size: &'static str,
+    pub required: &'static str,
+    pub require: &'static str,
+    pub no_longer_require: &'static str,
+    pub with_this_version: &'static str,
+    pub with_older_version: &'static str,
+    pub courses_held: &'static str,
+    pub yes: &'static str,
+    pub no_courses_published: &'static str,
 }
 
 /// English.
@@ -217,6 +228,17 @@ pub static EN: Words = Words {
     revoke_confirm: "The laptop will no longer sync. It can come back only as a new laptop.",
     opened: "opened",
     events: "events",
+    hub_courses: "Courses on this hub",
+    version: "Version",
+    size: "Size",
+    required: "Required",
+    require: "Require",
+    no_longer_require: "No longer require",
+    with_this_version: "Laptops with this version",
+    with_older_version: "With an older version",
+    courses_held: "Courses held",
+    yes: "yes",
+    no_courses_published: "No course is published on this hub yet (kalamu hub publish).",
 };
 
 /// French.
@@ -292,4 +314,15 @@ pub static FR: Words = Words {
     revoke_confirm: "L'ordinateur ne se synchronisera plus. Il ne pourra revenir que comme nouvel ordinateur.",
     opened: "ouverte",
     events: "événements",
+    hub_courses: "Cours sur ce hub",
+    version: "Version",
+    size: "Taille",
+    required: "Obligatoire",
+    require: "Rendre obligatoire",
+    no_longer_require: "Ne plus rendre obligatoire",
+    with_this_version: "Ordinateurs avec cette version",
+    with_older_version: "Avec une version plus ancienne",
+    courses_held: "Cours présents",
+    yes: "oui",
+    no_courses_published: "Aucun cours n'est publié sur ce hub (kalamu hub publish).",
 };
