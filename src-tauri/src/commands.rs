@@ -72,10 +72,17 @@ pub fn learners(state: State<'_, AppState>) -> CommandResult<Vec<Learner>> {
 
 /// Adds a learner (with an optional four-digit PIN) and makes them the current one.
 #[tauri::command]
-pub fn add_learner(state: State<'_, AppState>, name: String, pin: Option<String>) -> CommandResult<Learner> {
+pub fn add_learner(
+    state: State<'_, AppState>,
+    sync: State<'_, Arc<SyncHandle>>,
+    name: String,
+    pin: Option<String>,
+) -> CommandResult<Learner> {
     let store = state.store()?;
     let learner = store.add_learner_with_pin(&name, pin.as_deref().filter(|p| !p.is_empty()))?;
     store.set_current_learner(&learner.id)?;
+    // A new learner is an event: the center's other laptops learn of them with the next sync.
+    sync.recorded();
     Ok(learner)
 }
 

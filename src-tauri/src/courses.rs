@@ -10,9 +10,6 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
 
-/// Event carrying a download's progress to the window.
-pub const DOWNLOAD_PROGRESS_EVENT: &str = "download-progress";
-
 /// Runs `f` with a store of its own and a network runtime, off the window's threads.
 async fn with_network<T: Send + 'static>(
     app: AppHandle,
@@ -57,7 +54,7 @@ pub async fn download_course(
             // A few hundred events at most, whatever the size.
             if done == total || done.abs_diff(last.0) >= (total / 200).max(1 << 20) || total != last.1 {
                 last = (done, total);
-                let _ = app.emit(DOWNLOAD_PROGRESS_EVENT, p);
+                let _ = app.emit(crate::names::DOWNLOAD_PROGRESS, p);
             }
         };
         let options = ImportOptions { allow_unsigned };

@@ -12,9 +12,6 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
 
-/// Event carrying import progress to the window.
-pub const PROGRESS_EVENT: &str = "import-progress";
-
 /// Where staff are likely to have put pack files: `$KALAMU_PACK_DIRS`, then
 /// removable media and the user's downloads.
 pub fn search_roots() -> Vec<PathBuf> {
@@ -51,7 +48,7 @@ pub async fn import_pack(app: AppHandle, path: String, allow_unsigned: bool) -> 
         let mut progress = |p: Progress| {
             if p.done == p.total || p.done - last >= (p.total / 200).max(1 << 20) {
                 last = p.done;
-                let _ = app.emit(PROGRESS_EVENT, p);
+                let _ = app.emit(crate::names::IMPORT_PROGRESS, p);
             }
         };
         Ok(store.import_pack(std::path::Path::new(&path), ImportOptions { allow_unsigned }, &mut progress)?)

@@ -11,6 +11,7 @@ mod error;
 mod import;
 mod lesson;
 mod media;
+mod names;
 mod state;
 mod sync;
 

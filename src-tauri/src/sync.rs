@@ -116,7 +116,7 @@ impl SyncHandle {
 
     fn publish(&self, app: &AppHandle, status: SyncStatus) {
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = status.clone();
-        let _ = app.emit("sync-status", status);
+        let _ = app.emit(crate::names::SYNC_STATUS, status);
     }
 }
 
@@ -179,7 +179,7 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
                     .map(|r| LowSpace { free_mb: r.free >> 20, reserve_mb: r.reserve.div_ceil(1 << 20) });
                 failures = 0;
                 wait = EVERY;
-                keep_up(dir);
+                keep_up(app, dir);
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -194,18 +194,22 @@ fn run(app: &AppHandle, handle: &SyncHandle, dir: &std::path::Path, nudges: mpsc
 
 /// Fetches the courses the center requires, on a thread of its own so a
 /// long download never holds up progress reaching the hub; one at a time.
-fn keep_up(dir: &std::path::Path) {
+fn keep_up(app: &AppHandle, dir: &std::path::Path) {
     static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if RUNNING.swap(true, std::sync::atomic::Ordering::AcqRel) {
         return;
     }
-    let dir = dir.to_owned();
+    let (app, dir) = (app.clone(), dir.to_owned());
     let spawned = std::thread::Builder::new().name("kalamu-courses".into()).spawn(move || {
         if let (Ok(store), Ok(runtime)) =
             (Store::open_dir(&dir), tokio::runtime::Builder::new_current_thread().enable_all().build())
         {
             match runtime.block_on(kalamu_client::download::keep_up(&store, |_, _| {})) {
                 Ok(kept) => {
+                    if !kept.fetched.is_empty() {
+                        // The library shows the course without anyone asking.
+                        let _ = app.emit(crate::names::LIBRARY_CHANGED, ());
+                    }
                     for (id, e) in kept.failed {
                         eprintln!("kalamu-app: the required course {id} is not installed yet: {e}");
                     }

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod shared;
-use shared::{HubProcess, Relay, kalamu};
+use shared::{HubProcess, Relay, ended_children_cpu_seconds, kalamu};
 
 const PACK: &str = "org.kalamu.bench.download";
 const FILES: usize = 100;
@@ -48,32 +48,43 @@ fn main() {
     let code = kalamu(&hub_dir, &["hub", "enroll-code", "Centre de Siguiri"]);
     kalamu(&laptop, &["enroll", "--hub", &relay.url(), "--code", &code, "--name", "bench"]);
 
-    // Baseline: curl writes the same file to disk.
+    // Baseline: curl writes the same file to disk, by the same relay.
     let token = device_token(&laptop);
+    let (hub_cpu, child_cpu) = (hub.cpu_seconds(), ended_children_cpu_seconds());
     let t = Instant::now();
     let curl = Command::new("curl")
         .args(["-sS", "--fail", "-o"])
         .arg(w.join("curl.kpack"))
         .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!("http://{}/v1/packs/{PACK}", hub.addr))
+        .arg(format!("{}/v1/packs/{PACK}", relay.url()))
         .status()
         .unwrap();
     assert!(curl.success());
     let curl_time = t.elapsed();
+    let curl_cpu = (hub.cpu_seconds() - hub_cpu, ended_children_cpu_seconds() - child_cpu);
     let _ = Command::new("sync").status();
     let _ = std::fs::remove_file(w.join("curl.kpack"));
 
+    let (hub_cpu, child_cpu) = (hub.cpu_seconds(), ended_children_cpu_seconds());
+    let before = relay.bytes().1;
     let t = Instant::now();
     kalamu(&laptop, &["download", PACK]);
     let took = t.elapsed();
-    let (_, down) = relay.bytes();
+    let kalamu_cpu = (hub.cpu_seconds() - hub_cpu, ended_children_cpu_seconds() - child_cpu);
+    let down = relay.bytes().1 - before;
     println!("\n1. download and install of the {} MB pack", size / 1_000_000);
-    println!("   curl to disk (baseline)                  {:>7.2} s", curl_time.as_secs_f64());
     println!(
-        "   kalamu download (fetch, verify, install) {:>7.2} s  ({:.2}× curl; target ≤ 1.3×; {} bytes over the link)",
+        "   curl to disk (baseline)                  {:>7.2} s  (CPU: hub {:.2} s, curl {:.2} s)",
+        curl_time.as_secs_f64(),
+        curl_cpu.0,
+        curl_cpu.1
+    );
+    println!(
+        "   kalamu download (fetch, verify, install) {:>7.2} s  ({:.2}× curl; target ≤ 1.3×; {down} bytes over the link; CPU: hub {:.2} s, laptop {:.2} s)",
         took.as_secs_f64(),
         took.as_secs_f64() / curl_time.as_secs_f64(),
-        down
+        kalamu_cpu.0,
+        kalamu_cpu.1
     );
 
     // 2. 5% of the videos change.

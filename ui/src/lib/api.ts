@@ -1,6 +1,6 @@
-// Typed calls into the Tauri commands of src-tauri/src/commands.rs. The
-// types are generated from the Rust ones (ts-rs, in ./bindings, written by
-// `cargo test`); none is copied by hand.
+// Typed calls into the Tauri commands of src-tauri. The types are generated
+// from the Rust ones (ts-rs, in ./bindings, written by `cargo test`), and so
+// are the command and event names (./bindings/names.ts); none is copied by hand.
 import { invoke } from "@tauri-apps/api/core";
 import type { PackSummary } from "./bindings/PackSummary";
 import type { Learner } from "./bindings/Learner";
@@ -36,6 +36,7 @@ import type { WireCode } from "./bindings/WireCode";
 import type { Offer } from "./bindings/Offer";
 import type { OfferStatus } from "./bindings/OfferStatus";
 import type { DownloadProgress } from "./bindings/DownloadProgress";
+import { COMMAND } from "./bindings/names";
 
 export type {
   PackSummary,
@@ -90,36 +91,34 @@ export function isCommandError(e: unknown): e is CommandError {
 }
 
 export const api = {
-  appInfo: () => invoke<AppInfo>("app_info"),
-  ready: () => invoke<void>("ready"),
-  library: () => invoke<PackSummary[]>("library"),
-  learners: () => invoke<Learner[]>("learners"),
-  addLearner: (name: string, pin: string | null) => invoke<Learner>("add_learner", { name, pin }),
-  selectLearner: (id: string, pin: string | null) => invoke<Learner>("select_learner", { id, pin }),
-  setLanguage: (language: string) => invoke<void>("set_language", { language }),
-  findPacks: () => invoke<FoundPack[]>("find_packs"),
-  syncStatus: () => invoke<SyncStatus>("sync_status"),
-  syncNow: () => invoke<void>("sync_now"),
-  enroll: (hubUrl: string, code: string) => invoke<Enrolled>("enroll", { hubUrl, code }),
-  setHubUrl: (hubUrl: string) => invoke<string>("set_hub_url", { hubUrl }),
-  findBundles: () => invoke<FoundPack[]>("find_bundles"),
-  bundleDestination: () => invoke<string | null>("bundle_destination"),
-  exportBundle: (path: string) => invoke<number>("export_bundle", { path }),
-  importBundle: (path: string) => invoke<BundleImport>("import_bundle", { path }),
-  previewPack: (path: string) => invoke<PackPreview>("preview_pack", { path }),
+  appInfo: () => invoke<AppInfo>(COMMAND.app_info),
+  ready: () => invoke<void>(COMMAND.ready),
+  library: () => invoke<PackSummary[]>(COMMAND.library),
+  learners: () => invoke<Learner[]>(COMMAND.learners),
+  addLearner: (name: string, pin: string | null) => invoke<Learner>(COMMAND.add_learner, { name, pin }),
+  selectLearner: (id: string, pin: string | null) => invoke<Learner>(COMMAND.select_learner, { id, pin }),
+  setLanguage: (language: string) => invoke<void>(COMMAND.set_language, { language }),
+  findPacks: () => invoke<FoundPack[]>(COMMAND.find_packs),
+  syncStatus: () => invoke<SyncStatus>(COMMAND.sync_status),
+  syncNow: () => invoke<void>(COMMAND.sync_now),
+  enroll: (hubUrl: string, code: string) => invoke<Enrolled>(COMMAND.enroll, { hubUrl, code }),
+  setHubUrl: (hubUrl: string) => invoke<string>(COMMAND.set_hub_url, { hubUrl }),
+  findBundles: () => invoke<FoundPack[]>(COMMAND.find_bundles),
+  bundleDestination: () => invoke<string | null>(COMMAND.bundle_destination),
+  exportBundle: (path: string) => invoke<number>(COMMAND.export_bundle, { path }),
+  importBundle: (path: string) => invoke<BundleImport>(COMMAND.import_bundle, { path }),
+  previewPack: (path: string) => invoke<PackPreview>(COMMAND.preview_pack, { path }),
   importPack: (path: string, allowUnsigned: boolean) =>
-    invoke<ImportReport>("import_pack", { path, allowUnsigned }),
-  hubCourses: () => invoke<Offer[]>("hub_courses"),
+    invoke<ImportReport>(COMMAND.import_pack, { path, allowUnsigned }),
+  hubCourses: () => invoke<Offer[]>(COMMAND.hub_courses),
   downloadCourse: (packId: string, allowUnsigned: boolean) =>
-    invoke<ImportReport>("download_course", { packId, allowUnsigned }),
-  outline: (packId: string) => invoke<Outline>("outline", { packId }),
-  progress: (learnerId: string) => invoke<LearnerProgress>("progress", { learnerId }),
+    invoke<ImportReport>(COMMAND.download_course, { packId, allowUnsigned }),
+  outline: (packId: string) => invoke<Outline>(COMMAND.outline, { packId }),
+  progress: (learnerId: string) => invoke<LearnerProgress>(COMMAND.progress, { learnerId }),
   record: (learnerId: string, packId: string, lessonId: string, body: EventBody) =>
-    invoke<void>("record", { learnerId, packId, lessonId, body }),
+    invoke<void>(COMMAND.record, { learnerId, packId, lessonId, body }),
   answerQuiz: (learnerId: string, packId: string, lessonId: string, answers: Record<string, Answer>) =>
-    invoke<Graded>("answer_quiz", { learnerId, packId, lessonId, answers }),
+    invoke<Graded>(COMMAND.answer_quiz, { learnerId, packId, lessonId, answers }),
 };
 
-export const IMPORT_PROGRESS_EVENT = "import-progress";
-export const DOWNLOAD_PROGRESS_EVENT = "download-progress";
-export const SYNC_STATUS_EVENT = "sync-status";
+export { IMPORT_PROGRESS_EVENT, DOWNLOAD_PROGRESS_EVENT, SYNC_STATUS_EVENT, LIBRARY_CHANGED_EVENT } from "./bindings/names";

@@ -70,6 +70,14 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// User and system CPU time of this process's children that have ended.
+pub fn ended_children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = [13, 14].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
+    ticks / 100.0
+}
+
 /// A TCP relay that counts the bytes it carries, and can cut the link after
 /// a number of bytes sent to the hub, or carry it as a slow line.
 pub struct Relay {
