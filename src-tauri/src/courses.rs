@@ -39,12 +39,13 @@ pub async fn hub_courses(app: AppHandle, _state: State<'_, AppState>) -> Command
 }
 
 /// Downloads and installs a course from the hub, emitting progress;
-/// `allow_unsigned` is the person's explicit decision about its signer.
+/// `allow_unsigned` and `accept_new_publisher` are the person's explicit decisions about its signer.
 #[tauri::command]
 pub async fn download_course(
     app: AppHandle,
     pack_id: String,
     allow_unsigned: bool,
+    accept_new_publisher: bool,
 ) -> CommandResult<ImportReport> {
     with_network(app, move |app, store, runtime| {
         let mut last = (0u64, 0u64);
@@ -57,7 +58,7 @@ pub async fn download_course(
                 let _ = app.emit(crate::names::DOWNLOAD_PROGRESS, p);
             }
         };
-        let options = ImportOptions { allow_unsigned };
+        let options = ImportOptions { allow_unsigned, accept_new_publisher };
         Ok(runtime.block_on(download::download(store, &pack_id, options, progress))?)
     })
     .await

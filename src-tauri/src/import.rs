@@ -38,9 +38,15 @@ pub fn preview_pack(state: State<'_, AppState>, path: String) -> CommandResult<P
     Ok(state.store()?.preview_pack(std::path::Path::new(&path))?)
 }
 
-/// Imports a pack, emitting progress; `allow_unsigned` is the person's explicit decision.
+/// Imports a pack, emitting progress; `allow_unsigned` and
+/// `accept_new_publisher` are the person's explicit decisions.
 #[tauri::command]
-pub async fn import_pack(app: AppHandle, path: String, allow_unsigned: bool) -> CommandResult<ImportReport> {
+pub async fn import_pack(
+    app: AppHandle,
+    path: String,
+    allow_unsigned: bool,
+    accept_new_publisher: bool,
+) -> CommandResult<ImportReport> {
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<AppState>();
         let store = state.store()?;
@@ -51,7 +57,8 @@ pub async fn import_pack(app: AppHandle, path: String, allow_unsigned: bool) -> 
                 let _ = app.emit(crate::names::IMPORT_PROGRESS, p);
             }
         };
-        Ok(store.import_pack(std::path::Path::new(&path), ImportOptions { allow_unsigned }, &mut progress)?)
+        let options = ImportOptions { allow_unsigned, accept_new_publisher };
+        Ok(store.import_pack(std::path::Path::new(&path), options, &mut progress)?)
     })
     .await
     .map_err(|e| CommandError { code: "internal", message: e.to_string() })?

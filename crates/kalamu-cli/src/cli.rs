@@ -32,6 +32,9 @@ pub enum Command {
         /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
         #[arg(long)]
         allow_unsigned: bool,
+        /// Accept an upgrade signed by another publisher than the installed version (it replaces the course and its answer key).
+        #[arg(long)]
+        accept_new_publisher: bool,
     },
     /// List installed packs.
     Packs(ListArgs),
@@ -73,6 +76,9 @@ pub enum Command {
         /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
         #[arg(long)]
         allow_unsigned: bool,
+        /// Accept an upgrade signed by another publisher than the installed version (it replaces the course and its answer key).
+        #[arg(long)]
+        accept_new_publisher: bool,
     },
     /// Run and manage a center's hub.
     Hub(HubArgs),

@@ -27,10 +27,13 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Pack(cmd) => pack(cmd, existing_store),
         Command::Trust(cmd) => trust(cmd, &store()?),
-        Command::Import { file, allow_unsigned } => {
+        Command::Import { file, allow_unsigned, accept_new_publisher } => {
             let store = store()?;
             let bar = Bar::new("Importing");
-            let options = ImportOptions { allow_unsigned: *allow_unsigned };
+            let options = ImportOptions {
+                allow_unsigned: *allow_unsigned,
+                accept_new_publisher: *accept_new_publisher,
+            };
             let is_patch = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("kpatch"));
             let report = if is_patch {
                 store.import_patch(file, options, &mut |p: Progress| bar.set(p))?
@@ -63,8 +66,12 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Sync(args) => crate::sync::sync(&store()?, args),
         Command::Catalog(list) => crate::sync::catalog(&store()?, list),
-        Command::Download { pack_id, allow_unsigned } => {
-            crate::sync::download(&store()?, pack_id, ImportOptions { allow_unsigned: *allow_unsigned })
+        Command::Download { pack_id, allow_unsigned, accept_new_publisher } => {
+            let options = ImportOptions {
+                allow_unsigned: *allow_unsigned,
+                accept_new_publisher: *accept_new_publisher,
+            };
+            crate::sync::download(&store()?, pack_id, options)
         }
         Command::Hub(args) => crate::hub::run(args, &datadir::resolve(cli.data.as_deref())?),
         Command::Learner(LearnerCommand::List(list)) => {

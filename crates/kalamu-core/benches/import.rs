@@ -275,8 +275,13 @@ fn child_import(args: &str) {
         });
     }
     let store = Store::open_dir(Path::new(data)).unwrap();
-    let report =
-        store.import_pack(Path::new(pack), ImportOptions { allow_unsigned: true }, &mut |_| {}).unwrap();
+    let report = store
+        .import_pack(
+            Path::new(pack),
+            ImportOptions { allow_unsigned: true, ..Default::default() },
+            &mut |_| {},
+        )
+        .unwrap();
     let peak = fs::read_to_string("/proc/self/status").ok().and_then(|s| vm_hwm(&s)).unwrap_or(0);
     let mut json = serde_json::to_value(&report).unwrap();
     json["peak_kib"] = peak.into();

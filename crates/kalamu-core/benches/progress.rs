@@ -28,7 +28,9 @@ fn main() {
     let pack = dir.path().join("p.kpack");
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs/networks-intro");
     build(&src, &pack, None, &mut |_| {}).unwrap();
-    store.import_pack(&pack, ImportOptions { allow_unsigned: true }, &mut |_| {}).unwrap();
+    store
+        .import_pack(&pack, ImportOptions { allow_unsigned: true, ..Default::default() }, &mut |_| {})
+        .unwrap();
     let manifest = store.manifest(PACK).unwrap();
     let lessons: Vec<String> =
         manifest.modules.iter().flat_map(|m| &m.lessons).map(|l| l.id.clone()).collect();

@@ -101,6 +101,18 @@ pub enum Error {
     /// No installed pack with this id.
     #[error("no installed pack with id {0}")]
     NoSuchPack(String),
+    /// An upgrade is signed by another publisher than the installed version.
+    #[error(
+        "the upgrade of {id} is signed by {offered}, but the installed version by {installed}: it would replace the course and its answer key; import it only if you trust the change (--accept-new-publisher)"
+    )]
+    PublisherChanged {
+        /// Pack id.
+        id: String,
+        /// Who signed the installed version.
+        installed: String,
+        /// Who signed the upgrade.
+        offered: String,
+    },
     /// A downloaded pack is not the one its source offered.
     #[error("{pack} is {found}, but {offered} was offered; it is not installed")]
     NotAsOffered {
@@ -274,6 +286,7 @@ impl Error {
             Error::NoSpace { .. } => "no_space",
             Error::NoSuchPack(_) => "no_such_pack",
             Error::NotAsOffered { .. } => "not_as_offered",
+            Error::PublisherChanged { .. } => "publisher_changed",
             Error::PatchNeedsBase(_) => "patch_needs_base",
             Error::NoSuchFile { .. } => "no_such_file",
             Error::BadRange { .. } => "bad_range",

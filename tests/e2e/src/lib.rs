@@ -435,7 +435,7 @@ pub fn install_raw_pack(data_dir: &Path, id: &str, entry: &str, files: &[(&str, 
     let store = kalamu_core::Store::open_dir(data_dir)?;
     store.import_pack(
         &pack,
-        kalamu_core::pack::import::ImportOptions { allow_unsigned: true },
+        kalamu_core::pack::import::ImportOptions { allow_unsigned: true, ..Default::default() },
         &mut |_| {},
     )?;
     Ok(())

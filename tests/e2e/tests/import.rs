@@ -76,3 +76,57 @@ async fn damaged_pack_shows_a_specific_error_and_installs_nothing() -> Result<()
     assert!(kalamu_core::Store::open_dir(data.path())?.packs()?.is_empty());
     Ok(())
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_upgrade_by_another_publisher_names_both_and_waits_for_a_decision() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let folder = tempfile::tempdir()?;
+    let (ministry, rival) = (SecretKey::generate()?, SecretKey::generate()?);
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    store.trust_add(&ministry.public_hex(), "Ministère de l'Éducation")?;
+    store.trust_add(&rival.public_hex(), "Éditions Rivales")?;
+    let original = build_sample_pack("networks-intro", folder.path(), &ministry)?;
+    store.import_pack(&original, Default::default(), &mut |_| {})?;
+    let learner = store.add_learner("Oumou")?;
+    store.set_current_learner(&learner.id)?;
+    drop(store);
+    let src = folder.path().join("src");
+    copy_tree(&kalamu_e2e::workspace_root().join("course-packs/networks-intro"), &src)?;
+    let toml = std::fs::read_to_string(src.join("pack.toml"))?;
+    std::fs::write(src.join("pack.toml"), toml.replacen("version = \"1.0.0\"", "version = \"1.1.0\"", 1))?;
+    let upgrade = folder.path().join("upgrade.kpack");
+    kalamu_core::pack::build::build(&src, &upgrade, Some(&rival), &mut |_| {})?;
+
+    let app = App::start(data.path()).await?;
+    app.click("[data-testid=import-open]").await?;
+    app.fill("[data-testid=import-path]", upgrade.to_str().unwrap()).await?;
+    app.click("[data-testid=import-choose]").await?;
+    let warning = app.text_of("[data-testid=import-publisher-change]").await?;
+    assert!(
+        warning.contains("Ministère de l'Éducation") && warning.contains("Éditions Rivales"),
+        "{warning}"
+    );
+    let start = app.client.find(Locator::Css("[data-testid=import-start]")).await?;
+    assert_eq!(start.attr("disabled").await?.as_deref(), Some("true"), "the change waits for a decision");
+    app.screenshot("import-publisher-change").await?;
+    app.click("[data-testid=import-accept-publisher]").await?;
+    app.click("[data-testid=import-start]").await?;
+    app.text_of("[data-testid=import-done]").await?;
+    let packs = kalamu_core::Store::open_dir(data.path())?.packs()?;
+    assert_eq!(packs[0].version, "1.1.0");
+    assert_eq!(packs[0].signer.as_deref(), Some(rival.public_hex().as_str()));
+    app.close().await
+}

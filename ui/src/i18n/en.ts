@@ -19,6 +19,9 @@ export const en = {
   importSignedUnknown: (key: string) =>
     `Signed by a publisher this laptop does not know (key ${key.slice(0, 16)}…). Anyone could have made it.`,
   importUnsigned: "This pack is not signed: nobody vouches for where it came from.",
+  importPublisherChange: (installed: string, offered: string) =>
+    `The installed version was signed by ${installed}; this one is signed by ${offered}. It would replace the course and its answer key.`,
+  importAcceptPublisher: "I know about this change of publisher and accept it",
   importAccept: "I know where this pack came from and I trust it",
   importLessons: (n: number) => (n === 1 ? "1 lesson" : `${n} lessons`),
   importSize: (mb: string) => `${mb} MB`,

@@ -22,6 +22,9 @@ export const fr: Messages = {
   importSignedUnknown: (key: string) =>
     `Signé par un éditeur inconnu de cet ordinateur (clé ${key.slice(0, 16)}…). N'importe qui a pu le fabriquer.`,
   importUnsigned: "Ce paquet n'est pas signé : personne ne garantit sa provenance.",
+  importPublisherChange: (installed: string, offered: string) =>
+    `La version installée a été signée par ${installed} ; celle-ci est signée par ${offered}. Elle remplacerait le cours et son corrigé.`,
+  importAcceptPublisher: "Je suis au courant de ce changement d'éditeur et je l'accepte",
   importAccept: "Je sais d'où vient ce paquet et je lui fais confiance",
   importLessons: (n: number) => (n <= 1 ? `${n} leçon` : `${n} leçons`),
   importSize: (mb: string) => `${mb} Mo`,

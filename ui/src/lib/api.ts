@@ -108,11 +108,11 @@ export const api = {
   exportBundle: (path: string) => invoke<number>(COMMAND.export_bundle, { path }),
   importBundle: (path: string) => invoke<BundleImport>(COMMAND.import_bundle, { path }),
   previewPack: (path: string) => invoke<PackPreview>(COMMAND.preview_pack, { path }),
-  importPack: (path: string, allowUnsigned: boolean) =>
-    invoke<ImportReport>(COMMAND.import_pack, { path, allowUnsigned }),
+  importPack: (path: string, allowUnsigned: boolean, acceptNewPublisher: boolean) =>
+    invoke<ImportReport>(COMMAND.import_pack, { path, allowUnsigned, acceptNewPublisher }),
   hubCourses: () => invoke<Offer[]>(COMMAND.hub_courses),
-  downloadCourse: (packId: string, allowUnsigned: boolean) =>
-    invoke<ImportReport>(COMMAND.download_course, { packId, allowUnsigned }),
+  downloadCourse: (packId: string, allowUnsigned: boolean, acceptNewPublisher: boolean) =>
+    invoke<ImportReport>(COMMAND.download_course, { packId, allowUnsigned, acceptNewPublisher }),
   outline: (packId: string) => invoke<Outline>(COMMAND.outline, { packId }),
   progress: (learnerId: string) => invoke<LearnerProgress>(COMMAND.progress, { learnerId }),
   record: (learnerId: string, packId: string, lessonId: string, body: EventBody) =>

@@ -254,3 +254,93 @@ fn chunks_reused(report: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+/// The networks sample at `version`, built by `dir` and signed with `key`
+/// (none: unsigned).
+fn networks_version(dir: &Path, version: &str, key: Option<&Path>) -> PathBuf {
+    let src = dir.join(format!("networks-{version}"));
+    copy_tree(&course_packs().join("networks-intro"), &src);
+    let toml = fs::read_to_string(src.join("pack.toml")).unwrap();
+    fs::write(
+        src.join("pack.toml"),
+        toml.replacen("version = \"1.0.0\"", &format!("version = \"{version}\""), 1),
+    )
+    .unwrap();
+    let pack = dir.join(format!("networks-{version}.kpack"));
+    let mut args = vec!["pack", "build", src.to_str().unwrap(), "--out", pack.to_str().unwrap()];
+    if let Some(key) = key {
+        args.extend(["--key", key.to_str().unwrap()]);
+    }
+    let out = kalamu(dir, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pack
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_upgrade_by_another_publisher_is_refused_until_a_person_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ministry, original, _) = publisher(dir.path());
+    let rival_key = dir.path().join("rival.key");
+    let rival = stdout(&kalamu(dir.path(), &["pack", "keygen", "--out", rival_key.to_str().unwrap()]))
+        .trim()
+        .to_owned();
+    // The laptop trusts both: trust in a publisher is not trust in any of them replacing another's course.
+    for (key, name) in [(&ministry, "Ministère"), (&rival, "Éditions Rivales")] {
+        assert!(kalamu(&data, &["trust", "add", key, "--name", name]).status.success());
+    }
+    assert!(kalamu(&data, &["import", original.to_str().unwrap()]).status.success());
+    let learner = stdout(&kalamu(&data, &["learner", "add", "Kadiatou"])).trim().to_owned();
+    let recorded = kalamu(
+        &data,
+        &[
+            "progress",
+            "record",
+            "--learner",
+            &learner,
+            "--pack",
+            "org.kalamu.samples.networks-intro",
+            "--lesson",
+            "what-is-a-network",
+            "completed",
+        ],
+    );
+    assert!(recorded.status.success(), "{}", stderr(&recorded));
+
+    let by_rival = networks_version(dir.path(), "1.1.0", Some(&rival_key));
+    let refused = kalamu(&data, &["import", by_rival.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let why = stderr(&refused);
+    assert!(
+        why.contains("Ministère") && why.contains("Éditions Rivales"),
+        "both publishers are named: {why}"
+    );
+    assert!(why.contains("--accept-new-publisher"), "{why}");
+    let unsigned = networks_version(dir.path(), "1.2.0", None);
+    let refused = kalamu(&data, &["import", unsigned.to_str().unwrap(), "--allow-unsigned"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "an unsigned upgrade of a signed course is a change of publisher too"
+    );
+    assert!(stderr(&refused).contains("unsigned"), "{}", stderr(&refused));
+    let packs = stdout(&kalamu(&data, &["packs", "--json"]));
+    assert!(packs.contains("\"1.0.0\""), "the ministry's version is still installed: {packs}");
+
+    let accepted = kalamu(&data, &["import", by_rival.to_str().unwrap(), "--accept-new-publisher"]);
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+    assert!(stdout(&accepted).contains("Éditions Rivales"), "{}", stdout(&accepted));
+    let shown = stdout(&kalamu(&data, &["progress", "show", "--learner", &learner]));
+    assert!(shown.contains("What is a network?") || shown.contains("1/"), "progress is kept: {shown}");
+}

@@ -80,6 +80,7 @@ impl Store {
         offered.check(path, &manifest, Some(&signer))?;
         let signer_name = self.check_trust(path, Some(&signer), options)?;
         let upgraded_from = self.check_newer(&manifest)?;
+        self.check_publisher(&manifest.id, Some(&signer), options)?;
         self.check_space(&manifest.files)?;
 
         let mut chunker = Chunker::start(&self.dir().join(chunks::FILE_NAME))?;

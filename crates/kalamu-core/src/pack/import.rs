@@ -26,6 +26,9 @@ const SPACE_MARGIN: u64 = 32 << 20;
 pub struct ImportOptions {
     /// Accept a pack that is unsigned or signed by a publisher not in the trust store.
     pub allow_unsigned: bool,
+    /// Accept an upgrade signed by another key than the installed version's
+    /// (or not signed at all): it replaces the course and its answer key.
+    pub accept_new_publisher: bool,
 }
 
 /// What an import did.
@@ -60,6 +63,7 @@ impl Store {
         let mut pack = OpenedPack::open(path)?;
         let signer_name = self.check_trust(&pack.path, pack.signer.as_deref(), options)?;
         let upgraded_from = self.check_newer(&pack.manifest)?;
+        self.check_publisher(&pack.manifest.id, pack.signer.as_deref(), options)?;
         self.check_space(&pack.manifest.files)?;
 
         let mut chunker = Chunker::start(&self.dir().join(chunks::FILE_NAME))?;
@@ -125,6 +129,44 @@ impl Store {
             },
             None if options.allow_unsigned => Ok(None),
             None => Err(Error::Unsigned { pack: pack.to_path_buf() }),
+        }
+    }
+
+    /// The publisher change an upgrade to a pack signed by `signer` would
+    /// make, if it would make one: the installed version's signer, then the new one, by name where trusted.
+    pub fn publisher_change(&self, id: &str, signer: Option<&str>) -> Result<Option<(String, String)>> {
+        let installed: Option<Option<String>> =
+            self.conn().query_row("SELECT signer FROM packs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        // A first install, the same signer, or a pack that was unsigned and now is signed: no change to accept.
+        let Some(Some(was)) = installed else { return Ok(None) };
+        if signer == Some(was.as_str()) {
+            return Ok(None);
+        }
+        let name = |key: Option<&str>| -> Result<String> {
+            Ok(match key {
+                Some(k) => match self.trusted_name(k)? {
+                    Some(n) => format!("{n} (key {}…)", &k[..k.len().min(16)]),
+                    None => format!("an unknown publisher (key {}…)", &k[..k.len().min(16)]),
+                },
+                None => "nobody (unsigned)".to_owned(),
+            })
+        };
+        Ok(Some((name(Some(&was))?, name(signer)?)))
+    }
+
+    /// Refuses an upgrade by another publisher than the installed version's,
+    /// unless the person accepted that change.
+    pub(crate) fn check_publisher(
+        &self,
+        id: &str,
+        signer: Option<&str>,
+        options: ImportOptions,
+    ) -> Result<()> {
+        match self.publisher_change(id, signer)? {
+            Some((installed, offered)) if !options.accept_new_publisher => {
+                Err(Error::PublisherChanged { id: id.to_owned(), installed, offered })
+            }
+            _ => Ok(()),
         }
     }
 

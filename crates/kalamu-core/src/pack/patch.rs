@@ -187,6 +187,7 @@ impl Store {
             _ => {}
         }
         self.check_newer(&manifest)?;
+        self.check_publisher(&manifest.id, signer.as_deref(), options)?;
         self.check_room_for_download(0, manifest.total_bytes())?;
         // Each carried entry must be what the manifest says, by its declared
         // size, so that rebuilding writes no more than the manifest's bytes.

@@ -53,6 +53,19 @@ pub struct PackPreview {
     pub bytes: u64,
     /// The version installed now, if any.
     pub installed_version: Option<String>,
+    /// For an upgrade by another publisher than the installed version's:
+    /// who signed the installed version, and who signed this one.
+    pub publisher_change: Option<PublisherChange>,
+}
+
+/// A change of publisher an upgrade would make, which a person must accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct PublisherChange {
+    /// Who signed the installed version.
+    pub installed: String,
+    /// Who signed the upgrade.
+    pub offered: String,
 }
 
 impl Store {
@@ -68,6 +81,9 @@ impl Store {
             None => Signer::Unsigned,
         };
         let installed_version = self.installed_version(&m.id)?;
+        let publisher_change = self
+            .publisher_change(&m.id, pack.signer.as_deref())?
+            .map(|(installed, offered)| PublisherChange { installed, offered });
         Ok(PackPreview {
             id: m.id.clone(),
             version: m.version.clone(),
@@ -79,6 +95,7 @@ impl Store {
             lessons: m.lesson_count(),
             bytes: m.total_bytes(),
             installed_version,
+            publisher_change,
         })
     }
 }

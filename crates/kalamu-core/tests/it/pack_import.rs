@@ -60,7 +60,10 @@ fn unsigned_pack_is_refused_unless_the_person_accepts_it() {
     let err = env.import(&pack).unwrap_err();
     assert!(matches!(err, Error::Unsigned { .. }), "{err}");
     assert!(env.store().packs().unwrap().is_empty());
-    let report = env.store().import_pack(&pack, ImportOptions { allow_unsigned: true }, &mut |_| {}).unwrap();
+    let report = env
+        .store()
+        .import_pack(&pack, ImportOptions { allow_unsigned: true, ..Default::default() }, &mut |_| {})
+        .unwrap();
     assert_eq!(report.pack.signer, None);
 }
 
