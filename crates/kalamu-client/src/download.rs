@@ -137,7 +137,7 @@ pub async fn download(
         .find(|e| e.id == pack_id)
         .ok_or_else(|| ClientError::NotOffered(pack_id.to_owned()))?;
     let downloads = store.dir().join("downloads");
-    std::fs::create_dir_all(&downloads).map_err(|source| kalamu_core::Error::Io {
+    kalamu_core::private::make_dir(&downloads).map_err(|source| kalamu_core::Error::Io {
         action: "cannot make the downloads folder",
         path: downloads.clone(),
         source,

@@ -214,7 +214,7 @@ impl SqliteStorage {
     /// [`SqliteStorage::open`], folding the reports as `folding` says.
     pub fn open_with(path: &Path, folding: Folding) -> Result<SqliteStorage> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            kalamu_core::private::make_dir(dir)?;
         }
         let mut writer = connect(path)?;
         // The writer's cache stays valid between its commits (nobody else writes):
@@ -229,6 +229,8 @@ impl SqliteStorage {
         // would otherwise go through a temporary file.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         migrate::migrate(&mut writer, path)?;
+        // Every center's keys and every device's credential: for the hub's OS account only.
+        kalamu_core::private::restrict_database(path)?;
         let (jobs, queue) = mpsc::channel();
         let seen: Arc<Mutex<Seen>> = Default::default();
         let notes = seen.clone();

@@ -131,3 +131,52 @@ fn a_reader_that_stops_early_ends_the_command_quietly() {
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(stderr(&out), "", "no panic, no message");
 }
+
+/// Runs `kalamu --data DATA ARGS` through a shell with umask 022, as a
+/// laptop's or a hub's account usually has it.
+#[cfg(unix)]
+fn kalamu_with_umask_022(data: &Path, args: &[&str]) -> Output {
+    let mut script = String::from("umask 022 && exec \"$0\" --data \"$1\"");
+    for i in 0..args.len() {
+        script.push_str(&format!(" \"${}\"", i + 2));
+    }
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_kalamu"))
+        .arg(data)
+        .args(args)
+        .env_remove("KALAMU_DATA")
+        .output()
+        .expect("kalamu runs")
+}
+
+#[cfg(unix)]
+#[test]
+fn stores_and_hub_databases_are_for_their_account_alone_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (laptop, hub) = (dir.path().join("laptop"), dir.path().join("hub"));
+    for (data, args) in
+        [(&laptop, &["learner", "add", "Fatoumata"][..]), (&hub, &["hub", "center", "add", "Boké"][..])]
+    {
+        let out = kalamu_with_umask_022(data, args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&laptop), 0o700, "the laptop's data dir");
+    assert_eq!(mode(&hub), 0o700, "the hub's data dir");
+    let mut files = Vec::new();
+    for d in [&laptop, &hub] {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(".db") {
+                files.push((name, mode(&e.path())));
+            }
+        }
+    }
+    for must in ["kalamu.db", "chunks.db", "hub.db"] {
+        assert!(files.iter().any(|(n, _)| n == must), "{must} is there: {files:?}");
+    }
+    assert!(files.iter().all(|(_, m)| *m == 0o600), "every database file and journal is 0600: {files:?}");
+}

@@ -5,7 +5,6 @@ pub mod chunks;
 mod migrate;
 pub mod space;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store inside the data directory `dir`.
     pub fn open_dir(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the data directory", dir, e))?;
+        crate::private::make_dir(dir).map_err(|e| Error::io("cannot create the data directory", dir, e))?;
         Self::open(&dir.join(FILE_NAME))
     }
 
@@ -60,6 +59,10 @@ impl Store {
         let mut store = Store { conn, path: path.to_path_buf() };
         migrate::apply(&mut store.conn, path)?;
         retry_busy(|| chunks::attach(&store.conn, path))?;
+        // Names, answers, PIN hashes and the hub's credential: for this OS account only.
+        for db in [path.to_path_buf(), path.with_file_name(chunks::FILE_NAME)] {
+            crate::private::restrict_database(&db).map_err(|e| Error::io("cannot make private", &db, e))?;
+        }
         Ok(store)
     }
 
