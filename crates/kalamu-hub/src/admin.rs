@@ -42,6 +42,9 @@ pub fn code_hash(code: &str) -> String {
         .collect()
 }
 
+/// The longest an enrolment code lasts.
+pub const MAX_CODE_MINUTES: u32 = 7 * 24 * 60;
+
 /// Issues a single-use code that enrols one new laptop into `center` within
 /// `ttl_minutes`, or, with `device`, gives that enrolled laptop a new credential.
 pub fn new_enroll_code(
@@ -50,6 +53,11 @@ pub fn new_enroll_code(
     ttl_minutes: u32,
     device: Option<&str>,
 ) -> Result<EnrollCode> {
+    if ttl_minutes > MAX_CODE_MINUTES {
+        return Err(HubError::BadRequest(format!(
+            "a code lasts at most 7 days ({MAX_CODE_MINUTES} minutes): one read aloud must not stay good for long"
+        )));
+    }
     let center = store.center(center)?;
     if let Some(id) = device {
         let (info, _) = store.device_token_hash(id)?;

@@ -136,7 +136,30 @@ async fn health() -> Response {
     .into_response()
 }
 
-async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<EnrollResponse>> {
+/// Wrong enrolment codes by address, for this process.
+static ENROL_LIMIT: std::sync::LazyLock<crate::enrol_limit::EnrolLimit> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The client's address: the peer's, or behind a reverse proxy on the hub's
+/// own box (every request then comes from loopback), the one the proxy added
+/// last, so that one guesser cannot make everyone wait.
+pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> Option<std::net::IpAddr> {
+    let forwarded = peer.filter(std::net::IpAddr::is_loopback).and_then(|_| {
+        let list = headers.get("x-forwarded-for")?.to_str().ok()?;
+        list.rsplit(',').next()?.trim().parse::<std::net::IpAddr>().ok()
+    });
+    forwarded.or(peer)
+}
+
+async fn enroll(
+    State(store): State<Store>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<EnrollResponse>> {
+    let address = client_ip(&headers, Some(peer.ip())).unwrap_or(peer.ip());
+    // Before anything is read or written: guesses never wait beside pushes.
+    ENROL_LIMIT.check(address, std::time::Instant::now())?;
     let req: EnrollRequest = read_json(body).await?;
     if uuid::Uuid::try_parse(&req.device_id).is_err() {
         return Err(HubError::BadRequest("device_id is not a UUID".into()));
@@ -152,10 +175,23 @@ async fn enroll(State(store): State<Store>, body: Body) -> Result<axum::Json<Enr
     let name = if name.is_empty() { "laptop".to_owned() } else { name };
     let token = new_token();
     let hash = token_hash(&token);
-    let center = blocking(move || {
+    let enrolled = blocking(move || {
         store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, key, now_millis())
     })
-    .await?;
+    .await;
+    let center = match enrolled {
+        Err(
+            e @ (HubError::BadCode
+            | HubError::CodeUsed
+            | HubError::CodeExpired
+            | HubError::CodeForAnotherDevice),
+        ) => {
+            let n = ENROL_LIMIT.failed(address, std::time::Instant::now());
+            eprintln!("kalamu hub: enrolment refused from {address}: {e} ({n} wrong codes in 10 min)");
+            return Err(e);
+        }
+        other => other?,
+    };
     Ok(axum::Json(EnrollResponse {
         center_id: center.id,
         center_name: center.name,

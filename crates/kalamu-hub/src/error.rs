@@ -91,6 +91,12 @@ pub enum HubError {
         /// Until the window ends.
         minutes: i64,
     },
+    /// Too many failed enrolments from one address.
+    #[error("too many wrong enrolment codes from this address; try again in {seconds} s")]
+    TooManyEnrolments {
+        /// Until the address may try again.
+        seconds: u64,
+    },
     /// A staff page without a live session.
     #[error("sign in first")]
     NotSignedIn,
@@ -164,6 +170,7 @@ impl HubError {
             HubError::NoSuchStaff(_) => WireCode::NoSuchStaff,
             HubError::SignInFailed => WireCode::SignInFailed,
             HubError::TooManySignIns { .. } => WireCode::TooManySignIns,
+            HubError::TooManyEnrolments { .. } => WireCode::TooManyEnrolments,
             HubError::NotSignedIn => WireCode::NotSignedIn,
             HubError::BadCsrf => WireCode::BadCsrf,
             HubError::WeakPassword(_) => WireCode::WeakPassword,
@@ -194,7 +201,9 @@ impl HubError {
             HubError::CodeUsed | HubError::CodeExpired => StatusCode::GONE,
             HubError::SignInFailed | HubError::NotSignedIn => StatusCode::UNAUTHORIZED,
             HubError::BadCsrf | HubError::NotYourCenter => StatusCode::FORBIDDEN,
-            HubError::TooManySignIns { .. } => StatusCode::TOO_MANY_REQUESTS,
+            HubError::TooManySignIns { .. } | HubError::TooManyEnrolments { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             HubError::StaffExists(_) => StatusCode::CONFLICT,
             HubError::NoSuchStaff(_) | HubError::NotFound(_) => StatusCode::NOT_FOUND,
             HubError::WeakPassword(_) | HubError::UntrustedPack(_) | HubError::UseWholePack(_) => {
@@ -225,8 +234,16 @@ impl IntoResponse for HubError {
             HubError::Sync(kalamu_core::Error::SyncConflict { seq, .. }) => Some(*seq),
             _ => None,
         };
+        let retry = match &self {
+            HubError::TooManyEnrolments { seconds } => Some(*seconds),
+            _ => None,
+        };
         let body = ErrorBody { code: self.code(), message: self.to_string(), seq };
-        (self.status(), axum::Json(body)).into_response()
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Some(seconds) = retry {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod catalog;
 pub mod db;
+pub mod enrol_limit;
 pub mod error;
 pub mod projection;
 pub mod report;

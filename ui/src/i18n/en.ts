@@ -105,6 +105,7 @@ export const en = {
   connectStart: "Connect",
   connected: (center: string) => `This laptop is now connected to ${center}. Progress is sent by itself.`,
   connectBadCode: "That code is not right. Check it, or ask the staff for a new one.",
+  connectTooMany: "Too many wrong codes were tried from this laptop. Wait ten minutes, then type the code again carefully.",
   connectCodeUsed: "That code was already used. Each code connects one laptop; ask the staff for a new one.",
   connectCodeExpired: "That code has expired. Ask the staff for a new one.",
   connectUnreachable: "The hub cannot be reached at that address. Check the address and the network.",

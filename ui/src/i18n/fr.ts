@@ -109,6 +109,7 @@ export const fr: Messages = {
   connectStart: "Relier",
   connected: (center: string) => `Cet ordinateur est maintenant relié à ${center}. La progression est envoyée toute seule.`,
   connectBadCode: "Ce code n'est pas bon. Vérifie-le ou demande un nouveau code à l'équipe.",
+  connectTooMany: "Trop de codes faux ont été essayés depuis cet ordinateur. Attends dix minutes, puis retape le code avec soin.",
   connectCodeUsed: "Ce code a déjà servi. Chaque code relie un seul ordinateur ; demande-en un nouveau à l'équipe.",
   connectCodeExpired: "Ce code a expiré. Demande-en un nouveau à l'équipe.",
   connectUnreachable: "Le serveur est injoignable à cette adresse. Vérifie l'adresse et le réseau.",

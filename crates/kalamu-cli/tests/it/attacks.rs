@@ -494,3 +494,67 @@ fn every_event_is_traced_to_the_laptop_that_recorded_it() {
     assert!(c.event_ids().is_superset(&b.event_ids()));
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
+
+/// Guessing enrolment codes: after ten wrong ones an address waits (429,
+/// with Retry-After), is logged, and never holds up a laptop's sync.
+#[test]
+fn enrolment_guesses_from_one_address_wait_and_honest_laptops_sync_on() {
+    let hub = Hub::start();
+    hub.add_center("Centre de Faranah");
+    let honest = Laptop::new();
+    honest.enroll(&hub.url(), &hub.code("Centre de Faranah"), "poste 1");
+    let guess = |code: &str| {
+        let body = serde_json::json!({
+            "code": code,
+            "device_id": uuid::Uuid::now_v7().to_string(),
+            "device_name": "guesser",
+        });
+        hub.request(
+            "POST",
+            "/v1/enroll",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    };
+    let started = std::time::Instant::now();
+    let mut checked = 0;
+    let mut waited = None;
+    for n in 0..200 {
+        let (status, body) = guess(&format!("WRONG{n:04}"));
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        match status {
+            401 => checked += 1,
+            429 => {
+                assert_eq!(body["code"], "too_many_enrolments", "{body}");
+                waited.get_or_insert(n);
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "200 guesses from one address in {took:.2} s: {checked} reached the code check, the rest waited (429)"
+    );
+    assert_eq!(checked, 10, "ten wrong codes are checked, then the address waits");
+    assert_eq!(waited, Some(10));
+    // The answer says how long to wait.
+    let (_, raw) = crate::fleet::raw_request_with_head(
+        hub.addr,
+        "POST",
+        "/v1/enroll",
+        &[("Content-Type", "application/json")],
+        br#"{"code":"WRONG","device_id":"0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b","device_name":"x"}"#,
+    );
+    let head = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(head.contains("retry-after: "), "{head}");
+    // Even a right code waits, from that address; the honest laptop syncs as ever.
+    honest.add_learner("Saran");
+    let synced = honest.sync(None);
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    let log = hub.log();
+    assert!(log.contains("enrolment refused from 127.0.0.1"), "refusals are logged: {log}");
+    // A code read aloud does not stay good for long.
+    let long = hub.run(&["enroll-code", "Centre de Faranah", "--ttl-minutes", "20000"]);
+    assert!(!long.status.success());
+    assert!(stderr(&long).contains("at most 7 days"), "{}", stderr(&long));
+}

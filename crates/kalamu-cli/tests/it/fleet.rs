@@ -34,12 +34,14 @@ impl Hub {
     }
 
     fn start_in(dir: tempfile::TempDir) -> Hub {
+        // What the hub logs, kept beside its database (outside it: the database's dir holds only its files).
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir.path())).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
             .arg("--data")
             .arg(dir.path())
             .args(["hub", "serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -112,6 +114,11 @@ impl Hub {
         (ids.into_iter().collect(), rows)
     }
 
+    /// What the hub process wrote to its log (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(log_path(self.dir.path())).unwrap_or_default()
+    }
+
     /// Sends one raw HTTP/1.1 request; returns the status and the body.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
         raw_request(self.addr, method, path, headers, body)
@@ -125,8 +132,26 @@ impl Drop for Hub {
     }
 }
 
+/// The log file of a hub whose data dir is `dir`.
+fn log_path(dir: &Path) -> PathBuf {
+    dir.join("hub.log")
+}
+
 /// One HTTP/1.1 request on a fresh connection, without any client library in between.
 pub fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let (status, response) = raw_request_with_head(addr, method, path, headers, body);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    (status, response[split..].to_vec())
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns the status and the whole response, head included.
+pub fn raw_request_with_head(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -150,8 +175,7 @@ pub fn raw_request(
     let _ = s.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response);
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
-    (status, response[split..].to_vec())
+    (status, response)
 }
 
 /// A laptop: its own data directory with the sample pack installed.

@@ -103,6 +103,8 @@ wire_codes! {
     SignInFailed = "sign_in_failed",
     /// Too many failed sign-ins for an account or an address.
     TooManySignIns = "too_many_sign_ins",
+    /// Too many failed enrolments from one address: it waits.
+    TooManyEnrolments = "too_many_enrolments",
     /// A staff page asked for without a live session.
     NotSignedIn = "not_signed_in",
     /// A staff form posted without its session's token.

@@ -91,14 +91,8 @@ impl FromRequestParts<Store> for Ctx {
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
         let lang = Lang::choose(query.lang.as_deref(), cookie(LANG_COOKIE).as_deref(), accept);
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        // Behind a reverse proxy on the hub's own box every request comes from
-        // loopback: the client is the address the proxy added last, so that
-        // one guesser cannot make every staff member wait.
-        let forwarded = peer.filter(std::net::IpAddr::is_loopback).and_then(|_| {
-            let list = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
-            list.rsplit(',').next()?.trim().parse::<std::net::IpAddr>().ok()
-        });
-        let address = forwarded.or(peer).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let address = crate::api::client_ip(&parts.headers, peer)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         // Behind a TLS proxy the session cookie must not travel in clear.
         let secure = parts.headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
         Ok(Ctx {
