@@ -51,6 +51,8 @@ pub fn router(store: Store) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, store: Store) -> std::io::Result<()> {
     // Staff sign-ins are limited per address, which the handlers read from the connection.
     let app = router(store).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // `tap_io` (doing nothing) is how axum hands a custom listener's peer address to `ConnectInfo`.
+    let listener = axum::serve::ListenerExt::tap_io(crate::listener::Guarded::new(listener), |_| {});
     axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await
 }
 

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod db;
 pub mod enrol_limit;
 pub mod error;
+pub mod listener;
 pub mod projection;
 pub mod report;
 pub mod rules;

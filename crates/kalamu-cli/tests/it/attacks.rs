@@ -558,3 +558,26 @@ fn enrolment_guesses_from_one_address_wait_and_honest_laptops_sync_on() {
     assert!(!long.status.success());
     assert!(stderr(&long).contains("at most 7 days"), "{}", stderr(&long));
 }
+
+/// A request never finished, on a connection that then goes quiet, is
+/// closed by the hub within its idle limit; the hub answers others meanwhile.
+#[test]
+fn a_half_sent_request_is_closed_and_does_not_hold_the_hub() {
+    use std::io::{Read, Write};
+    let hub = Hub::start();
+    let mut half = std::net::TcpStream::connect(hub.addr).unwrap();
+    half.write_all(b"POST /v1/push HTTP/1.1\r\nHost: hub\r\nContent-Length: 100\r\n").unwrap();
+    half.set_read_timeout(Some(std::time::Duration::from_secs(45))).unwrap();
+    let started = std::time::Instant::now();
+    let (status, _) = hub.request("GET", "/v1/health", &[], b"");
+    assert_eq!(status, 200, "others are answered meanwhile");
+    let mut rest = Vec::new();
+    let closed = half.read_to_end(&mut rest);
+    let after = started.elapsed();
+    assert!(closed.is_ok(), "the hub closed it: {closed:?}");
+    assert!(
+        after < std::time::Duration::from_secs(30),
+        "closed within the idle limit (20 s), here after {after:?}"
+    );
+    assert!(after >= std::time::Duration::from_secs(15), "not before it was idle: {after:?}");
+}
