@@ -121,6 +121,14 @@ pub fn record(
     body: EventBody,
 ) -> CommandResult<()> {
     let store = state.store()?;
+    if matches!(body, EventBody::QuizAttempt { .. }) {
+        // A score the window made up would count as the learner's: only grading records attempts.
+        return Err(kalamu_core::Error::BadEvent {
+            event: "(new)".into(),
+            why: "a quiz attempt is recorded only by grading its answers (answer_quiz)".into(),
+        }
+        .into());
+    }
     store.lesson(&pack_id, &lesson_id)?;
     // A position changes every few seconds while a video plays; it travels
     // with the next sync instead of starting one.

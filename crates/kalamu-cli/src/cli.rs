@@ -280,6 +280,9 @@ pub enum ProgressCommand {
         /// The lesson's id.
         #[arg(long)]
         lesson: String,
+        /// The learner's PIN, for a learner who has one.
+        #[arg(long)]
+        pin: Option<String>,
         /// What happened.
         #[command(subcommand)]
         event: RecordEvent,

@@ -1,6 +1,7 @@
 //! Command bodies: open the store, call kalamu-core, print.
 
 use anyhow::{Result, bail};
+use kalamu_core::learner::printable;
 use kalamu_core::pack::import::ImportOptions;
 use kalamu_core::pack::sign::SecretKey;
 use kalamu_core::pack::verify::{Discard, OpenedPack};
@@ -77,7 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Learner(LearnerCommand::List(list)) => {
             let learners = store()?.learners()?;
             print_list(list, &learners, "No learners yet. Add one with: kalamu learner add NAME", |l| {
-                format!("{}\t{}", l.id, l.name)
+                format!("{}\t{}", l.id, printable(&l.name))
             })
         }
     }
@@ -193,7 +194,9 @@ fn inspect(pack: &OpenedPack, trusted: Option<String>, json: bool) -> Result<()>
 fn progress(cmd: &ProgressCommand, store: &Store) -> Result<()> {
     use kalamu_core::progress::event::EventBody;
     match cmd {
-        ProgressCommand::Record { learner, pack, lesson, event } => {
+        ProgressCommand::Record { learner, pack, lesson, pin, event } => {
+            // A PIN keeps a classmate from studying under someone's name, here as in the app.
+            store.check_pin(learner, pin.as_deref())?;
             let body = match event {
                 RecordEvent::Opened => EventBody::LessonOpened,
                 RecordEvent::Position { at, media } => EventBody::Position { media: media.clone(), at: *at },
@@ -221,7 +224,7 @@ fn progress(cmd: &ProgressCommand, store: &Store) -> Result<()> {
             for l in learners {
                 let p = store.progress(&l.id)?;
                 if !json {
-                    out!("{} ({})", l.name, l.id);
+                    out!("{} ({})", printable(&l.name), l.id);
                     for pack in &p.packs {
                         out!(
                             "  {}: {}/{} lessons, {} min",
@@ -257,7 +260,7 @@ fn trust(cmd: &TrustCommand, store: &Store) -> Result<()> {
                 list,
                 &publishers,
                 "No trusted publishers. Add one with: kalamu trust add KEY --name NAME",
-                |p| format!("{}\t{}", p.public_key, p.name),
+                |p| format!("{}\t{}", p.public_key, printable(&p.name)),
             )?;
         }
         TrustCommand::Remove { public_key } => {

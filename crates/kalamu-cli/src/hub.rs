@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use kalamu_core::learner::printable;
 use kalamu_hub::admin;
 use kalamu_hub::db::{self, DbUrl};
 use kalamu_hub::storage::Storage;
@@ -40,7 +41,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
                 list,
                 &centers,
                 "No centers yet. Add one with: kalamu hub center add NAME",
-                |c| format!("{}\t{}", c.id, c.name),
+                |c| format!("{}\t{}", c.id, printable(&c.name)),
             )
         }
         HubCommand::EnrollCode { center, ttl_minutes, device } => {
@@ -55,7 +56,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
         HubCommand::Devices { center, json } => devices(store.as_ref(), center.as_deref(), *json),
         HubCommand::Revoke { device } => {
             let d = store.revoke(device, kalamu_core::store::now_millis())?;
-            out!("Revoked {} ({}); its next request is refused.", d.id, d.name);
+            out!("Revoked {} ({}); its next request is refused.", d.id, printable(&d.name));
             Ok(())
         }
         HubCommand::Export { center, out } => {
@@ -146,7 +147,7 @@ fn staff(store: &dyn Storage, command: &StaffCommand) -> Result<()> {
                         }
                     };
                     let pending = if a.must_change { "\t(one-time password not yet changed)" } else { "" };
-                    format!("{}\t{role}{pending}", a.name)
+                    format!("{}\t{role}{pending}", printable(&a.name))
                 },
             )
         }
@@ -186,7 +187,7 @@ fn trust(store: &dyn Storage, command: &TrustCommand) -> Result<()> {
                 list,
                 &publishers,
                 "No trusted publishers yet. Add one with: kalamu hub trust add KEY --name NAME",
-                |p| format!("{}\t{}", p.public_key, p.name),
+                |p| format!("{}\t{}", p.public_key, printable(&p.name)),
             )
         }
         TrustCommand::Remove { public_key } => {
@@ -265,7 +266,7 @@ fn devices(store: &dyn Storage, center: Option<&str>, json: bool) -> Result<()> 
         let seen =
             d.last_seen_at.map_or("never synced".to_owned(), |t| format!("last seen {}", ago(now - t)));
         let packs = held.get(&d.id).map(|p| p.join(" ")).unwrap_or_default();
-        out!("{}\t{}\t{} events\t{seen}\t{}\t{packs}", d.id, d.name, d.events, flags.join(" "));
+        out!("{}\t{}\t{} events\t{seen}\t{}\t{packs}", d.id, printable(&d.name), d.events, flags.join(" "));
     }
     Ok(())
 }

@@ -31,6 +31,9 @@ pub enum Error {
     /// A name that must not be empty was empty.
     #[error("a learner's name cannot be empty")]
     EmptyName,
+    /// A name holding control characters.
+    #[error("a name cannot hold control characters")]
+    ControlInName,
     /// A PIN that is not four digits.
     #[error("a PIN is exactly four digits")]
     BadPin,
@@ -275,6 +278,7 @@ impl Error {
             Error::NewerStore { .. } => "newer_store",
             Error::NoDataDir => "no_data_dir",
             Error::EmptyName => "empty_name",
+            Error::ControlInName => "control_in_name",
             Error::BadPin => "bad_pin",
             Error::WrongPin => "wrong_pin",
             Error::NoSuchLearner(_) => "no_such_learner",

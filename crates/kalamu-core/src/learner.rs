@@ -23,6 +23,31 @@ pub struct Learner {
     pub has_pin: bool,
 }
 
+/// A name as typed, trimmed and bounded; refused when empty or when it
+/// holds control characters (which would rewrite a terminal or a table).
+pub fn checked_name(name: &str) -> Result<String> {
+    let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+    if name.is_empty() {
+        return Err(Error::EmptyName);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::ControlInName);
+    }
+    Ok(name)
+}
+
+/// `text` with its control characters written as escapes, for a terminal
+/// (names stored before they were refused, or sent by a hostile peer).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
 impl Store {
     /// Adds a learner with a new id.
     pub fn add_learner(&self, name: &str) -> Result<Learner> {
@@ -31,10 +56,7 @@ impl Store {
 
     /// Adds a learner with a new id, guarded by a four-digit PIN if one is given.
     pub fn add_learner_with_pin(&self, name: &str, pin: Option<&str>) -> Result<Learner> {
-        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
-        if name.is_empty() {
-            return Err(Error::EmptyName);
-        }
+        let name = checked_name(name)?;
         let id = uuid::Uuid::now_v7().to_string();
         let pin_hash = pin.map(|p| pin_hash(&id, p)).transpose()?;
         let learner = Learner { id, name, created_at: now_millis(), has_pin: pin_hash.is_some() };
@@ -56,8 +78,8 @@ impl Store {
         Ok(learner)
     }
 
-    /// Makes a learner the one studying now, checking their PIN if they have one.
-    pub fn sign_in(&self, id: &str, pin: Option<&str>) -> Result<Learner> {
+    /// The learner, if `pin` is theirs (or they have none); nothing changes.
+    pub fn check_pin(&self, id: &str, pin: Option<&str>) -> Result<Learner> {
         let learner = self.learner(id)?;
         let stored: Option<String> =
             self.conn().query_row("SELECT pin_hash FROM learners WHERE id = ?1", [id], |r| r.get(0))?;
@@ -67,6 +89,12 @@ impl Store {
                 return Err(Error::WrongPin);
             }
         }
+        Ok(learner)
+    }
+
+    /// Makes a learner the one studying now, checking their PIN if they have one.
+    pub fn sign_in(&self, id: &str, pin: Option<&str>) -> Result<Learner> {
+        let learner = self.check_pin(id, pin)?;
         self.set_current_learner(id)?;
         Ok(learner)
     }
@@ -115,6 +143,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_dir(dir.path()).unwrap();
         assert!(matches!(store.add_learner("   "), Err(Error::EmptyName)));
+        assert!(matches!(store.add_learner("Awa\x1b[2J"), Err(Error::ControlInName)));
+        assert_eq!(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
         let awa = store.add_learner("  Awa Camara ").unwrap();
         assert_eq!(awa.name, "Awa Camara");
         assert_eq!(store.learners().unwrap(), vec![awa]);

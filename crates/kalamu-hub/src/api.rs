@@ -174,6 +174,10 @@ async fn enroll(
             })?),
         };
     let name: String = req.device_name.trim().chars().take(80).collect();
+    if name.chars().any(char::is_control) {
+        // It is shown to staff, in a terminal among other places.
+        return Err(HubError::BadRequest("device_name holds control characters".into()));
+    }
     let name = if name.is_empty() { "laptop".to_owned() } else { name };
     let token = new_token();
     let hash = token_hash(&token);

@@ -91,6 +91,10 @@ fn bounded_learners(batch: &Batch) -> Result<()> {
     if n > kalamu_core::sync::wire::MAX_PUSH_LEARNERS {
         return Err(HubError::TooManyLearners(n));
     }
+    // Every laptop of the center shows these names, and `hub devices` prints them.
+    if let Some(l) = batch.learners.iter().find(|l| l.name.chars().any(char::is_control)) {
+        return Err(HubError::BadRequest(format!("learner {} has control characters in their name", l.id)));
+    }
     Ok(())
 }
 

@@ -581,3 +581,48 @@ fn a_half_sent_request_is_closed_and_does_not_hold_the_hub() {
     );
     assert!(after >= std::time::Duration::from_secs(15), "not before it was idle: {after:?}");
 }
+
+/// Names reach staff's terminals and every laptop's picker: control
+/// characters are refused where names come in, and escaped where they go out.
+#[test]
+fn names_with_control_characters_are_refused_at_every_door() {
+    let (hub, a, b, c, hawa) = center();
+    let sneaky = "Awa\u{1b}[2J\u{1b}[31mRevoked";
+    let typed = a.run(&["learner", "add", sneaky]);
+    assert!(!typed.status.success());
+    assert!(stderr(&typed).contains("control characters"), "{}", stderr(&typed));
+
+    let mariama = a.add_learner("Mariama");
+    a.study(&mariama, 1);
+    let template = a.store().own_batch_after(&VersionVector::default(), 1).unwrap();
+    let mut pushed = Batch::default();
+    let id = uuid::Uuid::now_v7().to_string();
+    pushed.learners.push(kalamu_core::sync::LearnerRecord {
+        id: id.clone(),
+        name: sneaky.to_owned(),
+        created_at: 1,
+        pin_hash: None,
+    });
+    let mut e = template.events[0].clone();
+    (e.id, e.learner_id, e.seq) = (uuid::Uuid::now_v7().to_string(), id, 1);
+    pushed.events.push(e);
+    assert_eq!(push_as(&hub, &a, &pushed), (400, "bad_request".to_owned()));
+    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    assert_eq!(on_hub, 1, "only Hawa");
+
+    let body = serde_json::json!({
+        "code": hub.code("Centre de Mamou"),
+        "device_id": uuid::Uuid::now_v7().to_string(),
+        "device_name": sneaky,
+    });
+    let (status, answer) = hub.request(
+        "POST",
+        "/v1/enroll",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
+    let devices = ok(hub.run(&["devices"]));
+    assert!(!devices.contains('\u{1b}'), "{devices:?}");
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+}

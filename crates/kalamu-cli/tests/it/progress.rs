@@ -66,3 +66,32 @@ fn recording_against_a_missing_lesson_or_learner_is_refused() {
     );
     assert!(stderr(&out).contains("no learner with id ghost"), "{}", stderr(&out));
 }
+
+#[test]
+fn nobody_records_for_a_learner_with_a_pin_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = setup(dir.path());
+    let pack = "org.kalamu.samples.bases-informatique";
+    let learner = stdout(&kalamu(&data, &["learner", "add", "Binta", "--pin", "4821"])).trim().to_owned();
+    let record = |extra: &[&str], event: &[&str]| {
+        let mut args =
+            vec!["progress", "record", "--learner", &learner, "--pack", pack, "--lesson", "le-binaire"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(event);
+        kalamu(&data, &args)
+    };
+    for (extra, what) in [(&[][..], "no PIN"), (&["--pin", "1111"][..], "a wrong PIN")] {
+        for event in [&["completed"][..], &["quiz", r#"{"q1": 0}"#][..]] {
+            let refused = record(extra, event);
+            assert_eq!(refused.status.code(), Some(1), "{what}: {event:?}");
+            assert!(stderr(&refused).to_lowercase().contains("pin"), "{what}: {}", stderr(&refused));
+        }
+    }
+    let shown = stdout(&kalamu(&data, &["progress", "show", "--learner", &learner, "--json"]));
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let p = &shown[0]["progress"];
+    assert_eq!(p["packs"][0]["lessons"]["le-binaire"]["completed"], false, "nothing was recorded: {shown}");
+    assert!(p["resume"].is_null(), "nothing was recorded: {shown}");
+    let done = record(&["--pin", "4821"], &["completed"]);
+    assert!(done.status.success(), "{}", stderr(&done));
+}
