@@ -43,7 +43,7 @@ fn a_learner_who_studied_on_laptop_a_finds_all_progress_on_laptop_b() {
     let (hub, a, b) = center_with_two_laptops();
     let awa = ok(a.run(&["learner", "add", "Awa", "--pin", "2468"])).trim().to_owned();
     a.study(&awa, 40);
-    let lesson = ["--learner", &awa, "--pack", PACK, "--lesson", "ip-addresses"];
+    let lesson = ["--learner", &awa, "--pin", "2468", "--pack", PACK, "--lesson", "ip-addresses"];
     ok(a.run(&[&["progress", "record"], &lesson[..], &["completed"]].concat()));
     let sent = ok(a.sync(None));
     assert!(sent.contains("Sent 42 events"), "her addition and 41 events: {sent}");
