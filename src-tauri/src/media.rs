@@ -4,11 +4,15 @@
 //!
 //! Only this process knows the random token, the lesson's CSP allows only
 //! its own pack's prefix, and only GET and HEAD of installed pack files are
-//! answered, by byte range.
+//! answered, by byte range. Anything on the laptop may connect to loopback,
+//! so lines are bounded before they are read, connections are capped, the
+//! token is compared in constant time, and no answer holds more than
+//! [`MAX_BODY`] bytes in memory.
 
-use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kalamu_core::pack::path::percent_decode;
 use tauri::{AppHandle, Manager};
@@ -32,10 +36,25 @@ impl MediaServer {
         let base = format!("http://127.0.0.1:{}/{token}", listener.local_addr()?.port());
         let server = MediaServer { base, token };
         let token = server.token.clone();
+        let open = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new().name("lesson-media".into()).spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (app, token) = (app.clone(), token.clone());
-                std::thread::spawn(move || serve(&app, &token, stream));
+                // A media player opens a few; a flood gets closed connections, not threads.
+                if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                    open.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+                let (app, token, open) = (app.clone(), token.clone(), open.clone());
+                let spawned = std::thread::Builder::new().name("lesson-media-conn".into()).spawn({
+                    let open = open.clone();
+                    move || {
+                        serve(&app, &token, stream);
+                        open.fetch_sub(1, Ordering::AcqRel);
+                    }
+                });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         })?;
         Ok(server)
@@ -47,12 +66,59 @@ impl MediaServer {
     }
 }
 
-/// 128 random bits from the standard library's per-process hash keys.
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 64;
+/// Longest request line or header line read.
+const MAX_LINE: u64 = 8 << 10;
+/// Most bytes one answer carries: a longer range is answered in part, as HTTP allows.
+const MAX_BODY: u64 = 4 << 20;
+
+/// 128 random bits from the OS.
 fn random_token() -> String {
-    let half = || std::collections::hash_map::RandomState::new().build_hasher().finish();
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(half());
-    format!("{:016x}{:016x}", half(), h.finish())
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A request as far as the media server reads one.
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    method: String,
+    target: String,
+    range: Option<String>,
+}
+
+/// Reads one request's line and headers, each line bounded before it is
+/// read; `None` at the end of the connection or on anything oversized.
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+    let mut line = String::new();
+    let mut read_line = |line: &mut String| -> Option<()> {
+        line.clear();
+        let n = reader.by_ref().take(MAX_LINE + 1).read_line(line).ok()?;
+        (n > 0 && n as u64 <= MAX_LINE && line.ends_with('\n')).then_some(())
+    };
+    read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut range = None;
+    for _ in 0..100 {
+        read_line(&mut line)?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            return Some(Request { method, target, range });
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("range")
+        {
+            range = Some(value.trim().to_owned());
+        }
+    }
+    None
 }
 
 fn serve(app: &AppHandle, token: &str, stream: TcpStream) {
@@ -62,30 +128,8 @@ fn serve(app: &AppHandle, token: &str, stream: TcpStream) {
     let mut out = write_half;
     // Keep-alive: media players ask for many ranges on one connection.
     for _ in 0..10_000 {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 || request_line.len() > 8192 {
-            return;
-        }
-        let mut range = None;
-        let mut header = String::new();
-        for _ in 0..100 {
-            header.clear();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = header.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("range")
-            {
-                range = Some(value.trim().to_owned());
-            }
-        }
-        let mut parts = request_line.split_whitespace();
-        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let response = respond(app, token, method, target, range.as_deref());
+        let Some(request) = read_request(&mut reader) else { return };
+        let response = respond(app, token, &request.method, &request.target, request.range.as_deref());
         if out.write_all(&response).is_err() {
             return;
         }
@@ -96,11 +140,12 @@ fn respond(app: &AppHandle, token: &str, method: &str, target: &str, range: Opti
     if method != "GET" && method != "HEAD" {
         return plain(405, "Method Not Allowed");
     }
-    let Some(rest) =
-        target.strip_prefix('/').and_then(|t| t.strip_prefix(token)).and_then(|t| t.strip_prefix('/'))
-    else {
+    let Some((given, rest)) = target.strip_prefix('/').and_then(|t| t.split_once('/')) else {
         return plain(404, "Not Found");
     };
+    if !same_secret(given.as_bytes(), token.as_bytes()) {
+        return plain(404, "Not Found");
+    }
     let Some((pack, path)) = rest.split_once('/') else { return plain(404, "Not Found") };
     let Some(path) = percent_decode(path.split('?').next().unwrap_or(path)) else {
         return plain(400, "Bad Request");
@@ -119,12 +164,9 @@ fn respond(app: &AppHandle, token: &str, method: &str, target: &str, range: Opti
         Some(None) => return plain(416, "Range Not Satisfiable"),
         None => ("200 OK", 0, info.size),
     };
-    // A whole large file is never read at once: answer its first part as a range.
-    let (status, end) = if status == "200 OK" && info.size > 32 << 20 {
-        ("206 Partial Content", 4 << 20)
-    } else {
-        (status, end)
-    };
+    // A whole large file, or a long range, is never read at once: its first part is answered.
+    let (status, end) =
+        if end - start > MAX_BODY { ("206 Partial Content", start + MAX_BODY) } else { (status, end) };
     let body = if method == "HEAD" {
         Vec::new()
     } else {
@@ -154,4 +196,40 @@ fn plain(code: u16, reason: &str) -> Vec<u8> {
         reason.len()
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_read_with_its_range() {
+        let raw = b"GET /t/p/media/v.webm HTTP/1.1\r\nHost: x\r\nRange: bytes=10-\r\n\r\nGET /next";
+        let mut reader = std::io::Cursor::new(&raw[..]);
+        let r = read_request(&mut reader).unwrap();
+        assert_eq!((r.method.as_str(), r.target.as_str()), ("GET", "/t/p/media/v.webm"));
+        assert_eq!(r.range.as_deref(), Some("bytes=10-"));
+    }
+
+    #[test]
+    fn an_oversized_line_is_refused_after_reading_no_more_than_the_limit() {
+        // A request line of 64 MiB with no end: reading stops at the limit.
+        let endless = std::io::repeat(b'a').take(64 << 20);
+        let mut reader = BufReader::new(endless);
+        assert_eq!(read_request(&mut reader), None);
+        let mut rest = [0u8; 1];
+        assert_eq!(reader.read(&mut rest).unwrap(), 1, "the rest was left unread");
+        let header = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'b'; 9000], b"\r\n\r\n"].concat();
+        assert_eq!(read_request(&mut std::io::Cursor::new(header)), None, "so is an oversized header");
+    }
+
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(same_secret(a.as_bytes(), a.as_bytes()));
+        assert!(!same_secret(a.as_bytes(), b.as_bytes()));
+        assert!(!same_secret(&a.as_bytes()[..31], a.as_bytes()), "a prefix is not the token");
+    }
 }

@@ -240,6 +240,18 @@ impl App {
         data_dir: &Path,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Result<App> {
+        // On a loaded 2-core machine the WebDriver server now and then drops
+        // the session request; one more try, with a fresh display, driver
+        // and ports. An app that cannot start fails both.
+        match Self::start_once(binary, data_dir, env).await {
+            Ok(app) => Ok(app),
+            Err(first) => Self::start_once(binary, data_dir, env)
+                .await
+                .with_context(|| format!("a second try, after: {first:#}")),
+        }
+    }
+
+    async fn start_once(binary: &Path, data_dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Result<App> {
         let display = Display::start()?;
         let port = free_port()?;
         let native_port = free_port()?;
