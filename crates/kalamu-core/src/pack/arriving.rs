@@ -16,11 +16,10 @@ use std::path::Path;
 
 use zip::read::read_zipfile_from_stream;
 
-use super::chunker::{Chunker, is_writer_gone};
-use super::import::{ImportOptions, ImportReport, keeps_chunks};
+use super::chunker::Chunker;
+use super::import::{ImportOptions, ImportReport};
 use super::verify::{Checked, OpenedPack, READ_BUF, io_problem, zip_problem};
 use super::{MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Problem, Progress, SIGNATURE_NAME, path, sign};
-use crate::store::chunks;
 use crate::{Error, Result, Store};
 
 /// The pack a download was offered as: only that pack is installed from it.
@@ -83,21 +82,7 @@ impl Store {
         self.check_publisher(&manifest.id, Some(&signer), options)?;
         self.check_space(&manifest.files)?;
 
-        let mut chunker = Chunker::start(&self.dir().join(chunks::FILE_NAME))?;
-        let streamed = stream(arriving, path, &manifest, &mut chunker, progress);
-        let keep = streamed.as_ref().map_or_else(keeps_chunks, |_| true);
-        let finished = chunker.finish(keep);
-        let outcome = match (streamed, finished) {
-            (Ok(()), Ok(outcome)) => outcome,
-            (Ok(()), Err(writer)) => return Err(writer),
-            (Err(reader), Err(writer)) if is_writer_gone(&reader) => return Err(writer),
-            (Err(reader), _) => {
-                if !keep {
-                    self.collect_garbage()?;
-                }
-                return Err(reader);
-            }
-        };
+        let outcome = self.store_chunks(|chunker| stream(arriving, path, &manifest, chunker, progress))?;
         // The whole file, directory included, as any import checks it.
         let pack = OpenedPack::open(path)?;
         if pack.manifest_bytes != manifest_bytes || pack.signer.as_deref() != Some(signer.as_str()) {

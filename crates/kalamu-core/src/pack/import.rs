@@ -66,23 +66,7 @@ impl Store {
         self.check_publisher(&pack.manifest.id, pack.signer.as_deref(), options)?;
         self.check_space(&pack.manifest.files)?;
 
-        let mut chunker = Chunker::start(&self.dir().join(chunks::FILE_NAME))?;
-        let streamed = pack.stream(&mut chunker, progress);
-        let keep = streamed.as_ref().map_or_else(keeps_chunks, |_| true);
-        let finished = chunker.finish(keep);
-        let outcome = match (streamed, finished) {
-            (Ok(()), Ok(outcome)) => outcome,
-            (Ok(()), Err(writer)) => return Err(writer),
-            (Err(reader), Err(writer)) if is_writer_gone(&reader) => return Err(writer),
-            (Err(reader), _) => {
-                if !keep {
-                    // Hostile or damaged content: leave the store as it was.
-                    self.collect_garbage()?;
-                }
-                return Err(reader);
-            }
-        };
-
+        let outcome = self.store_chunks(|chunker| pack.stream(chunker, progress))?;
         let summary = self.install(&pack, &outcome.files)?;
         self.collect_garbage()?;
         Ok(ImportReport {
@@ -94,6 +78,31 @@ impl Store {
             bytes_written: outcome.bytes_written,
             chunks_reused: outcome.chunks_reused,
         })
+    }
+
+    /// Runs `stream`, which feeds a pack's files to a chunk writer, and
+    /// returns what the writer stored. On failure the store is left as it
+    /// was, except for chunks of content that checked out so far (a retry resumes from them).
+    pub(crate) fn store_chunks(
+        &self,
+        stream: impl FnOnce(&mut Chunker) -> Result<()>,
+    ) -> Result<super::chunker::Outcome> {
+        let mut chunker = Chunker::start(&self.dir().join(chunks::FILE_NAME))?;
+        let streamed = stream(&mut chunker);
+        let keep = streamed.as_ref().map_or_else(keeps_chunks, |_| true);
+        let finished = chunker.finish(keep);
+        match (streamed, finished) {
+            (Ok(()), Ok(outcome)) => Ok(outcome),
+            (Ok(()), Err(writer)) => Err(writer),
+            (Err(reader), Err(writer)) if is_writer_gone(&reader) => Err(writer),
+            (Err(reader), _) => {
+                if !keep {
+                    // Hostile or damaged content: leave the store as it was.
+                    self.collect_garbage()?;
+                }
+                Err(reader)
+            }
+        }
     }
 
     /// Removes an installed pack and the content only it used. Progress is kept.
@@ -280,6 +289,6 @@ impl Store {
 
 /// Whether an import that failed this way keeps the chunks it wrote, so a
 /// retry resumes: a read error (pulled USB stick) does; bad content does not.
-pub(crate) fn keeps_chunks(err: &Error) -> bool {
+fn keeps_chunks(err: &Error) -> bool {
     !matches!(err, Error::Pack { problem, .. } if !matches!(problem, Problem::Truncated { .. }))
 }
