@@ -22,7 +22,6 @@ use kalamu_core::progress::event::{Answer, Event, EventBody, derived_id};
 use kalamu_core::progress::hlc::Hlc;
 use kalamu_core::progress::views::derive;
 use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
-use kalamu_core::sync::protocol::EnrollRequest;
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use kalamu_hub::sqlite::{Folding, SqliteStorage};
 use kalamu_hub::storage::Storage;
@@ -243,13 +242,14 @@ fn fill(hub: &HubProcess, centers: &[String], manifest: &Manifest, per_learner: 
         let seed = kalamu_core::Store::fresh_signing_seed().unwrap();
         let key = SigningKey::from_bytes(&seed);
         let answer = rt
-            .block_on(client.enroll(&EnrollRequest {
-                code,
-                device_id: device.clone(),
-                device_name: format!("Centre {c} poste 1"),
-                device_key: Some(kalamu_core::sync::proof::public_key_hex(&seed)),
-            }))
-            .unwrap();
+            .block_on(client.enroll(
+                &code,
+                &device,
+                &format!("Centre {c} poste 1"),
+                &kalamu_core::sync::proof::public_key_hex(&seed),
+            ))
+            .unwrap()
+            .0;
         let laptop = client.with_token(answer.device_token);
         let learners: Vec<LearnerRecord> = (0..LEARNERS_PER_CENTER)
             .map(|l| LearnerRecord {

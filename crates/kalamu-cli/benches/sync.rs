@@ -25,7 +25,7 @@ use kalamu_core::Store;
 use kalamu_core::progress::event::{Answer, Event, EventBody};
 use kalamu_core::progress::hlc::Hlc;
 use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
-use kalamu_core::sync::protocol::{EnrollRequest, PullRequest};
+use kalamu_core::sync::protocol::PullRequest;
 use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
 use kalamu_hub::storage::Storage;
 
@@ -427,13 +427,13 @@ impl Fleet {
                     let device = uuid::Uuid::now_v7().to_string();
                     let seed = Store::fresh_signing_seed().unwrap();
                     let key = SigningKey::from_bytes(&seed);
-                    let answer = shared
-                        .enroll(&EnrollRequest {
-                            code,
-                            device_id: device.clone(),
-                            device_name: format!("sim-{i}"),
-                            device_key: Some(kalamu_core::sync::proof::public_key_hex(&seed)),
-                        })
+                    let (answer, _) = shared
+                        .enroll(
+                            &code,
+                            &device,
+                            &format!("sim-{i}"),
+                            &kalamu_core::sync::proof::public_key_hex(&seed),
+                        )
                         .await
                         .unwrap();
                     let learner = LearnerRecord {

@@ -141,6 +141,11 @@ pub enum HubCommand {
         /// idle (pages open at once), or only when a page is viewed.
         #[arg(long, value_enum, default_value_t = ReportsWhen::Idle)]
         reports: ReportsWhen,
+        /// Serve plain HTTP instead of TLS: for loopback tests, or behind a
+        /// proxy that speaks TLS for the hub. Laptops then pin nothing, and
+        /// anyone on the network can read their credentials.
+        #[arg(long)]
+        plain_http: bool,
     },
     /// Manage centers.
     #[command(subcommand)]

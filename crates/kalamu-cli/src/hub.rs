@@ -25,7 +25,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
     };
     let store = db::open_with(&url, folding)?;
     match &args.command {
-        HubCommand::Serve { listen, .. } => serve(store, listen),
+        HubCommand::Serve { listen, plain_http, .. } => serve(store, listen, *plain_http),
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
             out!("{}", center.id);
@@ -203,15 +203,26 @@ fn trust(store: &dyn Storage, command: &TrustCommand) -> Result<()> {
     }
 }
 
-fn serve(store: Arc<dyn Storage>, listen: &str) -> Result<()> {
+fn serve(store: Arc<dyn Storage>, listen: &str, plain_http: bool) -> Result<()> {
+    let tls = if plain_http { None } else { Some(kalamu_hub::tls::identity(store.as_ref())?) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // Scripts and tests read the address from this line (the port may have been 0).
-        out!("Kalamu hub listening on http://{}", listener.local_addr()?);
-        kalamu_hub::api::serve(listener, store).await?;
+        out!("Kalamu hub listening on {scheme}://{}", listener.local_addr()?);
+        match &tls {
+            Some(tls) => eprintln!(
+                "kalamu hub: TLS key {}; laptops pin it when they enrol, with a code that proves it is this hub's",
+                tls.fingerprint
+            ),
+            None => eprintln!(
+                "kalamu hub: serving plain HTTP (--plain-http): credentials cross the network readable"
+            ),
+        }
+        kalamu_hub::api::serve(listener, store, tls).await?;
         anyhow::Ok(())
     })
 }

@@ -109,7 +109,7 @@ pub async fn catalog(store: &Store) -> Result<Vec<Offer>> {
 
 fn client(store: &Store) -> Result<HubClient> {
     let link = store.require_hub_link()?;
-    HubClient::new(&link.hub_url, Some(link.device_token), crate::DEFAULT_TIMEOUT)
+    HubClient::pinned(&link.address(), Some(link.device_token), crate::DEFAULT_TIMEOUT)
 }
 
 /// The file a download of `entry` is kept in until it is installed.

@@ -31,6 +31,33 @@ pub enum ClientError {
         /// What was wrong.
         detail: String,
     },
+    /// The hub presented another TLS key than the one pinned at enrolment.
+    #[error(
+        "the hub at {url} presented another TLS key than the one this laptop pinned when it enrolled \
+         (pinned {}, presented {}): a machine on the network may be posing as the hub, so nothing was sent. \
+         If the hub was reinstalled, staff can enrol this laptop again with a new code",
+        crate::http::short(pinned),
+        crate::http::short(presented)
+    )]
+    HubKeyChanged {
+        /// The hub's URL.
+        url: String,
+        /// The fingerprint pinned at enrolment.
+        pinned: String,
+        /// The fingerprint presented now.
+        presented: String,
+    },
+    /// Enrolment found something between the laptop and the hub.
+    #[error(
+        "enrolment with {url} stopped: something between this laptop and the hub is posing as the hub \
+         ({detail}). Nothing was kept and the code was not sent; tell the center's staff"
+    )]
+    Intercepted {
+        /// The hub's URL.
+        url: String,
+        /// What did not hold.
+        detail: String,
+    },
     /// Another download of that pack is running on this laptop.
     #[error("pack {0} is being downloaded already on this laptop")]
     Busy(String),
@@ -38,7 +65,7 @@ pub enum ClientError {
     #[error("the hub does not offer a pack {0:?}; `kalamu catalog` lists what it offers")]
     NotOffered(String),
     /// The hub URL cannot be used.
-    #[error("{0:?} is not a hub address; give one like http://192.168.1.10:7878")]
+    #[error("{0:?} is not a hub address; give one like https://192.168.1.10:7878")]
     BadUrl(String),
     /// The local store or the sync rules refused something.
     #[error(transparent)]
@@ -61,6 +88,8 @@ impl ClientError {
             ClientError::Unreachable { .. } => "unreachable",
             ClientError::Refused { code, .. } => code.as_str(),
             ClientError::Protocol { .. } => "protocol",
+            ClientError::HubKeyChanged { .. } => "hub_key_changed",
+            ClientError::Intercepted { .. } => "intercepted",
             ClientError::BadUrl(_) => "bad_url",
             ClientError::NotOffered(_) => "not_offered",
             ClientError::Busy(_) => "busy",

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use kalamu_core::store::now_millis;
+use kalamu_core::sync::HubAddress;
+use kalamu_core::sync::enrolment;
 use kalamu_core::sync::protocol::{
     self, CatalogEntry, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
 };
@@ -10,6 +12,16 @@ use kalamu_core::sync::wire::MAX_PULL_BYTES;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, Result};
+use crate::tls::{Presented, Trust};
+
+/// The first characters of a key's fingerprint, enough for people to compare.
+pub fn short(fingerprint: &str) -> String {
+    if fingerprint.is_empty() {
+        "no key (plain HTTP)".to_owned()
+    } else {
+        fingerprint.chars().take(16).collect()
+    }
+}
 
 /// Largest JSON answer a hub may give (a vector of a very large center fits many times over).
 const MAX_JSON: usize = 16 << 20;
@@ -33,29 +45,57 @@ pub struct HubClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    trust: Trust,
+    presented: Presented,
 }
 
 impl HubClient {
-    /// A client for the hub at `url`; each request gives up after `timeout`.
+    /// A client for a first contact with the hub at `url` (enrolment, or
+    /// asking whether it is there): it accepts any TLS key and notes it.
+    /// Each request gives up after `timeout`.
     pub fn new(url: &str, token: Option<String>, timeout: Duration) -> Result<HubClient> {
+        HubClient::build(url, token, timeout, Trust::FirstContact)
+    }
+
+    /// A client for the hub this laptop enrolled with, trusting only the key it pinned.
+    pub fn pinned(hub: &HubAddress, token: Option<String>, timeout: Duration) -> Result<HubClient> {
+        HubClient::build(&hub.url, token, timeout, Trust::Pinned(hub.key.clone()))
+    }
+
+    fn build(url: &str, token: Option<String>, timeout: Duration, trust: Trust) -> Result<HubClient> {
         let base = url.trim().trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base).map_err(|_| ClientError::BadUrl(url.to_owned()))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(ClientError::BadUrl(url.to_owned()));
         }
+        let presented = Presented::default();
+        let tls = crate::tls::config(trust.clone(), presented.clone())
+            .map_err(|e| ClientError::Protocol { url: base.clone(), detail: e.to_string() })?;
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             // A laptop talks to its center's hub directly; a system proxy would only get in the way.
             .no_proxy()
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| ClientError::Protocol { url: base.clone(), detail: e.to_string() })?;
-        Ok(HubClient { http, base, token })
+        Ok(HubClient { http, base, token, trust, presented })
     }
 
     /// The same hub and connection pool with another credential.
     pub fn with_token(&self, token: String) -> HubClient {
-        HubClient { http: self.http.clone(), base: self.base.clone(), token: Some(token) }
+        HubClient { token: Some(token), ..self.clone() }
+    }
+
+    /// Whether requests go over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.base.starts_with("https:")
+    }
+
+    /// The fingerprint of the TLS key the hub presented last; none before a
+    /// TLS connection, or on plain HTTP.
+    pub fn presented_key(&self) -> Option<String> {
+        self.presented.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The hub's base URL.
@@ -114,6 +154,16 @@ impl HubClient {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        if let Trust::Pinned(pinned) = &self.trust
+            && let Some(presented) = self.presented_key()
+            && pinned.as_ref() != Some(&presented)
+        {
+            return ClientError::HubKeyChanged {
+                url: self.base.clone(),
+                pinned: pinned.clone().unwrap_or_else(|| "none".into()),
+                presented,
+            };
+        }
         let detail = if e.is_timeout() {
             "it did not answer in time".to_owned()
         } else if e.is_connect() {
@@ -129,9 +179,56 @@ impl HubClient {
         self.json(self.request(reqwest::Method::GET, protocol::HEALTH)).await
     }
 
-    /// Trades a one-time code for a device credential.
-    pub async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse> {
-        self.json(self.request(reqwest::Method::POST, protocol::ENROLL).json(req)).await
+    /// Trades a one-time code for a device credential, without sending the
+    /// code: both sides prove they hold it over the TLS key this laptop sees
+    /// ([`kalamu_core::sync::enrolment`]). Returns the hub's answer and the
+    /// address to keep, with the key to pin.
+    pub async fn enroll(
+        &self,
+        code: &str,
+        device_id: &str,
+        device_name: &str,
+        device_key: &str,
+    ) -> Result<(EnrollResponse, HubAddress)> {
+        // The hub's own word on its key: a machine in the middle that passes
+        // it on unchanged is caught here, before any proof is made.
+        let health = self.health().await?;
+        let seen = match self.presented_key() {
+            Some(seen) if self.is_tls() => seen,
+            _ if self.is_tls() => return Err(self.intercepted("no TLS key was presented")),
+            _ => String::new(),
+        };
+        if health.hub_key != seen {
+            return Err(self.intercepted(&format!(
+                "the hub says its key is {}, but this laptop was shown {}",
+                short(&health.hub_key),
+                short(&seen)
+            )));
+        }
+        let key = enrolment::code_key(code);
+        let nonce = enrolment::fresh_nonce();
+        let req = EnrollRequest {
+            code_proof: enrolment::proof(enrolment::Side::Laptop, &key, &seen, &nonce),
+            nonce: nonce.clone(),
+            device_id: device_id.to_owned(),
+            device_name: device_name.to_owned(),
+            device_key: Some(device_key.to_owned()),
+        };
+        let answer: EnrollResponse =
+            self.json(self.request(reqwest::Method::POST, protocol::ENROLL).json(&req)).await?;
+        // Requests may have used another connection; each must have shown the same key.
+        if self.is_tls() && self.presented_key().as_deref() != Some(seen.as_str()) {
+            return Err(self.intercepted("the hub's TLS key changed during enrolment"));
+        }
+        if !enrolment::proof_holds(&answer.hub_proof, enrolment::Side::Hub, &key, &seen, &nonce) {
+            return Err(self.intercepted("the answer does not prove it knows the code"));
+        }
+        let pinned = self.is_tls().then_some(seen);
+        Ok((answer, HubAddress { url: self.base.clone(), key: pinned }))
+    }
+
+    fn intercepted(&self, detail: &str) -> ClientError {
+        ClientError::Intercepted { url: self.base.clone(), detail: detail.to_owned() }
     }
 
     /// What the hub holds of this laptop's center.

@@ -7,6 +7,7 @@ pub mod error;
 mod growing;
 pub mod http;
 pub mod sync;
+pub mod tls;
 
 pub use error::{ClientError, Result};
 pub use http::HubClient;

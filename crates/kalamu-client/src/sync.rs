@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use kalamu_core::Store;
-use kalamu_core::sync::protocol::{EnrollRequest, PullRequest};
+use kalamu_core::sync::protocol::PullRequest;
 use kalamu_core::sync::{Batch, VersionVector};
 use serde::Serialize;
 
@@ -132,24 +132,10 @@ async fn join(
         Some(seed) => kalamu_core::sync::proof::public_key_hex(seed),
         None => store.public_key_hex()?,
     };
-    let answer = client
-        .enroll(&EnrollRequest {
-            code: code.to_owned(),
-            device_id: device_id.clone(),
-            device_name: device_name.to_owned(),
-            device_key: Some(device_key),
-        })
-        .await?;
-    if let Some(seed) = seed {
-        store.continue_as_new_laptop(&device_id, &seed, client.url(), &answer)?;
-    } else {
-        store.set_hub_link(
-            client.url(),
-            &answer.center_id,
-            &answer.center_name,
-            &answer.device_token,
-            &answer.center_key,
-        )?;
+    let (answer, hub) = client.enroll(code, &device_id, device_name, &device_key).await?;
+    match seed {
+        Some(seed) => store.continue_as_new_laptop(&device_id, &seed, &hub, &answer).map(drop)?,
+        None => store.set_hub_link(&hub, &answer)?,
     }
     Ok(store.require_hub_link()?)
 }
@@ -167,7 +153,7 @@ pub async fn sync(
     mut progress: impl FnMut(&SyncReport),
 ) -> Result<SyncReport> {
     let link = store.require_hub_link()?;
-    let client = HubClient::new(&link.hub_url, Some(link.device_token.clone()), timeout)?;
+    let client = HubClient::pinned(&link.address(), Some(link.device_token.clone()), timeout)?;
     let mut report = SyncReport::default();
     let mut theirs = store.hub_vector()?;
     let mut asked = false;

@@ -7,6 +7,7 @@ use kalamu_core::store::now_millis;
 use kalamu_core::sync::bundle::{
     BundleHeader, BundleReader, BundleSource, center_bundle_key, device_bundle_key,
 };
+use kalamu_core::sync::enrolment::code_key;
 use kalamu_core::sync::{BundleImport, BundleProblem, VersionVector};
 use serde::Serialize;
 
@@ -29,17 +30,9 @@ pub struct EnrollCode {
     pub expires_at: i64,
 }
 
-/// The form of a code that is hashed: upper case, no dashes or spaces.
-pub fn normalize_code(code: &str) -> String {
-    code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
-}
-
-/// The hash the hub keeps of a code.
+/// What the hub keeps of a code: its slow key ([`code_key`]), in hex.
 pub fn code_hash(code: &str) -> String {
-    blake3::derive_key("kalamu 2026 enrolment code", normalize_code(code).as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(code_key(code))
 }
 
 /// The longest an enrolment code lasts.

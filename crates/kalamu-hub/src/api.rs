@@ -15,13 +15,14 @@ use axum::routing::{get, post};
 use kalamu_core::store::now_millis;
 use kalamu_core::sync::Batch;
 use kalamu_core::sync::bundle::token_hash;
+use kalamu_core::sync::enrolment;
 use kalamu_core::sync::protocol::{
     self, CatalogEntry, EnrollRequest, EnrollResponse, Health, PullRequest, PushAck, VectorResponse,
 };
 use kalamu_core::sync::wire::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, append_frame};
 use serde::de::DeserializeOwned;
 
-use crate::admin::{code_hash, new_token};
+use crate::admin::new_token;
 use crate::error::{HubError, Result};
 use crate::storage::{Caller, Storage};
 
@@ -30,8 +31,13 @@ const MAX_JSON: usize = 1 << 20;
 
 type Store = Arc<dyn Storage>;
 
-/// The hub's routes over a storage.
-pub fn router(store: Store) -> Router {
+/// The fingerprint of the TLS key the hub serves with (empty on plain HTTP),
+/// which enrolment proofs cover.
+#[derive(Debug, Clone)]
+pub struct HubKey(pub String);
+
+/// The hub's routes over a storage, serving with the TLS key `hub_key`.
+pub fn router(store: Store, hub_key: HubKey) -> Router {
     Router::new()
         .route(protocol::HEALTH, get(health))
         .route(protocol::ENROLL, post(enroll))
@@ -44,15 +50,23 @@ pub fn router(store: Store) -> Router {
         .route(&format!("{}/{{pack}}/{}", protocol::PACKS, protocol::PATCH_SUFFIX), post(pack_patch))
         .merge(crate::web::routes())
         .fallback(|| async { HubError::BadRequest("no such endpoint".into()) })
+        .layer(axum::Extension(hub_key))
         .with_state(store)
 }
 
-/// Serves the hub on `listener` until the process is asked to stop.
-pub async fn serve(listener: tokio::net::TcpListener, store: Store) -> std::io::Result<()> {
+/// Serves the hub on `listener` until the process is asked to stop: over
+/// TLS with `tls`, else plain HTTP.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    tls: Option<crate::tls::HubTls>,
+) -> std::io::Result<()> {
+    let hub_key = HubKey(tls.as_ref().map(|t| t.fingerprint.clone()).unwrap_or_default());
     // Staff sign-ins are limited per address, which the handlers read from the connection.
-    let app = router(store).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(store, hub_key).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let guarded = crate::listener::Guarded::new(listener, tls.map(|t| t.acceptor));
     // `tap_io` (doing nothing) is how axum hands a custom listener's peer address to `ConnectInfo`.
-    let listener = axum::serve::ListenerExt::tap_io(crate::listener::Guarded::new(listener), |_| {});
+    let listener = axum::serve::ListenerExt::tap_io(guarded, |_| {});
     axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await
 }
 
@@ -129,11 +143,12 @@ impl axum::extract::FromRequestParts<Store> for Caller {
     }
 }
 
-async fn health() -> Response {
+async fn health(axum::Extension(HubKey(hub_key)): axum::Extension<HubKey>) -> Response {
     axum::Json(Health {
         service: "kalamu-hub".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         time_ms: now_millis(),
+        hub_key,
     })
     .into_response()
 }
@@ -155,6 +170,7 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> 
 
 async fn enroll(
     State(store): State<Store>,
+    axum::Extension(HubKey(hub_key)): axum::Extension<HubKey>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -181,8 +197,15 @@ async fn enroll(
     let name = if name.is_empty() { "laptop".to_owned() } else { name };
     let token = new_token();
     let hash = token_hash(&token);
+    let nonce = req.nonce.clone();
     let enrolled = blocking(move || {
-        store.enroll(&code_hash(&req.code), &req.device_id, &name, &hash, key, now_millis())
+        let now = now_millis();
+        // Codes that expired lately still match, so a late laptop hears "expired", not "wrong".
+        let keys = store.enroll_code_keys(now - i64::from(crate::admin::MAX_CODE_MINUTES) * 60_000)?;
+        let code = crate::rules::code_of_proof(&keys, &req.code_proof, &hub_key, &req.nonce)
+            .ok_or(HubError::BadCode)?;
+        let center = store.enroll(&code, &req.device_id, &name, &hash, key, now)?;
+        Ok((center, code, hub_key))
     })
     .await;
     let center = match enrolled {
@@ -198,11 +221,15 @@ async fn enroll(
         }
         other => other?,
     };
+    let (center, code, hub_key) = center;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(&code, &mut key).map_err(|_| HubError::Damaged("an enrolment code's key".into()))?;
     Ok(axum::Json(EnrollResponse {
         center_id: center.id,
         center_name: center.name,
         device_token: token,
         center_key: center.bundle_key,
+        hub_proof: enrolment::proof(enrolment::Side::Hub, &key, &hub_key, &nonce),
     }))
 }
 

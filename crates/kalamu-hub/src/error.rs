@@ -142,6 +142,9 @@ pub enum HubError {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The hub's TLS key could not be made or loaded.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl HubError {
@@ -183,7 +186,7 @@ impl HubError {
             // A bundle's problems reach staff at the hub's command line, as sentences.
             HubError::Sync(e) => e.wire_code().unwrap_or(WireCode::BadRequest),
             HubError::Database(_) | HubError::Commit(_) | HubError::Damaged(_) => WireCode::Database,
-            HubError::Io(_) => WireCode::Io,
+            HubError::Io(_) | HubError::Tls(_) => WireCode::Io,
         }
     }
 
@@ -223,7 +226,8 @@ impl HubError {
             | HubError::Database(_)
             | HubError::Commit(_)
             | HubError::Damaged(_)
-            | HubError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | HubError::Io(_)
+            | HubError::Tls(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod rules;
 pub mod sqlite;
 pub mod staff;
 pub mod storage;
+pub mod tls;
 pub mod web;
 
 pub use error::{HubError, Result};

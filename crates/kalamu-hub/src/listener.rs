@@ -2,7 +2,8 @@
 //! [`MAX_CONNECTIONS`] connections at once (the others wait in the kernel's
 //! queue), and a connection on which nothing moved for [`IDLE`] is closed,
 //! so a request sent one byte now and then, or never finished, cannot hold
-//! a connection for long.
+//! a connection for long. The idle clock runs under TLS too, handshakes
+//! included.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
+
+use crate::tls::Conn;
 
 /// Connections served at once: a center's laptops, with room for its staff.
 pub const MAX_CONNECTIONS: usize = 2048;
@@ -25,17 +29,18 @@ pub const IDLE: Duration = Duration::from_secs(20);
 pub struct Guarded {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Guarded {
-    /// Guards `inner`.
-    pub fn new(inner: TcpListener) -> Guarded {
-        Guarded { inner, slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)) }
+    /// Guards `inner`; its connections speak TLS with `tls`, or plain HTTP without.
+    pub fn new(inner: TcpListener, tls: Option<TlsAcceptor>) -> Guarded {
+        Guarded { inner, slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)), tls }
     }
 }
 
 impl axum::serve::Listener for Guarded {
-    type Io = GuardedStream;
+    type Io = Conn;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -45,7 +50,12 @@ impl axum::serve::Listener for Guarded {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
                     let idle = Box::pin(tokio::time::sleep(IDLE));
-                    return (GuardedStream { stream, idle, _slot: slot }, addr);
+                    let guarded = GuardedStream { stream, idle, _slot: slot };
+                    let conn = match &self.tls {
+                        Some(tls) => Conn::Handshaking(Box::new(tls.accept(guarded))),
+                        None => Conn::Plain(guarded),
+                    };
+                    return (conn, addr);
                 }
                 // Out of descriptors, or a connection reset before it was
                 // accepted: wait a moment rather than spin.

@@ -3,6 +3,7 @@
 //! what the rule decided. Backends hold no rule of their own.
 
 use kalamu_core::progress::event::Event;
+use kalamu_core::sync::enrolment;
 use kalamu_core::sync::proof::{Chain, check_run, past_head};
 use kalamu_core::sync::{Applied, Batch, LearnerRecord, VersionVector};
 
@@ -66,6 +67,19 @@ pub fn enrolment(
         (Some(_), None) => Err(HubError::DeviceKnown),
         (Some(_), Some(_)) => Ok(Enrolment::NewCredential),
     }
+}
+
+/// The key of the code an enrolment's `proof` was made with, among the
+/// hub's code keys (hex), over the hub's TLS key `hub_key`: none if no code
+/// matches, as when a machine in the middle presented its own key.
+pub fn code_of_proof(keys: &[String], proof: &str, hub_key: &str, nonce: &str) -> Option<String> {
+    keys.iter()
+        .find(|k| {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(k.as_str(), &mut key).is_ok()
+                && enrolment::proof_holds(proof, enrolment::Side::Laptop, &key, hub_key, nonce)
+        })
+        .cloned()
 }
 
 /// What a laptop may send, by network or by its USB bundle: its own events

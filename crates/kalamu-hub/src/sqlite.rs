@@ -405,6 +405,43 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn enroll_code_keys(&self, since: i64) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT code_hash FROM enroll_codes WHERE expires_at > ?1")?;
+            let keys = stmt.query_map([since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(keys)
+        })
+    }
+
+    fn tls_identity(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row("SELECT certificate, private_key FROM tls_identity", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?)
+        })
+    }
+
+    fn keep_tls_identity(
+        &self,
+        certificate: &[u8],
+        private_key: &[u8],
+        now: i64,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let (certificate, private_key) = (certificate.to_vec(), private_key.to_vec());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tls_identity (singleton, certificate, private_key, made_at) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (singleton) DO NOTHING",
+                (&certificate, &private_key, now),
+            )?;
+            Ok(tx.query_row("SELECT certificate, private_key FROM tls_identity", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
+        })
+    }
+
     fn enroll(
         &self,
         code_hash: &str,

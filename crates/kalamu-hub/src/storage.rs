@@ -81,6 +81,20 @@ pub trait Storage: Send + Sync + 'static {
         expires_at: i64,
         device_id: Option<&str>,
     ) -> Result<()>;
+    /// The keys ([`kalamu_core::sync::enrolment::code_key`], hex) of codes
+    /// that expire after `since`, used or not: an enrolment names its code
+    /// only by a proof made with one of them.
+    fn enroll_code_keys(&self, since: i64) -> Result<Vec<String>>;
+    /// The hub's TLS certificate and private key (DER), if it has made them.
+    fn tls_identity(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// Keeps a TLS certificate and key unless another hub process kept one
+    /// first; returns the pair kept.
+    fn keep_tls_identity(
+        &self,
+        certificate: &[u8],
+        private_key: &[u8],
+        now: i64,
+    ) -> Result<(Vec<u8>, Vec<u8>)>;
     /// Uses up an enrolment code and enrols the device with its center, all at once.
     fn enroll(
         &self,

@@ -21,7 +21,10 @@ async fn a_course_downloaded_from_the_hub_is_studied_at_once() -> Result<()> {
     kalamu(h, &["hub", "trust", "add", &key.public_hex(), "--name", "Ministère"])?;
     kalamu(h, &["hub", "publish", pack.to_str().context("path")?])?;
     let mut cmd = Command::new(target_dir().join("debug/kalamu"));
-    cmd.arg("--data").arg(h).args(["hub", "serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped());
+    cmd.arg("--data")
+        .arg(h)
+        .args(["hub", "serve", "--listen", "127.0.0.1:0", "--plain-http"])
+        .stdout(Stdio::piped());
     let mut hub = spawn_group(&mut cmd)?;
     let mut line = String::new();
     BufReader::new(hub.take_stdout().context("hub stdout")?).read_line(&mut line)?;
@@ -79,7 +82,10 @@ async fn a_required_course_arrives_by_itself_and_shows_in_the_library() -> Resul
     kalamu(h, &["hub", "trust", "add", &key.public_hex(), "--name", "Ministère"])?;
     kalamu(h, &["hub", "publish", pack.to_str().context("path")?])?;
     let mut cmd = Command::new(target_dir().join("debug/kalamu"));
-    cmd.arg("--data").arg(h).args(["hub", "serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped());
+    cmd.arg("--data")
+        .arg(h)
+        .args(["hub", "serve", "--listen", "127.0.0.1:0", "--plain-http"])
+        .stdout(Stdio::piped());
     let mut hub = spawn_group(&mut cmd)?;
     let mut line = String::new();
     BufReader::new(hub.take_stdout().context("hub stdout")?).read_line(&mut line)?;

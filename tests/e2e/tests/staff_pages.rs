@@ -18,7 +18,10 @@ const PACK: &str = "org.kalamu.samples.networks-intro";
 /// Starts `kalamu hub serve` on loopback; returns the process and its base URL.
 fn hub(data: &Path) -> Result<(Group, String)> {
     let mut cmd = Command::new(target_dir().join("debug/kalamu"));
-    cmd.arg("--data").arg(data).args(["hub", "serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped());
+    cmd.arg("--data")
+        .arg(data)
+        .args(["hub", "serve", "--listen", "127.0.0.1:0", "--plain-http"])
+        .stdout(Stdio::piped());
     let mut group = spawn_group(&mut cmd)?;
     let mut line = String::new();
     BufReader::new(group.take_stdout().context("hub stdout")?).read_line(&mut line)?;

@@ -15,7 +15,10 @@ const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
 /// Starts `kalamu hub serve` on `listen`; returns the process and its address.
 fn hub(data: &Path, listen: &str) -> Result<(Group, String)> {
     let mut cmd = Command::new(target_dir().join("debug/kalamu"));
-    cmd.arg("--data").arg(data).args(["hub", "serve", "--listen", listen]).stdout(Stdio::piped());
+    cmd.arg("--data")
+        .arg(data)
+        .args(["hub", "serve", "--listen", listen, "--plain-http"])
+        .stdout(Stdio::piped());
     let mut group = spawn_group(&mut cmd)?;
     let mut line = String::new();
     BufReader::new(group.take_stdout().context("hub stdout")?).read_line(&mut line)?;

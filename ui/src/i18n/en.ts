@@ -112,7 +112,7 @@ export const en = {
   connectDeviceKnown: "This laptop is connected to the hub already. To connect it again, the staff make a code for this laptop.",
   connectCodeForAnother: "That code was made for another laptop. Ask the staff for a code for this one.",
   connectRevokedForGood: "This laptop was removed from the center. It can join again only as a new laptop; ask the staff.",
-  connectBadUrl: "That is not a hub address. It looks like http://192.168.1.10:7878.",
+  connectBadUrl: "That is not a hub address. It looks like https://192.168.1.10:7878.",
   usb: "Progress by USB",
   usbTitle: "Progress by USB stick",
   usbExportTitle: "Take this laptop's progress to the hub",
@@ -146,6 +146,10 @@ export const en = {
   err_bundle_from_laptop: "This progress file was made by a laptop: import it on the hub, not here.",
   errDetails: "Details",
   errGeneric: "Something went wrong. Your progress is safe; try again, and tell the staff if it happens again.",
+  err_hub_key_changed:
+    "Something on the network answered in the hub's place, with another key than the hub's. Nothing was sent; progress stays safe here. Tell the staff.",
+  err_intercepted:
+    "Something between this laptop and the hub is posing as the hub. Nothing was kept and the code was not sent. Tell the staff.",
   err_bad_pin: "A PIN is exactly four digits, for example 2580.",
   err_wrong_pin: "That PIN is not right. Try again, or ask the staff.",
   err_empty_name: "Type the learner's name first.",

@@ -116,7 +116,7 @@ export const fr: Messages = {
   connectDeviceKnown: "Cet ordinateur est déjà relié au serveur. Pour le relier à nouveau, le personnel crée un code pour cet ordinateur.",
   connectCodeForAnother: "Ce code a été créé pour un autre ordinateur. Demandez au personnel un code pour celui-ci.",
   connectRevokedForGood: "Cet ordinateur a été retiré du centre. Il ne peut revenir que comme un nouvel ordinateur ; demandez au personnel.",
-  connectBadUrl: "Ce n'est pas une adresse de serveur. Elle ressemble à http://192.168.1.10:7878.",
+  connectBadUrl: "Ce n'est pas une adresse de serveur. Elle ressemble à https://192.168.1.10:7878.",
   usb: "Progression par clé USB",
   usbTitle: "Progression par clé USB",
   usbExportTitle: "Apporter la progression de cet ordinateur au serveur",
@@ -151,6 +151,10 @@ export const fr: Messages = {
   err_bundle_from_laptop: "Ce fichier de progression a été fait par un ordinateur d'apprenant : importez-le sur le serveur du centre, pas ici.",
   errDetails: "Détails",
   errGeneric: "Un problème est survenu. Votre progression est en sécurité ; réessayez, et prévenez le personnel si cela se reproduit.",
+  err_hub_key_changed:
+    "Quelque chose sur le réseau a répondu à la place du serveur du centre, avec une autre clé que la sienne. Rien n'a été envoyé ; la progression reste en sécurité ici. Prévenez le personnel.",
+  err_intercepted:
+    "Quelque chose entre cet ordinateur et le serveur du centre se fait passer pour lui. Rien n'a été gardé et le code n'a pas été envoyé. Prévenez le personnel.",
   err_bad_pin: "Un code PIN a exactement quatre chiffres, par exemple 2580.",
   err_wrong_pin: "Ce code PIN n'est pas le bon. Réessayez, ou demandez au personnel.",
   err_empty_name: "Tapez d'abord le nom de l'apprenant.",

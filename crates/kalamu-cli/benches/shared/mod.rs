@@ -38,7 +38,7 @@ impl HubProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
             .arg("--data")
             .arg(dir)
-            .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .args(["hub", "serve", "--listen", "127.0.0.1:0", "--plain-http"])
             .args(args)
             .stdout(Stdio::piped())
             .spawn()

@@ -504,11 +504,7 @@ fn enrolment_guesses_from_one_address_wait_and_honest_laptops_sync_on() {
     let honest = Laptop::new();
     honest.enroll(&hub.url(), &hub.code("Centre de Faranah"), "poste 1");
     let guess = |code: &str| {
-        let body = serde_json::json!({
-            "code": code,
-            "device_id": uuid::Uuid::now_v7().to_string(),
-            "device_name": "guesser",
-        });
+        let body = crate::fleet::enrol_json(code, &uuid::Uuid::now_v7().to_string(), "guesser");
         hub.request(
             "POST",
             "/v1/enroll",
@@ -543,7 +539,7 @@ fn enrolment_guesses_from_one_address_wait_and_honest_laptops_sync_on() {
         "POST",
         "/v1/enroll",
         &[("Content-Type", "application/json")],
-        br#"{"code":"WRONG","device_id":"0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b","device_name":"x"}"#,
+        crate::fleet::enrol_json("WRONG", "0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b", "x").to_string().as_bytes(),
     );
     let head = String::from_utf8_lossy(&raw).to_lowercase();
     assert!(head.contains("retry-after: "), "{head}");
@@ -610,11 +606,8 @@ fn names_with_control_characters_are_refused_at_every_door() {
     let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
     assert_eq!(on_hub, 1, "only Hawa");
 
-    let body = serde_json::json!({
-        "code": hub.code("Centre de Mamou"),
-        "device_id": uuid::Uuid::now_v7().to_string(),
-        "device_name": sneaky,
-    });
+    let body =
+        crate::fleet::enrol_json(&hub.code("Centre de Mamou"), &uuid::Uuid::now_v7().to_string(), sneaky);
     let (status, answer) = hub.request(
         "POST",
         "/v1/enroll",

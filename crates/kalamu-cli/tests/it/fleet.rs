@@ -24,6 +24,7 @@ pub struct Hub {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    tls: bool,
 }
 
 impl Hub {
@@ -33,21 +34,31 @@ impl Hub {
         Self::start_in(dir)
     }
 
+    /// Starts `kalamu hub serve` over TLS, with the key the hub makes itself.
+    pub fn start_tls() -> Hub {
+        Self::start_with(tempfile::tempdir().unwrap(), false)
+    }
+
     fn start_in(dir: tempfile::TempDir) -> Hub {
+        Self::start_with(dir, true)
+    }
+
+    fn start_with(dir: tempfile::TempDir, plain_http: bool) -> Hub {
         // What the hub logs, kept beside its database (outside it: the database's dir holds only its files).
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir.path())).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
             .arg("--data")
             .arg(dir.path())
             .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .args(plain_http.then_some("--plain-http"))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-        Hub { dir, child, addr }
+        let addr = line.trim().rsplit("://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+        Hub { dir, child, addr, tls: !plain_http }
     }
 
     /// Stops the hub (as a power cut would) and starts it again on the same
@@ -71,7 +82,7 @@ impl Hub {
 
     /// The hub's URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// Runs `kalamu hub ARGS` against this hub's database.
@@ -176,6 +187,18 @@ pub fn raw_request_with_head(
     let text = String::from_utf8_lossy(&response);
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, response)
+}
+
+/// An enrolment request as a laptop makes it for code `code`, to a hub on plain HTTP.
+pub fn enrol_json(code: &str, device_id: &str, device_name: &str) -> serde_json::Value {
+    use kalamu_core::sync::enrolment::{Side, code_key, fresh_nonce, proof};
+    let nonce = fresh_nonce();
+    serde_json::json!({
+        "code_proof": proof(Side::Laptop, &code_key(code), "", &nonce),
+        "nonce": nonce,
+        "device_id": device_id,
+        "device_name": device_name,
+    })
 }
 
 /// A laptop: its own data directory with the sample pack installed.

@@ -10,6 +10,7 @@ mod proxy;
 mod shared_data_dir;
 mod sync;
 mod sync_faults;
+mod tls;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -292,7 +292,7 @@ fn malformed_oversized_and_replayed_requests_get_clear_errors_and_change_nothing
             "POST",
             "/v1/enroll",
             vec![],
-            br#"{"code":"AAAA-AAAA","device_id":"../x","device_name":"x"}"#.to_vec(),
+            crate::fleet::enrol_json("AAAA-AAAA", "../x", "x").to_string().into_bytes(),
             400,
             "bad_request",
         ),

@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0005_hub_link.sql"),
     },
     Migration { version: 6, name: "0006_proofs.sql", sql: include_str!("../../migrations/0006_proofs.sql") },
+    Migration {
+        version: 7,
+        name: "0007_hub_key.sql",
+        sql: include_str!("../../migrations/0007_hub_key.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
+use super::protocol::EnrollResponse;
 use crate::store::now_millis;
 use crate::{Error, Result, Store};
 
@@ -23,6 +24,24 @@ pub struct HubLink {
     pub enrolled_at: i64,
     /// When the last sync finished (unix ms).
     pub last_sync_at: Option<i64>,
+    /// The fingerprint of the hub's TLS key, pinned at enrolment; none for plain HTTP.
+    pub hub_key: Option<String>,
+}
+
+impl HubLink {
+    /// Where and how to reach the hub.
+    pub fn address(&self) -> HubAddress {
+        HubAddress { url: self.hub_url.clone(), key: self.hub_key.clone() }
+    }
+}
+
+/// A hub's base URL and the TLS key a laptop expects of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubAddress {
+    /// Base URL, e.g. `https://10.0.0.2:7878`.
+    pub url: String,
+    /// The pinned fingerprint ([`crate::sync::enrolment::fingerprint`]); none for plain HTTP.
+    pub key: Option<String>,
 }
 
 impl Store {
@@ -31,7 +50,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT hub_url, center_id, center_name, device_token, center_key, enrolled_at, last_sync_at
+                "SELECT hub_url, center_id, center_name, device_token, center_key, enrolled_at, last_sync_at,
+                        hub_key
                  FROM hub_link",
                 [],
                 |r| {
@@ -43,6 +63,7 @@ impl Store {
                         center_key: r.get(4)?,
                         enrolled_at: r.get(5)?,
                         last_sync_at: r.get(6)?,
+                        hub_key: r.get(7)?,
                     })
                 },
             )
@@ -54,41 +75,41 @@ impl Store {
         self.hub_link()?.ok_or(Error::NotEnrolled)
     }
 
-    /// Records this laptop's enrolment. A laptop belongs to one center: moving
-    /// it to another would mix two centers' learners in one store.
-    pub fn set_hub_link(
-        &self,
-        hub_url: &str,
-        center_id: &str,
-        center_name: &str,
-        token: &str,
-        key: &str,
-    ) -> Result<()> {
-        self.set_hub_link_in(self.conn(), hub_url, center_id, center_name, token, key)
+    /// Records this laptop's enrolment with the hub at `hub`, as its answer
+    /// says. A laptop belongs to one center: moving it to another would mix
+    /// two centers' learners in one store.
+    pub fn set_hub_link(&self, hub: &HubAddress, answer: &EnrollResponse) -> Result<()> {
+        self.set_hub_link_in(self.conn(), hub, answer)
     }
 
     /// [`Store::set_hub_link`] inside a transaction the caller holds.
     pub(crate) fn set_hub_link_in(
         &self,
         conn: &rusqlite::Connection,
-        hub_url: &str,
-        center_id: &str,
-        center_name: &str,
-        token: &str,
-        key: &str,
+        hub: &HubAddress,
+        answer: &EnrollResponse,
     ) -> Result<()> {
         if let Some(old) = self.hub_link()?
-            && old.center_id != center_id
+            && old.center_id != answer.center_id
         {
-            return Err(Error::OtherCenter { ours: old.center_name, theirs: center_name.to_owned() });
+            return Err(Error::OtherCenter { ours: old.center_name, theirs: answer.center_name.clone() });
         }
         conn.execute(
-            "INSERT INTO hub_link (singleton, hub_url, center_id, center_name, device_token, center_key, enrolled_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO hub_link (singleton, hub_url, center_id, center_name, device_token, center_key, enrolled_at,
+                                   hub_key)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (singleton) DO UPDATE SET hub_url = excluded.hub_url, center_name = excluded.center_name,
                  device_token = excluded.device_token, center_key = excluded.center_key,
-                 enrolled_at = excluded.enrolled_at",
-            (hub_url, center_id, center_name, token, key, now_millis()),
+                 enrolled_at = excluded.enrolled_at, hub_key = excluded.hub_key",
+            (
+                &hub.url,
+                &answer.center_id,
+                &answer.center_name,
+                &answer.device_token,
+                &answer.center_key,
+                now_millis(),
+                &hub.key,
+            ),
         )?;
         Ok(())
     }

@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod codes;
 pub mod engine;
+pub mod enrolment;
 pub mod link;
 pub mod proof;
 pub mod protocol;
@@ -18,6 +19,6 @@ pub mod wire;
 pub use bundle::{BundleHeader, BundleImport, BundleProblem, BundleReader, BundleSource};
 pub use codes::WireCode;
 pub use engine::Applied;
-pub use link::HubLink;
+pub use link::{HubAddress, HubLink};
 pub use vector::VersionVector;
 pub use wire::{Batch, LearnerRecord};

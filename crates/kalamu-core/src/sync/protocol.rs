@@ -45,8 +45,11 @@ pub const TOKEN_PREFIX: &str = "kd1.";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
-    /// The one-time code the staff gave.
-    pub code: String,
+    /// Proof that the laptop holds the staff's one-time code, which never
+    /// travels ([`crate::sync::enrolment`]).
+    pub code_proof: String,
+    /// The laptop's fresh nonce for this enrolment (hex).
+    pub nonce: String,
     /// The laptop's device id.
     pub device_id: String,
     /// A name for staff to recognise the laptop by.
@@ -67,6 +70,9 @@ pub struct EnrollResponse {
     pub device_token: String,
     /// Hex key for the center's sync bundles.
     pub center_key: String,
+    /// The hub's proof that it holds the code too, over the TLS key the
+    /// laptop saw: the laptop pins that key only if it holds.
+    pub hub_proof: String,
 }
 
 /// What the hub holds of the laptop's center.
@@ -108,6 +114,9 @@ pub struct Health {
     pub version: String,
     /// The hub's clock (unix ms).
     pub time_ms: i64,
+    /// The fingerprint of the TLS key the hub serves with; empty on plain HTTP.
+    #[serde(default)]
+    pub hub_key: String,
 }
 
 /// The body of every error answer from a hub.

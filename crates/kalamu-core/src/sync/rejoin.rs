@@ -8,6 +8,7 @@
 
 use rusqlite::TransactionBehavior;
 
+use super::link::HubAddress;
 use super::protocol::EnrollResponse;
 use crate::progress::event::{EVENT_COLUMNS, Event, derived_id, insert_new, read_event};
 use crate::{Error, Result, Store};
@@ -28,7 +29,7 @@ impl Store {
         &self,
         new_id: &str,
         key: &[u8; 32],
-        hub_url: &str,
+        hub: &HubAddress,
         answer: &EnrollResponse,
     ) -> Result<u64> {
         let old = self.device()?.id;
@@ -74,14 +75,7 @@ impl Store {
             (new_id, own.len() as i64 + 1, &key[..]),
         )?;
         tx.execute("DELETE FROM settings WHERE key IN ('identity_clash', 'clash_from')", [])?;
-        self.set_hub_link_in(
-            &tx,
-            hub_url,
-            &answer.center_id,
-            &answer.center_name,
-            &answer.device_token,
-            &answer.center_key,
-        )?;
+        self.set_hub_link_in(&tx, hub, answer)?;
         tx.commit()?;
         Ok(own.len() as u64)
     }

@@ -6,8 +6,9 @@ use std::io::Write;
 
 use kalamu_core::progress::event::{Answer, EventBody};
 use kalamu_core::sync::bundle::{BundleHeader, BundleSource, write_bundle};
+use kalamu_core::sync::protocol::EnrollResponse;
 use kalamu_core::sync::wire::{MAX_BATCH_EVENTS, MAX_PULL_BYTES, append_frame};
-use kalamu_core::sync::{Batch, BundleProblem, VersionVector};
+use kalamu_core::sync::{Batch, BundleProblem, HubAddress, VersionVector};
 use kalamu_core::{Error, Store};
 
 use crate::support::Env;
@@ -210,7 +211,15 @@ fn a_pull_answer_cut_short_or_overfull_is_refused_and_a_whole_one_reads_as_one_b
 /// A store enrolled with the test center, with the hub's link set.
 fn enrolled(env: &Env) -> Store {
     let store = env.store();
-    store.set_hub_link("http://127.0.0.1:9", CENTER, "Centre de Kindia", "kd1.token", KEY).unwrap();
+    let hub = HubAddress { url: "http://127.0.0.1:9".into(), key: None };
+    let answer = EnrollResponse {
+        center_id: CENTER.into(),
+        center_name: "Centre de Kindia".into(),
+        device_token: "kd1.token".into(),
+        center_key: KEY.into(),
+        hub_proof: String::new(),
+    };
+    store.set_hub_link(&hub, &answer).unwrap();
     store
 }
 
