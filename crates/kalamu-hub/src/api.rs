@@ -202,10 +202,10 @@ async fn enroll(
         let now = now_millis();
         // Codes that expired lately still match, so a late laptop hears "expired", not "wrong".
         let keys = store.enroll_code_keys(now - i64::from(crate::admin::MAX_CODE_MINUTES) * 60_000)?;
-        let code = crate::rules::code_of_proof(&keys, &req.code_proof, &hub_key, &req.nonce)
+        let (code, code_key) = crate::rules::code_of_proof(&keys, &req.code_proof, &hub_key, &req.nonce)
             .ok_or(HubError::BadCode)?;
         let center = store.enroll(&code, &req.device_id, &name, &hash, key, now)?;
-        Ok((center, code, hub_key))
+        Ok((center, code_key, hub_key))
     })
     .await;
     let center = match enrolled {
@@ -221,15 +221,13 @@ async fn enroll(
         }
         other => other?,
     };
-    let (center, code, hub_key) = center;
-    let mut key = [0u8; 32];
-    hex::decode_to_slice(&code, &mut key).map_err(|_| HubError::Damaged("an enrolment code's key".into()))?;
+    let (center, code_key, hub_key) = center;
     Ok(axum::Json(EnrollResponse {
         center_id: center.id,
         center_name: center.name,
         device_token: token,
         center_key: center.bundle_key,
-        hub_proof: enrolment::proof(enrolment::Side::Hub, &key, &hub_key, &nonce),
+        hub_proof: enrolment::proof(enrolment::Side::Hub, &code_key, &hub_key, &nonce),
     }))
 }
 

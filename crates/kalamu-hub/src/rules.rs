@@ -69,17 +69,16 @@ pub fn enrolment(
     }
 }
 
-/// The key of the code an enrolment's `proof` was made with, among the
-/// hub's code keys (hex), over the hub's TLS key `hub_key`: none if no code
-/// matches, as when a machine in the middle presented its own key.
-pub fn code_of_proof(keys: &[String], proof: &str, hub_key: &str, nonce: &str) -> Option<String> {
-    keys.iter()
-        .find(|k| {
-            let mut key = [0u8; 32];
-            hex::decode_to_slice(k.as_str(), &mut key).is_ok()
-                && enrolment::proof_holds(proof, enrolment::Side::Laptop, &key, hub_key, nonce)
-        })
-        .cloned()
+/// The code an enrolment's `proof` was made with, among the hub's code
+/// keys (hex), over the hub's TLS key `hub_key`: as stored, and as the key
+/// the hub's own proof is made with. None if no code matches, as when a
+/// machine in the middle presented its own key.
+pub fn code_of_proof(keys: &[String], proof: &str, hub_key: &str, nonce: &str) -> Option<(String, [u8; 32])> {
+    keys.iter().find_map(|k| {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(k.as_str(), &mut key).ok()?;
+        enrolment::proof_holds(proof, enrolment::Side::Laptop, &key, hub_key, nonce).then(|| (k.clone(), key))
+    })
 }
 
 /// What a laptop may send, by network or by its USB bundle: its own events

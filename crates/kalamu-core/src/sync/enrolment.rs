@@ -41,10 +41,7 @@ pub fn code_key(code: &str) -> [u8; 32] {
 /// The fingerprint of a hub's TLS certificate (hex), as laptops pin it and
 /// `kalamu hub serve` prints it. A hub on plain HTTP has none: `""`.
 pub fn fingerprint(certificate_der: &[u8]) -> String {
-    blake3::derive_key("kalamu 2026 hub tls key", certificate_der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(blake3::derive_key("kalamu 2026 hub tls key", certificate_der))
 }
 
 /// Who makes a proof: each side's MAC differs, so one cannot be replayed as the other.
@@ -59,6 +56,16 @@ pub enum Side {
 /// A MAC by `side`, keyed by the code's key, over the hub's TLS key as the
 /// laptop saw it and the laptop's nonce (hex).
 pub fn proof(side: Side, key: &[u8; 32], hub_key: &str, nonce: &str) -> String {
+    mac(side, key, hub_key, nonce).to_hex().to_string()
+}
+
+/// Whether `claimed` is the proof `side` would make; compared in constant time.
+pub fn proof_holds(claimed: &str, side: Side, key: &[u8; 32], hub_key: &str, nonce: &str) -> bool {
+    // `blake3::Hash`'s equality is constant-time.
+    blake3::Hash::from_hex(claimed).is_ok_and(|claimed| claimed == mac(side, key, hub_key, nonce))
+}
+
+fn mac(side: Side, key: &[u8; 32], hub_key: &str, nonce: &str) -> blake3::Hash {
     let label: &[u8] = match side {
         Side::Laptop => b"laptop",
         Side::Hub => b"hub",
@@ -68,15 +75,7 @@ pub fn proof(side: Side, key: &[u8; 32], hub_key: &str, nonce: &str) -> String {
         mac.update(&(part.len() as u64).to_le_bytes());
         mac.update(part);
     }
-    mac.finalize().to_hex().to_string()
-}
-
-/// Whether `claimed` is the proof `side` would make; compared in constant time.
-pub fn proof_holds(claimed: &str, side: Side, key: &[u8; 32], hub_key: &str, nonce: &str) -> bool {
-    let Ok(claimed) = blake3::Hash::from_hex(claimed) else { return false };
-    let Ok(expected) = blake3::Hash::from_hex(proof(side, key, hub_key, nonce)) else { return false };
-    // `blake3::Hash`'s equality is constant-time.
-    claimed == expected
+    mac.finalize()
 }
 
 /// A fresh nonce for one enrolment (hex).
