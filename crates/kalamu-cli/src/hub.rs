@@ -205,6 +205,7 @@ fn trust(store: &dyn Storage, command: &TrustCommand) -> Result<()> {
 
 fn serve(store: Arc<dyn Storage>, listen: &str, plain_http: bool) -> Result<()> {
     let tls = if plain_http { None } else { Some(kalamu_hub::tls::identity(store.as_ref())?) };
+    let bundle_key = kalamu_hub::api::BundleKey::of(store.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -222,7 +223,7 @@ fn serve(store: Arc<dyn Storage>, listen: &str, plain_http: bool) -> Result<()> 
                 "kalamu hub: serving plain HTTP (--plain-http): credentials cross the network readable"
             ),
         }
-        kalamu_hub::api::serve(listener, store, tls).await?;
+        kalamu_hub::api::serve(listener, store, tls, bundle_key).await?;
         anyhow::Ok(())
     })
 }

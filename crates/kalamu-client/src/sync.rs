@@ -203,6 +203,9 @@ async fn ask(store: &Store, client: &HubClient, report: &mut SyncReport) -> Resu
     let answer = client.vector().await?;
     report.clock_offset_ms = start - answer.hub_time_ms;
     store.note_hub_vector(&answer.vector)?;
+    if let Some(key) = &answer.hub_bundle_key {
+        store.learn_bundle_key(key)?;
+    }
     Ok(answer.vector)
 }
 

@@ -243,6 +243,15 @@ pub enum Error {
         /// The center it was asked to join.
         theirs: String,
     },
+    /// This laptop does not hold its hub's bundle key yet.
+    #[error(
+        "this laptop does not know its hub's bundle key yet (it enrolled before bundles were sealed): sync it once \
+         over the network, or enrol it again"
+    )]
+    NoBundleKey,
+    /// A bundle to make that no one could read.
+    #[error("no enrolled laptop of this center could read a bundle yet: enrol a laptop first")]
+    NoBundleReaders,
     /// A sync bundle that cannot be imported.
     #[error("{path}: {problem}")]
     Bundle {
@@ -308,6 +317,8 @@ impl Error {
             Error::BadProof { .. } => "bad_proof",
             Error::DeviceIdHeld(_) => "device_id_held",
             Error::OtherCenter { .. } => "enrolled_elsewhere",
+            Error::NoBundleKey => "no_bundle_key",
+            Error::NoBundleReaders => "no_bundle_readers",
             Error::Bundle { problem, .. } => problem.code(),
             Error::NoFolder(_) => "no_folder",
             Error::Io { .. } => "io",

@@ -4,10 +4,9 @@
 use std::path::Path;
 
 use kalamu_core::store::now_millis;
-use kalamu_core::sync::bundle::{
-    BundleHeader, BundleReader, BundleSource, center_bundle_key, device_bundle_key,
-};
+use kalamu_core::sync::bundle::{BundleHeader, BundleReader, BundleSource};
 use kalamu_core::sync::enrolment::code_key;
+use kalamu_core::sync::seal::{Opening, Sealing, VerifyingKey};
 use kalamu_core::sync::{BundleImport, BundleProblem, VersionVector};
 use serde::Serialize;
 
@@ -79,21 +78,30 @@ pub fn new_token() -> String {
     format!("{}{}", kalamu_core::sync::protocol::TOKEN_PREFIX, hex::encode(raw))
 }
 
-/// Writes every event of a center to a bundle that its laptops can import.
+/// Writes every event of a center to a bundle that only its laptops
+/// enrolled now can read, signed with the hub's bundle key.
 pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u64> {
     let center: Center = store.center(center)?;
+    // A revoked laptop is no reader: it can open no bundle made after its revocation.
+    let readers: Vec<VerifyingKey> = store
+        .devices(Some(&center.id))?
+        .iter()
+        .filter(|d| d.revoked_at.is_none())
+        .filter_map(|d| d.public_key.and_then(|k| VerifyingKey::from_bytes(&k).ok()))
+        .collect();
+    let maker = crate::tls::bundle_key(store)?;
     let total = VersionVector::default().lacks_from(&store.vector(&center.id)?);
     let header = BundleHeader {
-        format: 1,
+        format: kalamu_core::sync::bundle::FORMAT,
         center_id: center.id.clone(),
         from: BundleSource::Hub,
         created_at: now_millis(),
         events: total,
     };
-    let key = center_bundle_key(&center.bundle_key)?;
+    let sealing = Sealing { maker: &maker, readers: &readers };
     let mut sent = VersionVector::default();
     let mut failure = None;
-    let written = kalamu_core::sync::bundle::write_bundle(path, &header, &key, || {
+    let written = kalamu_core::sync::bundle::write_bundle(path, &header, &sealing, || {
         match store.events_after(&center.id, &sent, BUNDLE_BATCH) {
             Ok(batch) if batch.events.is_empty() => Ok(None),
             Ok(batch) => {
@@ -116,15 +124,16 @@ pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u
     }
 }
 
-/// Imports a laptop's bundle: its seal must be that laptop's, the laptop
-/// must be enrolled here and not revoked, and the same rules as a network
-/// push apply. Importing it again changes nothing.
+/// Imports a laptop's bundle: it must be encrypted to this hub and signed
+/// by that laptop's device key, the laptop must be enrolled here and not
+/// revoked, and the same rules as a network push apply. Importing it again
+/// changes nothing.
 pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     let reader = BundleReader::open(path)?;
     let BundleSource::Device(device_id) = reader.header.from.clone() else {
         return Err(bundle_error(path, BundleProblem::Tampered));
     };
-    let (device, token_hash) = store.device_token_hash(&device_id).map_err(|e| match e {
+    let (device, _) = store.device_token_hash(&device_id).map_err(|e| match e {
         HubError::NoSuchDevice(_) => {
             HubError::OtherCenter(format!("the laptop {device_id} that made {}", path.display()))
         }
@@ -142,7 +151,14 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     // One read of the file: every batch is checked, and the seal with them,
     // before any is stored.
     let mut frames = Vec::new();
-    reader.read_sealed(&device_bundle_key(&token_hash), |batch, wire| {
+    // A laptop that never gave its key has no bundle this hub could trust.
+    let maker = device
+        .public_key
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| bundle_error(path, BundleProblem::Tampered))?;
+    let hub = crate::tls::bundle_key(store)?;
+    let opening = Opening { reader: &hub, maker: &maker };
+    reader.read_sealed(&opening, |batch, wire| {
         frames.push((batch, wire));
         Ok(())
     })?;

@@ -36,8 +36,21 @@ type Store = Arc<dyn Storage>;
 #[derive(Debug, Clone)]
 pub struct HubKey(pub String);
 
+/// The hub's bundle key (Ed25519 public key, hex), which laptops learn at
+/// enrolment: its bundles are signed with it and theirs encrypted to it.
+#[derive(Debug, Clone)]
+pub struct BundleKey(pub String);
+
+impl BundleKey {
+    /// The bundle key of the hub this storage belongs to.
+    pub fn of(store: &dyn Storage) -> Result<BundleKey> {
+        let key = crate::tls::bundle_key(store)?;
+        Ok(BundleKey(kalamu_core::sync::seal::bundle_key_hex(&key.verifying_key())))
+    }
+}
+
 /// The hub's routes over a storage, serving with the TLS key `hub_key`.
-pub fn router(store: Store, hub_key: HubKey) -> Router {
+pub fn router(store: Store, hub_key: HubKey, bundle_key: BundleKey) -> Router {
     Router::new()
         .route(protocol::HEALTH, get(health))
         .route(protocol::ENROLL, post(enroll))
@@ -51,19 +64,22 @@ pub fn router(store: Store, hub_key: HubKey) -> Router {
         .merge(crate::web::routes())
         .fallback(|| async { HubError::BadRequest("no such endpoint".into()) })
         .layer(axum::Extension(hub_key))
+        .layer(axum::Extension(bundle_key))
         .with_state(store)
 }
 
 /// Serves the hub on `listener` until the process is asked to stop: over
-/// TLS with `tls`, else plain HTTP.
+/// TLS with `tls`, else plain HTTP; enrolments learn `bundle_key`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     tls: Option<crate::tls::HubTls>,
+    bundle_key: BundleKey,
 ) -> std::io::Result<()> {
     let hub_key = HubKey(tls.as_ref().map(|t| t.fingerprint.clone()).unwrap_or_default());
     // Staff sign-ins are limited per address, which the handlers read from the connection.
-    let app = router(store, hub_key).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        router(store, hub_key, bundle_key).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let guarded = crate::listener::Guarded::new(listener, tls.map(|t| t.acceptor));
     // `tap_io` (doing nothing) is how axum hands a custom listener's peer address to `ConnectInfo`.
     let listener = axum::serve::ListenerExt::tap_io(guarded, |_| {});
@@ -171,6 +187,7 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> 
 async fn enroll(
     State(store): State<Store>,
     axum::Extension(HubKey(hub_key)): axum::Extension<HubKey>,
+    axum::Extension(BundleKey(hub_bundle_key)): axum::Extension<BundleKey>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -226,13 +243,14 @@ async fn enroll(
         center_id: center.id,
         center_name: center.name,
         device_token: token,
-        center_key: center.bundle_key,
+        hub_bundle_key,
         hub_proof: enrolment::proof(enrolment::Side::Hub, &code_key, &hub_key, &nonce),
     }))
 }
 
 async fn vector(
     State(store): State<Store>,
+    axum::Extension(BundleKey(hub_bundle_key)): axum::Extension<BundleKey>,
     who: Caller,
     headers: HeaderMap,
 ) -> Result<axum::Json<VectorResponse>> {
@@ -243,7 +261,7 @@ async fn vector(
         store.vector(&who.center_id)
     })
     .await?;
-    Ok(axum::Json(VectorResponse { vector, hub_time_ms: now }))
+    Ok(axum::Json(VectorResponse { vector, hub_time_ms: now, hub_bundle_key: Some(hub_bundle_key) }))
 }
 
 /// The laptop's clock minus the hub's, from the request's clock header.

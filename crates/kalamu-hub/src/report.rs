@@ -503,6 +503,7 @@ mod tests {
             last_seen_at,
             clock_offset_ms,
             events: 0,
+            public_key: None,
         }
     }
 

@@ -319,19 +319,13 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn random_hex() -> String {
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).expect("the OS has randomness");
-    hex::encode(key)
-}
-
 fn read_center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
-    Ok(Center { id: r.get(0)?, name: r.get(1)?, bundle_key: r.get(2)? })
+    Ok(Center { id: r.get(0)?, name: r.get(1)? })
 }
 
 const DEVICE_COLUMNS: &str =
     "d.id, d.center_id, d.name, d.enrolled_at, d.revoked_at, d.last_seen_at, d.clock_offset_ms,
-     coalesce((SELECT seq FROM heads h WHERE h.device_id = d.id), 0)";
+     coalesce((SELECT seq FROM heads h WHERE h.device_id = d.id), 0), d.public_key";
 
 fn read_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfo> {
     Ok(DeviceInfo {
@@ -343,6 +337,7 @@ fn read_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfo> {
         last_seen_at: r.get(5)?,
         clock_offset_ms: r.get(6)?,
         events: r.get::<_, i64>(7)? as u64,
+        public_key: r.get::<_, Option<Vec<u8>>>(8)?.and_then(|k| k.try_into().ok()),
     })
 }
 
@@ -354,12 +349,11 @@ impl Storage for SqliteStorage {
         }
         let name = name.to_owned();
         self.write(move |conn| {
-            let center =
-                Center { id: uuid::Uuid::now_v7().to_string(), name: name.clone(), bundle_key: random_hex() };
+            let center = Center { id: uuid::Uuid::now_v7().to_string(), name: name.clone() };
             let added = conn.execute(
-                "INSERT INTO centers (id, name, bundle_key, created_at) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO centers (id, name, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO NOTHING",
-                (&center.id, &center.name, &center.bundle_key, kalamu_core::store::now_millis()),
+                (&center.id, &center.name, kalamu_core::store::now_millis()),
             )?;
             if added == 0 {
                 return Err(HubError::CenterExists(name));
@@ -370,7 +364,7 @@ impl Storage for SqliteStorage {
 
     fn centers(&self) -> Result<Vec<Center>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare("SELECT id, name, bundle_key FROM centers ORDER BY name")?;
+            let mut stmt = conn.prepare("SELECT id, name FROM centers ORDER BY name")?;
             Ok(stmt.query_map([], read_center)?.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -378,7 +372,7 @@ impl Storage for SqliteStorage {
     fn center(&self, id_or_name: &str) -> Result<Center> {
         self.read(|conn| {
             conn.query_row(
-                "SELECT id, name, bundle_key FROM centers WHERE id = ?1 OR name = ?1",
+                "SELECT id, name FROM centers WHERE id = ?1 OR name = ?1",
                 [id_or_name],
                 read_center,
             )
@@ -499,11 +493,8 @@ impl Storage for SqliteStorage {
                 "UPDATE enroll_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
                 (code_hash, now, device_id),
             )?;
-            let center = tx.query_row(
-                "SELECT id, name, bundle_key FROM centers WHERE id = ?1",
-                [&center_id],
-                read_center,
-            )?;
+            let center =
+                tx.query_row("SELECT id, name FROM centers WHERE id = ?1", [&center_id], read_center)?;
             Ok(center)
         })
     }
@@ -552,7 +543,7 @@ impl Storage for SqliteStorage {
             conn.query_row(
                 &format!("SELECT {DEVICE_COLUMNS}, d.token_hash FROM devices d WHERE d.id = ?1"),
                 [device_id],
-                |r| Ok((read_device(r)?, r.get(8)?)),
+                |r| Ok((read_device(r)?, r.get(9)?)),
             )
             .optional()?
             .ok_or_else(|| HubError::NoSuchDevice(device_id.to_owned()))

@@ -19,9 +19,6 @@ pub struct Center {
     pub id: String,
     /// Name, unique on the hub.
     pub name: String,
-    /// Hex key that seals the center's sync bundles.
-    #[serde(skip)]
-    pub bundle_key: String,
 }
 
 /// An enrolled laptop, as staff see it.
@@ -43,6 +40,9 @@ pub struct DeviceInfo {
     pub clock_offset_ms: Option<i64>,
     /// Events the hub holds from it.
     pub events: u64,
+    /// Its Ed25519 public key, once it gave one (at enrolment or with its first signed push).
+    #[serde(skip)]
+    pub public_key: Option<[u8; 32]>,
 }
 
 /// Clocks further off than this are flagged to staff.

@@ -28,16 +28,31 @@ pub struct HubTls {
     pub fingerprint: String,
 }
 
-/// The hub's TLS key: the one its database holds, or a new one kept there.
-pub fn identity(store: &dyn Storage) -> Result<HubTls> {
-    let (certificate, key) = match store.tls_identity()? {
-        Some(pair) => pair,
+/// The hub's certificate and private key (DER): the ones its database
+/// holds, or new ones kept there.
+fn key_pair(store: &dyn Storage) -> Result<(Vec<u8>, Vec<u8>)> {
+    match store.tls_identity()? {
+        Some(pair) => Ok(pair),
         None => {
             let made = rcgen::generate_simple_self_signed(vec!["kalamu-hub".to_owned()])
                 .map_err(|e| HubError::Tls(format!("could not make a TLS key: {e}")))?;
-            store.keep_tls_identity(made.cert.der(), &made.signing_key.serialize_der(), now_millis())?
+            store.keep_tls_identity(made.cert.der(), &made.signing_key.serialize_der(), now_millis())
         }
-    };
+    }
+}
+
+/// The hub's bundle key ([`kalamu_core::sync::seal`]), derived from its TLS
+/// private key: every process serving this database holds the same one,
+/// and it lives exactly as long as the key laptops pin.
+pub fn bundle_key(store: &dyn Storage) -> Result<kalamu_core::sync::seal::SigningKey> {
+    let (_, private_key) = key_pair(store)?;
+    let seed = blake3::derive_key("kalamu 2026 hub bundle key", &private_key);
+    Ok(kalamu_core::sync::seal::SigningKey::from_bytes(&seed))
+}
+
+/// The hub's TLS key: the one its database holds, or a new one kept there.
+pub fn identity(store: &dyn Storage) -> Result<HubTls> {
+    let (certificate, key) = key_pair(store)?;
     let fingerprint = enrolment::fingerprint(&certificate);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)

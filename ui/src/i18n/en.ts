@@ -143,6 +143,9 @@ export const en = {
   aboutSave: "Save",
   learnerSearch: "Search",
   pinMark: "PIN",
+  err_bundle_not_for_us:
+    "This progress file was not made for this laptop: it was made before the laptop joined the center, or after it was removed. Ask the center's staff for a new one.",
+  err_no_bundle_key: "This laptop must sync with the center once over the network before it can use progress files.",
   err_bundle_from_laptop: "This progress file was made by a laptop: import it on the hub, not here.",
   errDetails: "Details",
   errGeneric: "Something went wrong. Your progress is safe; try again, and tell the staff if it happens again.",

@@ -148,6 +148,9 @@ export const fr: Messages = {
   aboutSave: "Enregistrer",
   learnerSearch: "Chercher",
   pinMark: "PIN",
+  err_bundle_not_for_us:
+    "Ce fichier de progression n'a pas été fait pour cet ordinateur : il a été fait avant que l'ordinateur rejoigne le centre, ou après son retrait. Demandez-en un nouveau au personnel du centre.",
+  err_no_bundle_key: "Cet ordinateur doit se synchroniser une fois avec le centre par le réseau avant d'utiliser des fichiers de progression.",
   err_bundle_from_laptop: "Ce fichier de progression a été fait par un ordinateur d'apprenant : importez-le sur le serveur du centre, pas ici.",
   errDetails: "Détails",
   errGeneric: "Un problème est survenu. Votre progression est en sécurité ; réessayez, et prévenez le personnel si cela se reproduit.",

@@ -409,10 +409,12 @@ fn a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub() {
     let mut second = a.store().own_batch_after(&VersionVector::default(), 3).unwrap();
     second.events[2].body = EventBody::LessonCompleted;
     let forged = stick.path().join("forged.kbundle");
-    let key =
-        kalamu_core::sync::bundle::device_bundle_key(&kalamu_core::sync::bundle::token_hash(&a.token()));
+    // Laptop A's own key and the hub's bundle key: A is the one attacking.
+    let maker = a.store().signing_key().unwrap();
+    let hub_key = a.store().require_hub_link().unwrap().bundle_key().unwrap();
+    let sealing = kalamu_core::sync::seal::Sealing { maker: &maker, readers: &[hub_key] };
     let mut batches = vec![second, first].into_iter();
-    kalamu_core::sync::bundle::write_bundle(&forged, &header, &key, || Ok(batches.next_back())).unwrap();
+    kalamu_core::sync::bundle::write_bundle(&forged, &header, &sealing, || Ok(batches.next_back())).unwrap();
     let before = hub.event_ids();
     let refused = hub.run(&["import", forged.to_str().unwrap()]);
     assert!(!refused.status.success());

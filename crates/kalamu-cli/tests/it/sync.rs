@@ -361,6 +361,66 @@ fn usb_bundles_carry_progress_both_ways_and_twice_changes_nothing() {
     assert_eq!(hub.event_ids().1, 25);
 }
 
+/// Whether `needle` appears anywhere in `bytes`.
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_lost_stick_shows_no_learner_and_a_revoked_laptop_can_neither_read_nor_forge_a_bundle() {
+    let (hub, a, b) = center_with_two_laptops();
+    let learner = a.add_learner("Djénab Kouyaté");
+    a.study(&learner, 6);
+    let stick = tempfile::tempdir().unwrap();
+    let up = stick.path().join("laptop-a.kbundle");
+    ok(a.run(&["sync", "export", "--out", up.to_str().unwrap()]));
+    assert!(ok(hub.run(&["import", up.to_str().unwrap()])).contains("7 events, 7 new"));
+    // B was lost; staff revoke it. The center's next bundle is made after that.
+    ok(hub.run(&["revoke", &b.device_id()]));
+    let down = stick.path().join("kindia.kbundle");
+    ok(hub.run(&["export", "Centre de Kindia", "--out", down.to_str().unwrap()]));
+    for file in [&up, &down] {
+        let bytes = std::fs::read(file).unwrap();
+        for secret in ["Djénab", "Kouyat", PACK, "lesson", "quiz"] {
+            assert!(!holds(&bytes, secret), "{} shows {secret:?}", file.display());
+        }
+    }
+    let before = b.event_ids();
+    let refused = b.run(&["sync", "import", down.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("was not made for this laptop"), "{}", stderr(&refused));
+    assert_eq!(b.event_ids(), before, "the revoked laptop read nothing");
+    assert!(ok(a.run(&["sync", "import", down.to_str().unwrap()])).contains("7 events, 0 new here"));
+
+    // B forges a hub bundle for A: a learner and an event of its choosing, in
+    // a file encrypted to A's public key (public keys are no secret).
+    let forger = b.store();
+    let fake = forger.add_learner("Intrus").unwrap();
+    forger
+        .record(&fake.id, PACK, "lesson-1", kalamu_core::progress::event::EventBody::LessonCompleted)
+        .unwrap();
+    let header = kalamu_core::sync::BundleHeader {
+        from: kalamu_core::sync::BundleSource::Hub,
+        ..kalamu_core::sync::BundleReader::open(&down).unwrap().header.clone()
+    };
+    let maker = forger.signing_key().unwrap();
+    let victim = a.store().signing_key().unwrap().verifying_key();
+    let sealing = kalamu_core::sync::seal::Sealing { maker: &maker, readers: &[victim] };
+    let mut batches = vec![forger.own_batch_after(&VersionVector::default(), 100).unwrap()].into_iter();
+    let forged = stick.path().join("forged.kbundle");
+    kalamu_core::sync::bundle::write_bundle(&forged, &header, &sealing, || Ok(batches.next())).unwrap();
+    let before = a.event_ids();
+    let refused = a.run(&["sync", "import", forged.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("was not made by this center"), "{}", stderr(&refused));
+    assert_eq!(a.event_ids(), before);
+    assert!(!ok(a.run(&["learner", "list"])).contains("Intrus"), "no forged learner reached A");
+    // And the hub takes nothing more from the revoked laptop, not even by stick.
+    let late = stick.path().join("laptop-b.kbundle");
+    ok(b.run(&["sync", "export", "--out", late.to_str().unwrap()]));
+    assert_eq!(hub.run(&["import", late.to_str().unwrap()]).status.code(), Some(1));
+}
+
 #[test]
 fn a_laptop_clock_years_ahead_loses_nothing_and_is_flagged_to_staff() {
     let (hub, a, b) = center_with_two_laptops();

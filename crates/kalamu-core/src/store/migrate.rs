@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_hub_key.sql",
         sql: include_str!("../../migrations/0007_hub_key.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_hub_bundle_key.sql",
+        sql: include_str!("../../migrations/0008_hub_bundle_key.sql"),
+    },
 ];
 
 /// The schema version this build writes.

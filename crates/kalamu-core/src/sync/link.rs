@@ -18,17 +18,25 @@ pub struct HubLink {
     pub center_name: String,
     /// The secret this laptop shows the hub with every request.
     pub device_token: String,
-    /// Hex key that seals the center's sync bundles.
-    pub center_key: String,
     /// When the laptop was enrolled (unix ms).
     pub enrolled_at: i64,
     /// When the last sync finished (unix ms).
     pub last_sync_at: Option<i64>,
     /// The fingerprint of the hub's TLS key, pinned at enrolment; none for plain HTTP.
     pub hub_key: Option<String>,
+    /// The hub's bundle key (Ed25519, hex): its bundles are signed with it,
+    /// and this laptop's are encrypted to it. None for a laptop enrolled
+    /// before bundles were sealed, until its next sync.
+    pub hub_bundle_key: Option<String>,
 }
 
 impl HubLink {
+    /// The hub's bundle key, or an error that says how to get it.
+    pub fn bundle_key(&self) -> Result<super::seal::VerifyingKey> {
+        let hex = self.hub_bundle_key.as_deref().ok_or(Error::NoBundleKey)?;
+        super::seal::parse_bundle_key(hex)
+    }
+
     /// Where and how to reach the hub.
     pub fn address(&self) -> HubAddress {
         HubAddress { url: self.hub_url.clone(), key: self.hub_key.clone() }
@@ -50,8 +58,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT hub_url, center_id, center_name, device_token, center_key, enrolled_at, last_sync_at,
-                        hub_key
+                "SELECT hub_url, center_id, center_name, device_token, enrolled_at, last_sync_at, hub_key,
+                        hub_bundle_key
                  FROM hub_link",
                 [],
                 |r| {
@@ -60,10 +68,10 @@ impl Store {
                         center_id: r.get(1)?,
                         center_name: r.get(2)?,
                         device_token: r.get(3)?,
-                        center_key: r.get(4)?,
-                        enrolled_at: r.get(5)?,
-                        last_sync_at: r.get(6)?,
-                        hub_key: r.get(7)?,
+                        enrolled_at: r.get(4)?,
+                        last_sync_at: r.get(5)?,
+                        hub_key: r.get(6)?,
+                        hub_bundle_key: r.get(7)?,
                     })
                 },
             )
@@ -95,20 +103,20 @@ impl Store {
             return Err(Error::OtherCenter { ours: old.center_name, theirs: answer.center_name.clone() });
         }
         conn.execute(
-            "INSERT INTO hub_link (singleton, hub_url, center_id, center_name, device_token, center_key, enrolled_at,
-                                   hub_key)
+            "INSERT INTO hub_link (singleton, hub_url, center_id, center_name, device_token, enrolled_at, hub_key,
+                                   hub_bundle_key)
              VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (singleton) DO UPDATE SET hub_url = excluded.hub_url, center_name = excluded.center_name,
-                 device_token = excluded.device_token, center_key = excluded.center_key,
-                 enrolled_at = excluded.enrolled_at, hub_key = excluded.hub_key",
+                 device_token = excluded.device_token, enrolled_at = excluded.enrolled_at,
+                 hub_key = excluded.hub_key, hub_bundle_key = excluded.hub_bundle_key",
             (
                 &hub.url,
                 &answer.center_id,
                 &answer.center_name,
                 &answer.device_token,
-                &answer.center_key,
                 now_millis(),
                 &hub.key,
+                &answer.hub_bundle_key,
             ),
         )?;
         Ok(())
@@ -118,6 +126,16 @@ impl Store {
     pub fn set_hub_url(&self, hub_url: &str) -> Result<()> {
         self.require_hub_link()?;
         self.conn().execute("UPDATE hub_link SET hub_url = ?1", [hub_url.trim().trim_end_matches('/')])?;
+        Ok(())
+    }
+
+    /// Keeps the hub's bundle key a sync brought, if this laptop has none
+    /// yet (it enrolled before bundles were sealed). A key already held is
+    /// never replaced: it came with the enrolment.
+    pub fn learn_bundle_key(&self, hex_key: &str) -> Result<()> {
+        super::seal::parse_bundle_key(hex_key)?;
+        self.conn()
+            .execute("UPDATE hub_link SET hub_bundle_key = ?1 WHERE hub_bundle_key IS NULL", [hex_key])?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@ pub mod link;
 pub mod proof;
 pub mod protocol;
 pub mod rejoin;
+pub mod seal;
 pub mod vector;
 pub mod wire;
 

@@ -68,8 +68,8 @@ pub struct EnrollResponse {
     pub center_name: String,
     /// The laptop's credential (the hub keeps only its hash).
     pub device_token: String,
-    /// Hex key for the center's sync bundles.
-    pub center_key: String,
+    /// The hub's bundle key (Ed25519, hex; [`crate::sync::seal`]).
+    pub hub_bundle_key: String,
     /// The hub's proof that it holds the code too, over the TLS key the
     /// laptop saw: the laptop pins that key only if it holds.
     pub hub_proof: String,
@@ -82,6 +82,9 @@ pub struct VectorResponse {
     pub vector: VersionVector,
     /// The hub's clock (unix ms).
     pub hub_time_ms: i64,
+    /// The hub's bundle key (hex), for laptops enrolled before bundles were sealed.
+    #[serde(default)]
+    pub hub_bundle_key: Option<String>,
 }
 
 /// The hub's acknowledgement of one pushed batch: it is stored.

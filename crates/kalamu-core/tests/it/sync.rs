@@ -7,6 +7,7 @@ use std::io::Write;
 use kalamu_core::progress::event::{Answer, EventBody};
 use kalamu_core::sync::bundle::{BundleHeader, BundleSource, write_bundle};
 use kalamu_core::sync::protocol::EnrollResponse;
+use kalamu_core::sync::seal::{Opening, Sealing, SigningKey, VerifyingKey, bundle_key_hex};
 use kalamu_core::sync::wire::{MAX_BATCH_EVENTS, MAX_PULL_BYTES, append_frame};
 use kalamu_core::sync::{Batch, BundleProblem, HubAddress, VersionVector};
 use kalamu_core::{Error, Store};
@@ -15,7 +16,16 @@ use crate::support::Env;
 
 const PACK: &str = "org.example.test";
 const CENTER: &str = "0196a0a0-0000-7000-8000-000000000001";
-const KEY: &str = "8f1c2a0e5b7d4c3a9e6f1b2d3c4a5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+
+/// The test hub's bundle key.
+fn hub_key() -> SigningKey {
+    SigningKey::from_bytes(&[0x5a; 32])
+}
+
+/// The public key a store's bundles are encrypted to and signed with.
+fn laptop_key(store: &Store) -> VerifyingKey {
+    store.signing_key().unwrap().verifying_key()
+}
 
 /// Sends everything `from` has that `to` lacks, in batches of `size`; returns the batch count.
 fn sync_into(from: &Store, to: &Store, size: usize) -> usize {
@@ -216,25 +226,31 @@ fn enrolled(env: &Env) -> Store {
         center_id: CENTER.into(),
         center_name: "Centre de Kindia".into(),
         device_token: "kd1.token".into(),
-        center_key: KEY.into(),
+        hub_bundle_key: bundle_key_hex(&hub_key().verifying_key()),
         hub_proof: String::new(),
     };
     store.set_hub_link(&hub, &answer).unwrap();
     store
 }
 
-/// Writes a bundle as the hub would, with every event of `from`.
-fn hub_bundle(from: &Store, path: &std::path::Path, center: &str, key: &str) {
+/// Writes a bundle as a hub with `maker`'s key would, with every event of
+/// `from`, for `readers`.
+fn hub_bundle(
+    from: &Store,
+    path: &std::path::Path,
+    center: &str,
+    maker: &SigningKey,
+    readers: &[VerifyingKey],
+) {
     let header = BundleHeader {
-        format: 1,
+        format: kalamu_core::sync::bundle::FORMAT,
         center_id: center.into(),
         from: BundleSource::Hub,
         created_at: 0,
         events: 0,
     };
     let mut batches = vec![from.batch_after(&VersionVector::default(), 100_000).unwrap()].into_iter();
-    let key = kalamu_core::sync::bundle::center_bundle_key(key).unwrap();
-    write_bundle(path, &header, &key, || Ok(batches.next())).unwrap();
+    write_bundle(path, &header, &Sealing { maker, readers }, || Ok(batches.next())).unwrap();
 }
 
 #[test]
@@ -244,8 +260,10 @@ fn a_hub_bundle_imported_twice_adds_its_events_once() {
     let learner = source.add_learner("Ibrahima").unwrap();
     studied(&source, &learner.id, 40);
     let file = hub.path("center.kbundle");
-    hub_bundle(&source, &file, CENTER, KEY);
     let store = enrolled(&laptop);
+    hub_bundle(&source, &file, CENTER, &hub_key(), &[laptop_key(&store)]);
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.windows(8).any(|w| w == b"Ibrahima"), "a lost stick shows no learner's name");
     let first = store.import_bundle(&file).unwrap();
     assert_eq!((first.received, first.new), (41, 41), "his addition and 40 events");
     let before = laptop.snapshot();
@@ -262,14 +280,26 @@ fn foreign_tampered_and_truncated_bundles_are_refused_and_change_nothing() {
     let source = hub.store();
     let learner = source.add_learner("Ibrahima").unwrap();
     studied(&source, &learner.id, 40);
+    let store = enrolled(&laptop);
+    let me = [laptop_key(&store)];
     let good = hub.path("center.kbundle");
-    hub_bundle(&source, &good, CENTER, KEY);
+    hub_bundle(&source, &good, CENTER, &hub_key(), &me);
     let bytes = std::fs::read(&good).unwrap();
 
     let other = hub.path("other.kbundle");
-    hub_bundle(&source, &other, "0196a0a0-0000-7000-8000-0000000000ff", KEY);
+    hub_bundle(&source, &other, "0196a0a0-0000-7000-8000-0000000000ff", &hub_key(), &me);
+    // Made by someone who knows this laptop's public key, but not with the hub's key.
     let forged_key = hub.path("forged.kbundle");
-    hub_bundle(&source, &forged_key, CENTER, &"11".repeat(32));
+    hub_bundle(&source, &forged_key, CENTER, &SigningKey::from_bytes(&[0x11; 32]), &me);
+    // The hub's, but for other laptops only.
+    let not_for_us = hub.path("not-for-us.kbundle");
+    hub_bundle(
+        &source,
+        &not_for_us,
+        CENTER,
+        &hub_key(),
+        &[SigningKey::from_bytes(&[0x22; 32]).verifying_key()],
+    );
     let tampered = hub.path("tampered.kbundle");
     let mut t = bytes.clone();
     let mid = t.len() / 2;
@@ -284,11 +314,11 @@ fn foreign_tampered_and_truncated_bundles_are_refused_and_change_nothing() {
     let garbage = hub.path("photo.jpg");
     std::fs::write(&garbage, b"\xff\xd8\xff\xe0 not a bundle").unwrap();
 
-    let store = enrolled(&laptop);
     let before = laptop.snapshot();
     for (file, code) in [
         (&other, "bundle_other_center"),
         (&forged_key, "bundle_tampered"),
+        (&not_for_us, "bundle_not_for_us"),
         (&tampered, "bundle_tampered"),
         (&truncated, "bundle_truncated"),
         (&appended, "bundle_tampered"),
@@ -305,20 +335,26 @@ fn foreign_tampered_and_truncated_bundles_are_refused_and_change_nothing() {
 }
 
 #[test]
-fn a_laptop_bundle_is_sealed_and_names_its_device() {
+fn a_laptop_bundle_opens_only_for_the_hub_and_names_its_device() {
     let laptop = Env::new();
     let store = enrolled(&laptop);
     let learner = store.add_learner("Oumou").unwrap();
     studied(&store, &learner.id, 6_000);
     let file = laptop.path("out.kbundle");
     assert_eq!(store.export_bundle(&file).unwrap(), 6_001, "her addition and 6,000 events");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.windows(5).any(|w| w == b"Oumou"), "a lost stick shows no learner's name");
     let reader = kalamu_core::sync::BundleReader::open(&file).unwrap();
     assert_eq!(reader.header.from, BundleSource::Device(store.device().unwrap().id));
-    let key =
-        kalamu_core::sync::bundle::device_bundle_key(&kalamu_core::sync::bundle::token_hash("kd1.token"));
+    // Another laptop cannot read it, even knowing whose it is.
+    let stranger = SigningKey::from_bytes(&[0x33; 32]);
+    let refused =
+        reader.read_sealed(&Opening { reader: &stranger, maker: &laptop_key(&store) }, |_, _| Ok(()));
+    assert_eq!(refused.unwrap_err().code(), "bundle_not_for_us");
+    let reader = kalamu_core::sync::BundleReader::open(&file).unwrap();
     let mut n = 0;
     reader
-        .read_sealed(&key, |batch, _| {
+        .read_sealed(&Opening { reader: &hub_key(), maker: &laptop_key(&store) }, |batch, _| {
             n += batch.events.len();
             Ok(())
         })
@@ -337,6 +373,7 @@ fn a_hub_bundle_that_conflicts_half_way_changes_nothing() {
     let other = second.add_learner("Mariama").unwrap();
     studied(&second, &other.id, 20);
     let store = enrolled(&laptop);
+    let me = [laptop_key(&store)];
     // The laptop already holds the second device's first 10 events, the 10th with other content.
     let mut held = second.batch_after(&VersionVector::default(), 10).unwrap();
     held.events[9].body = EventBody::LessonCompleted;
@@ -345,7 +382,7 @@ fn a_hub_bundle_that_conflicts_half_way_changes_nothing() {
     // A bundle of two batches: the first device's 20 events (new here), then
     // the second device's 20, which conflict at the 10th.
     let header = BundleHeader {
-        format: 1,
+        format: kalamu_core::sync::bundle::FORMAT,
         center_id: CENTER.into(),
         from: BundleSource::Hub,
         created_at: 0,
@@ -354,8 +391,8 @@ fn a_hub_bundle_that_conflicts_half_way_changes_nothing() {
     let mut batches =
         [&first, &second].map(|s| s.batch_after(&VersionVector::default(), 100).unwrap()).into_iter();
     let file = one.path("two.kbundle");
-    let key = kalamu_core::sync::bundle::center_bundle_key(KEY).unwrap();
-    write_bundle(&file, &header, &key, || Ok(batches.next())).unwrap();
+    let sealing = Sealing { maker: &hub_key(), readers: &me };
+    write_bundle(&file, &header, &sealing, || Ok(batches.next())).unwrap();
     assert_eq!(store.import_bundle(&file).unwrap_err().code(), "sync_conflict");
     assert_eq!(laptop.snapshot(), before, "not even the first batch was kept");
     assert!(store.events_of(&learner.id).unwrap().is_empty());

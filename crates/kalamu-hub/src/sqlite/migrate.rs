@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_staff.sql"),
     include_str!("../../migrations/sqlite/0008_required_and_held_packs.sql"),
     include_str!("../../migrations/sqlite/0009_tls_key.sql"),
+    include_str!("../../migrations/sqlite/0010_sealed_bundles.sql"),
 ];
 
 /// The schema whose migration drops the event rows.
