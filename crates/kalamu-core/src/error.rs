@@ -40,6 +40,12 @@ pub enum Error {
     /// The PIN given does not match the learner's.
     #[error("that PIN is not right for this learner")]
     WrongPin,
+    /// Too many wrong PINs in a row: the next guess must wait.
+    #[error("too many wrong PINs in a row: try again in {seconds} s, or ask the staff")]
+    PinWait {
+        /// Seconds left to wait.
+        seconds: u64,
+    },
     /// A learner id that is not in the store.
     #[error("no learner with id {0}")]
     NoSuchLearner(String),
@@ -290,6 +296,7 @@ impl Error {
             Error::ControlInName => "control_in_name",
             Error::BadPin => "bad_pin",
             Error::WrongPin => "wrong_pin",
+            Error::PinWait { .. } => "pin_wait",
             Error::NoSuchLearner(_) => "no_such_learner",
             Error::BadSetting { .. } => "bad_setting",
             Error::Pack { problem, .. } => problem.code(),

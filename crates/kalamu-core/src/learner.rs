@@ -58,7 +58,7 @@ impl Store {
     pub fn add_learner_with_pin(&self, name: &str, pin: Option<&str>) -> Result<Learner> {
         let name = checked_name(name)?;
         let id = uuid::Uuid::now_v7().to_string();
-        let pin_hash = pin.map(|p| pin_hash(&id, p)).transpose()?;
+        let pin_hash = pin.map(crate::pin::hash_pin).transpose()?;
         let learner = Learner { id, name, created_at: now_millis(), has_pin: pin_hash.is_some() };
         self.device()?;
         // The learner and the event that carries them to the other laptops, together.
@@ -78,18 +78,39 @@ impl Store {
         Ok(learner)
     }
 
-    /// The learner, if `pin` is theirs (or they have none); nothing changes.
+    /// The learner, if `pin` is theirs (or they have none). A wrong PIN is
+    /// counted, and past a few in a row the next guess must wait
+    /// ([`crate::pin::wait_seconds`]); a right one clears the count.
     pub fn check_pin(&self, id: &str, pin: Option<&str>) -> Result<Learner> {
+        use rusqlite::OptionalExtension;
         let learner = self.learner(id)?;
         let stored: Option<String> =
             self.conn().query_row("SELECT pin_hash FROM learners WHERE id = ?1", [id], |r| r.get(0))?;
-        if let Some(stored) = stored {
-            let given = pin.map(|p| pin_hash(id, p)).transpose()?;
-            if given.as_deref() != Some(stored.as_str()) {
-                return Err(Error::WrongPin);
-            }
+        let Some(stored) = stored else { return Ok(learner) };
+        let (failures, last): (u32, i64) = self
+            .conn()
+            .query_row("SELECT failures, last_failed_at FROM pin_failures WHERE learner_id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .unwrap_or((0, 0));
+        let now = now_millis();
+        let wait = crate::pin::wait_seconds(failures, last, now);
+        if wait > 0 {
+            return Err(Error::PinWait { seconds: wait });
         }
-        Ok(learner)
+        // No PIN, or one that is not four digits, is not a guess: it is not counted.
+        let Some(pin) = pin else { return Err(Error::WrongPin) };
+        if crate::pin::pin_matches(&stored, id, pin)? {
+            self.conn().execute("DELETE FROM pin_failures WHERE learner_id = ?1", [id])?;
+            return Ok(learner);
+        }
+        self.conn().execute(
+            "INSERT INTO pin_failures (learner_id, failures, last_failed_at) VALUES (?1, 1, ?2)
+             ON CONFLICT (learner_id) DO UPDATE SET failures = failures + 1, last_failed_at = ?2",
+            (id, now),
+        )?;
+        Err(Error::WrongPin)
     }
 
     /// Makes a learner the one studying now, checking their PIN if they have one.
@@ -121,17 +142,6 @@ impl Store {
             .optional()?
             .ok_or_else(|| Error::NoSuchLearner(id.to_owned()))
     }
-}
-
-/// A PIN keyed by the learner's id, so equal PINs do not look equal in the store.
-/// Four digits guard a shared laptop from a curious classmate, not from an attacker
-/// with the disk; the hash only keeps the PIN from being read off the file.
-fn pin_hash(learner_id: &str, pin: &str) -> Result<String> {
-    if pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::BadPin);
-    }
-    let key = blake3::hash(learner_id.as_bytes());
-    Ok(blake3::keyed_hash(key.as_bytes(), pin.as_bytes()).to_hex().to_string())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod learner;
 pub mod library;
 pub mod pack;
+pub mod pin;
 pub mod private;
 pub mod progress;
 pub mod settings;

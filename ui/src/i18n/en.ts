@@ -155,6 +155,7 @@ export const en = {
     "Something between this laptop and the hub is posing as the hub. Nothing was kept and the code was not sent. Tell the staff.",
   err_bad_pin: "A PIN is exactly four digits, for example 2580.",
   err_wrong_pin: "That PIN is not right. Try again, or ask the staff.",
+  err_pin_wait: "Too many wrong PINs in a row. Wait a little before trying again, or ask the staff.",
   err_empty_name: "Type the learner's name first.",
   err_name_too_long: "That name is too long; use at most 80 characters.",
   err_no_space: "This laptop's disk is too full for this. Ask the staff to free some space, then try again.",

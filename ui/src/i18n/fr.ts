@@ -160,6 +160,7 @@ export const fr: Messages = {
     "Quelque chose entre cet ordinateur et le serveur du centre se fait passer pour lui. Rien n'a été gardé et le code n'a pas été envoyé. Prévenez le personnel.",
   err_bad_pin: "Un code PIN a exactement quatre chiffres, par exemple 2580.",
   err_wrong_pin: "Ce code PIN n'est pas le bon. Réessayez, ou demandez au personnel.",
+  err_pin_wait: "Trop de codes PIN faux à la suite. Attendez un peu avant de réessayer, ou demandez au personnel.",
   err_empty_name: "Tapez d'abord le nom de l'apprenant.",
   err_name_too_long: "Ce nom est trop long : 80 caractères au plus.",
   err_no_space: "Le disque de cet ordinateur est trop plein. Demandez au personnel de libérer de la place, puis réessayez.",

@@ -621,3 +621,37 @@ fn names_with_control_characters_are_refused_at_every_door() {
     assert!(!devices.contains('\u{1b}'), "{devices:?}");
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
+
+#[test]
+fn a_pin_hash_that_would_make_sign_in_costly_is_refused() {
+    let (hub, a, b, c, hawa) = center();
+    let mariama = a.add_learner("Mariama");
+    a.study(&mariama, 1);
+    let template = a.store().own_batch_after(&VersionVector::default(), 1).unwrap();
+    // A real hash of a real PIN, its cost raised to 4 GiB and 1,000 passes: every
+    // laptop would spend that at each of this learner's sign-ins.
+    let honest = kalamu_core::pin::hash_pin("2468").unwrap();
+    let cases = [
+        (honest.clone(), "bad_proof"),
+        (honest.replace("m=65536,t=3", "m=4194304,t=3"), "bad_batch"),
+        (honest.replace("t=3", "t=1000"), "bad_batch"),
+    ];
+    for (hash, refusal) in cases {
+        let mut pushed = Batch::default();
+        let id = uuid::Uuid::now_v7().to_string();
+        pushed.learners.push(kalamu_core::sync::LearnerRecord {
+            id: id.clone(),
+            name: "Kadiatou".to_owned(),
+            created_at: 1,
+            pin_hash: Some(hash),
+        });
+        let mut e = template.events[0].clone();
+        (e.id, e.learner_id, e.seq) = (uuid::Uuid::now_v7().to_string(), id, 1);
+        pushed.events.push(e);
+        // The honest hash passes the shape checks and meets the unsigned batch's real fault.
+        assert_eq!(push_as(&hub, &a, &pushed), (422, refusal.to_owned()));
+    }
+    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    assert_eq!(on_hub, 1, "only Hawa");
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+}

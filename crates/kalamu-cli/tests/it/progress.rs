@@ -95,3 +95,61 @@ fn nobody_records_for_a_learner_with_a_pin_without_it() {
     let done = record(&["--pin", "4821"], &["completed"]);
     assert!(done.status.success(), "{}", stderr(&done));
 }
+
+#[test]
+fn pin_guesses_slow_down_after_four_wrong_ones_even_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = setup(dir.path());
+    let pack = "org.kalamu.samples.bases-informatique";
+    let learner = stdout(&kalamu(&data, &["learner", "add", "Binta", "--pin", "4821"])).trim().to_owned();
+    let args = |pin: &'static str| {
+        vec![
+            "progress",
+            "record",
+            "--learner",
+            &learner,
+            "--pack",
+            pack,
+            "--lesson",
+            "le-binaire",
+            "--pin",
+            pin,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(["opened".to_owned()])
+        .collect::<Vec<_>>()
+    };
+    let at = |offset: Option<&str>, pin: &'static str| {
+        let mut command = match offset {
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_kalamu")),
+            Some(offset) => {
+                let mut c = std::process::Command::new("faketime");
+                c.args(["-f", offset, env!("CARGO_BIN_EXE_kalamu")]);
+                c
+            }
+        };
+        command
+            .arg("--data")
+            .arg(&data)
+            .args(args(pin))
+            .output()
+            .expect("kalamu runs (faketime is installed)")
+    };
+    // Four wrong PINs cost only a retry, each in its own process.
+    for _ in 0..4 {
+        assert!(stderr(&at(None, "1111")).contains("not right"));
+    }
+    // The fifth is counted too; from then on even the right PIN must wait.
+    assert!(stderr(&at(None, "1111")).contains("not right"));
+    let waiting = at(None, "4821");
+    assert_eq!(waiting.status.code(), Some(1));
+    assert!(stderr(&waiting).contains("try again in 30 s"), "{}", stderr(&waiting));
+    // Setting the clock back does not end the wait.
+    assert!(stderr(&at(Some("-1d"), "4821")).contains("try again in 30 s"));
+    // Once the wait is over, the right PIN works and clears the count.
+    let later = at(Some("+31s"), "4821");
+    assert!(later.status.success(), "{}", stderr(&later));
+    assert!(stderr(&at(None, "1111")).contains("not right"), "the count starts again");
+    assert!(at(None, "4821").status.success());
+}

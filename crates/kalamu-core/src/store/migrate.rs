@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_hub_bundle_key.sql",
         sql: include_str!("../../migrations/0008_hub_bundle_key.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_pin_failures.sql",
+        sql: include_str!("../../migrations/0009_pin_failures.sql"),
+    },
 ];
 
 /// The schema version this build writes.

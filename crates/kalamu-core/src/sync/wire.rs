@@ -295,7 +295,7 @@ impl Columns {
                 return Err(bad(format!("learner {} has no usable name", l.id)));
             }
             if let Some(h) = &l.pin_hash
-                && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+                && !crate::pin::valid_hash(h)
             {
                 return Err(bad(format!("learner {} has a malformed PIN hash", l.id)));
             }
