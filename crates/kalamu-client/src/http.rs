@@ -266,6 +266,12 @@ impl HubClient {
         self.send(req).await.map(drop)
     }
 
+    /// Offers the hub the hash of this laptop's next credential.
+    pub async fn offer_token(&self, next_token_hash: &str) -> Result<()> {
+        let offer = protocol::TokenOffer { next_token_hash: next_token_hash.to_owned() };
+        self.send(self.request(reqwest::Method::POST, protocol::TOKEN).json(&offer)).await.map(drop)
+    }
+
     /// The packs the hub offers.
     pub async fn catalog(&self) -> Result<Vec<CatalogEntry>> {
         self.json(self.request(reqwest::Method::GET, protocol::CATALOG)).await

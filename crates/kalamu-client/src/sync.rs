@@ -194,7 +194,19 @@ pub async fn sync(
     }
     report.pending = store.pending()?;
     store.mark_synced()?;
+    rotate_token(store, &client).await;
     Ok(report)
+}
+
+/// Offers the hub this laptop's next credential when it is time, and
+/// switches to it once the hub has it. A failure changes nothing that
+/// matters: the current credential still works, and the same next one is
+/// offered at the next sync.
+async fn rotate_token(store: &Store, client: &HubClient) {
+    let Ok(Some(next)) = store.token_to_offer() else { return };
+    if client.offer_token(&kalamu_core::sync::bundle::token_hash(&next)).await.is_ok() {
+        let _ = store.adopt_token(&next);
+    }
 }
 
 /// Asks the hub what it holds.

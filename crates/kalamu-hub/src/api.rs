@@ -59,6 +59,7 @@ pub fn router(store: Store, hub_key: HubKey, bundle_key: BundleKey) -> Router {
         .route(protocol::PULL, post(pull))
         .route(protocol::CATALOG, get(catalog))
         .route(protocol::HELD, post(held_packs))
+        .route(protocol::TOKEN, post(offer_token))
         .route(&format!("{}/{{pack}}", protocol::PACKS), get(pack_file))
         .route(&format!("{}/{{pack}}/{}", protocol::PACKS, protocol::PATCH_SUFFIX), post(pack_patch))
         .merge(crate::web::routes())
@@ -155,7 +156,13 @@ impl axum::extract::FromRequestParts<Store> for Caller {
             .ok_or(HubError::NoCredential)?;
         // One indexed lookup, a few microseconds: cheaper right here than the
         // two thread hand-offs of sending it to a worker and back.
-        store.authenticate(&token_hash(token.trim()))
+        let caller = store.authenticate(&token_hash(token.trim()))?;
+        if caller.by_next_token {
+            // The laptop holds its new credential for sure now: the old one dies.
+            let (store, device) = (store.clone(), caller.device_id.clone());
+            blocking(move || store.adopt_token(&device)).await?;
+        }
+        Ok(caller)
     }
 }
 
@@ -246,6 +253,16 @@ async fn enroll(
         hub_bundle_key,
         hub_proof: enrolment::proof(enrolment::Side::Hub, &code_key, &hub_key, &nonce),
     }))
+}
+
+async fn offer_token(State(store): State<Store>, who: Caller, body: Body) -> Result<StatusCode> {
+    let offer: protocol::TokenOffer = read_json(body).await?;
+    let hash = offer.next_token_hash;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(HubError::BadRequest("next_token_hash is not a BLAKE3 hash in hex".into()));
+    }
+    blocking(move || store.offer_token(&who.device_id, &hash.to_ascii_lowercase())).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn vector(

@@ -473,7 +473,7 @@ impl Storage for SqliteStorage {
             let center_id = match rules::enrolment(code.as_ref(), known.as_ref(), device_id, now)? {
                 Enrolment::NewCredential => {
                     tx.execute(
-                        "UPDATE devices SET token_hash = ?2, name = ?3, enrolled_at = ?4,
+                        "UPDATE devices SET token_hash = ?2, next_token_hash = NULL, name = ?3, enrolled_at = ?4,
                              public_key = coalesce(?5, public_key) WHERE id = ?1",
                         (device_id, token_hash, name, now, &key),
                     )?;
@@ -501,15 +501,43 @@ impl Storage for SqliteStorage {
 
     fn authenticate(&self, token_hash: &str) -> Result<Caller> {
         self.read(|conn| {
-            let row: Option<(String, String, Option<i64>)> = conn
-                .prepare_cached("SELECT id, center_id, revoked_at FROM devices WHERE token_hash = ?1")?
-                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let row: Option<(String, String, Option<i64>, bool)> = conn
+                .prepare_cached(
+                    "SELECT id, center_id, revoked_at, token_hash <> ?1 FROM devices
+                     WHERE token_hash = ?1 OR next_token_hash = ?1",
+                )?
+                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
             match row {
                 None => Err(HubError::UnknownDevice),
-                Some((_, _, Some(_))) => Err(HubError::Revoked),
-                Some((device_id, center_id, None)) => Ok(Caller { device_id, center_id }),
+                Some((_, _, Some(_), _)) => Err(HubError::Revoked),
+                Some((device_id, center_id, None, by_next_token)) => {
+                    Ok(Caller { device_id, center_id, by_next_token })
+                }
             }
+        })
+    }
+
+    fn offer_token(&self, device_id: &str, next_token_hash: &str) -> Result<()> {
+        let (id, next) = (device_id.to_owned(), next_token_hash.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE devices SET next_token_hash = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                (&id, &next),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn adopt_token(&self, device_id: &str) -> Result<()> {
+        let id = device_id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE devices SET token_hash = next_token_hash, next_token_hash = NULL
+                 WHERE id = ?1 AND next_token_hash IS NOT NULL",
+                [&id],
+            )?;
+            Ok(())
         })
     }
 

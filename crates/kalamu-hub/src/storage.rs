@@ -62,6 +62,8 @@ pub struct Caller {
     pub device_id: String,
     /// Its center.
     pub center_id: String,
+    /// It showed the next credential it offered: the old one must now die.
+    pub by_next_token: bool,
 }
 
 /// Everything the hub stores.
@@ -105,8 +107,12 @@ pub trait Storage: Send + Sync + 'static {
         key: Option<[u8; 32]>,
         now: i64,
     ) -> Result<Center>;
-    /// The device a credential belongs to; refuses revoked ones.
+    /// The device a credential (its current one, or the next it offered) belongs to; refuses revoked ones.
     fn authenticate(&self, token_hash: &str) -> Result<Caller>;
+    /// Notes the hash of the credential a device will use next; its current one works until then.
+    fn offer_token(&self, device_id: &str, next_token_hash: &str) -> Result<()>;
+    /// Makes the offered credential a device's only one: the one before it no longer works.
+    fn adopt_token(&self, device_id: &str) -> Result<()>;
     /// Notes a request from a device and how far its clock is from the hub's.
     /// Staff read this, no sync depends on it: it may be stored just after this returns.
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()>;

@@ -361,6 +361,67 @@ fn usb_bundles_carry_progress_both_ways_and_twice_changes_nothing() {
     assert_eq!(hub.event_ids().1, 25);
 }
 
+#[test]
+fn a_laptop_credential_rotates_after_a_week_and_the_old_one_dies_once_the_new_one_is_used() {
+    let (hub, a, _b) = center_with_two_laptops();
+    let learner = a.add_learner("Fatoumata");
+    a.study(&learner, 3);
+    let status_with = |token: &str| {
+        let auth = format!("Bearer {token}");
+        hub.request("GET", "/v1/sync/vector", &[("Authorization", auth.as_str())], b"").0
+    };
+    // A week later by the laptop's clock: `kalamu sync` run as it would be then.
+    let sync_a_week_on = || {
+        std::process::Command::new("faketime")
+            .args(["-f", "+8d", env!("CARGO_BIN_EXE_kalamu"), "--data"])
+            .arg(&a.data)
+            .args(["sync", "--timeout", "3"])
+            .output()
+            .expect("faketime is installed (scripts/lib.sh installs it)")
+    };
+    let first = a.token();
+    ok(a.sync(None));
+    assert_eq!(a.token(), first, "a fresh credential is kept");
+
+    assert!(ok(sync_a_week_on()).contains("Sent 0 events"));
+    let second = a.token();
+    assert_ne!(second, first, "a week-old credential was replaced");
+    // The same run went on to ask for the center's courses with the new one.
+    assert_eq!(status_with(&first), 401, "used once, the new one is the only one");
+    assert_eq!(status_with(&second), 200);
+    assert!(ok(sync_a_week_on()).contains("Sent 0 events"), "the new one is a week old by that clock");
+
+    // A rotation cut off after the hub took the offer, before the laptop
+    // switched: the laptop still holds the old credential and the next.
+    let next = {
+        // Its credential made long ago, by the laptop's clock.
+        let db = rusqlite::Connection::open(a.data.join("kalamu.db")).unwrap();
+        db.execute("UPDATE hub_link SET token_at = 0", []).unwrap();
+        let store = a.store();
+        let next = store.token_to_offer().unwrap().expect("a rotation is due");
+        // Offered through the real hub, as the laptop would.
+        let auth = format!("Bearer {second}");
+        let body = serde_json::json!({ "next_token_hash": kalamu_core::sync::bundle::token_hash(&next) });
+        let (status, _) = hub.request(
+            "POST",
+            "/v1/token",
+            &[("Authorization", auth.as_str()), ("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 204);
+        next
+    };
+    assert_eq!(a.token(), second, "the laptop died before switching");
+    a.study(&learner, 2);
+    assert!(ok(a.sync(None)).contains("Sent 2 events"), "the old credential still works");
+    assert_eq!(a.token(), next, "and the same next one was offered again and adopted");
+    ok(a.sync(None));
+    assert_eq!(status_with(&second), 401);
+    // Revoked, the laptop's every credential dies at once.
+    ok(hub.run(&["revoke", &a.device_id()]));
+    assert_eq!(status_with(&next), 403);
+}
+
 /// Whether `needle` appears anywhere in `bytes`.
 fn holds(bytes: &[u8], needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())

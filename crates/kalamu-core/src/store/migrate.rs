@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_pin_failures.sql",
         sql: include_str!("../../migrations/0009_pin_failures.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_token_rotation.sql",
+        sql: include_str!("../../migrations/0010_token_rotation.sql"),
+    },
 ];
 
 /// The schema version this build writes.

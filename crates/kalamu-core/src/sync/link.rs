@@ -30,6 +30,9 @@ pub struct HubLink {
     pub hub_bundle_key: Option<String>,
 }
 
+/// How long a laptop keeps one credential before it offers the hub the next.
+pub const TOKEN_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
+
 impl HubLink {
     /// The hub's bundle key, or an error that says how to get it.
     pub fn bundle_key(&self) -> Result<super::seal::VerifyingKey> {
@@ -108,7 +111,8 @@ impl Store {
              VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (singleton) DO UPDATE SET hub_url = excluded.hub_url, center_name = excluded.center_name,
                  device_token = excluded.device_token, enrolled_at = excluded.enrolled_at,
-                 hub_key = excluded.hub_key, hub_bundle_key = excluded.hub_bundle_key",
+                 hub_key = excluded.hub_key, hub_bundle_key = excluded.hub_bundle_key,
+                 next_device_token = NULL, token_at = NULL",
             (
                 &hub.url,
                 &answer.center_id,
@@ -136,6 +140,40 @@ impl Store {
         super::seal::parse_bundle_key(hex_key)?;
         self.conn()
             .execute("UPDATE hub_link SET hub_bundle_key = ?1 WHERE hub_bundle_key IS NULL", [hex_key])?;
+        Ok(())
+    }
+
+    /// The credential to offer the hub as this laptop's next, if it is time:
+    /// one already chosen and not yet adopted, or a new one once the current
+    /// is [`TOKEN_LIFETIME_MS`] old. It is stored before it is returned, so
+    /// it survives whatever happens to the offer.
+    pub fn token_to_offer(&self) -> Result<Option<String>> {
+        let (next, since): (Option<String>, i64) = self.conn().query_row(
+            "SELECT next_device_token, coalesce(token_at, enrolled_at) FROM hub_link",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if next.is_some() {
+            return Ok(next);
+        }
+        // A clock set back makes the credential look young: it rotates late, but it rotates.
+        if now_millis().saturating_sub(since) < TOKEN_LIFETIME_MS {
+            return Ok(None);
+        }
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).expect("the OS has randomness");
+        let token = format!("{}{}", super::protocol::TOKEN_PREFIX, hex::encode(raw));
+        self.conn().execute("UPDATE hub_link SET next_device_token = ?1", [&token])?;
+        Ok(Some(token))
+    }
+
+    /// Switches to the next credential once the hub has it.
+    pub fn adopt_token(&self, token: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE hub_link SET device_token = next_device_token, next_device_token = NULL, token_at = ?2
+             WHERE next_device_token = ?1",
+            (token, now_millis()),
+        )?;
         Ok(())
     }
 

@@ -19,6 +19,9 @@ pub const PULL: &str = "/v1/sync/pull";
 pub const CATALOG: &str = "/v1/catalog";
 /// `GET` a pack file by id (`/v1/packs/ID`), whole or from a `Range: bytes=N-`.
 pub const PACKS: &str = "/v1/packs";
+/// `POST` [`TokenOffer`]: the hash of the credential this laptop will use
+/// next; the current one works until it does.
+pub const TOKEN: &str = "/v1/token";
 /// `POST` [`HeldPacks`]: which packs, at which versions, this laptop holds (for staff).
 pub const HELD: &str = "/v1/held-packs";
 /// `POST` [`PatchRequest`] to `/v1/packs/ID/patch` → a patch (`kalamu-patch.json`,
@@ -162,6 +165,14 @@ pub struct CatalogEntry {
     /// The laptop's center requires it: laptops fetch it by themselves.
     #[serde(default)]
     pub required: bool,
+}
+
+/// A laptop's next credential, as it offers it (the hub keeps only hashes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenOffer {
+    /// BLAKE3 (hex) of the next credential.
+    pub next_token_hash: String,
 }
 
 /// The packs a laptop holds, as it tells its hub.
