@@ -1,38 +1,83 @@
 //! The addresses a lesson page or a stylesheet names, found by a textual
 //! scan (no HTML or CSS parser), for the builder to check against the pack's
-//! files. The rules are those of FORMAT.md, section 8.4.
+//! files. The rules are those of FORMAT.md, section 8.4. Names are matched
+//! whatever their case, as browsers do (`SRC=`, `URL(`, `@IMPORT`). This is
+//! a publishing aid: the lesson sandbox, not this scan, is the defence.
 
-/// The addresses `text` names: in HTML, the values of `src=`, `href=`,
-/// `poster=` and every candidate of `srcset=` written inside a tag; in HTML
-/// and CSS, every `url(...)` and `@import "..."`.
+/// Attributes whose value is one address (matched as suffixes, so
+/// `formaction=` is `action=` and `xlink:href=` is `href=`).
+const ADDRESS_ATTRIBUTES: [&str; 7] =
+    ["src=", "href=", "poster=", "action=", "data=", "background=", "ping="];
+
+/// The addresses `text` names: in HTML, the values of the attributes above
+/// and every candidate of `srcset=` (and `imagesrcset=`) written inside a
+/// tag, and the address of a `<meta http-equiv="refresh">`; in HTML and CSS,
+/// every `url(...)`, `@import "..."` and the strings of `image-set(...)`.
 pub(super) fn in_text(text: &str, html: bool) -> Vec<&str> {
+    // ASCII case folding keeps every byte where it was, so positions found
+    // in `lower` slice `text` itself.
+    let lower = text.to_ascii_lowercase();
     let mut out = Vec::new();
     if html {
-        for attr in ["src=", "href=", "poster=", "srcset="] {
-            for value in attribute_values(text, attr) {
-                if attr == "srcset=" {
+        for attr in ADDRESS_ATTRIBUTES.iter().chain(&["srcset="]) {
+            for value in attribute_values(text, &lower, attr) {
+                if *attr == "srcset=" {
                     out.extend(srcset_addresses(value));
                 } else {
                     out.push(value);
                 }
             }
         }
+        out.extend(meta_refreshes(text, &lower));
     }
-    let mut rest = text;
-    while let Some(i) = rest.find("url(") {
-        rest = &rest[i + 4..];
+    for (at, _) in lower.match_indices("url(") {
+        let rest = &text[at + 4..];
         if let Some(end) = rest.find(')') {
             out.push(rest[..end].trim_matches(['"', '\'', ' ']));
         }
     }
-    let mut rest = text;
-    while let Some(i) = rest.find("@import") {
-        rest = rest[i + 7..].trim_start();
+    for (at, _) in lower.match_indices("@import") {
+        let rest = text[at + 7..].trim_start();
         if let Some(q @ ('"' | '\'')) = rest.chars().next()
             && let Some(end) = rest[1..].find(q)
         {
             out.push(&rest[1..1 + end]);
         }
+    }
+    for (at, _) in lower.match_indices("image-set(") {
+        let inner = &text[at + 10..];
+        let inner = &inner[..inner.find(')').unwrap_or(inner.len())];
+        out.extend(quoted_strings(inner));
+    }
+    out
+}
+
+/// The strings in double or single quotes in `text`.
+fn quoted_strings(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '\'']) {
+        let q = &rest[open..open + 1];
+        let Some(len) = rest[open + 1..].find(q) else { break };
+        out.push(&rest[open + 1..open + 1 + len]);
+        rest = &rest[open + 2 + len..];
+    }
+    out
+}
+
+/// The address each `<meta http-equiv="refresh" content="0; url=…">` loads.
+fn meta_refreshes<'a>(text: &'a str, lower: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for (at, _) in lower.match_indices("<meta") {
+        let tag = &lower[at..at + lower[at..].find('>').unwrap_or(lower.len() - at)];
+        if !tag.contains("refresh") {
+            continue;
+        }
+        let Some(url) = tag.find("url=") else { continue };
+        let start = at + url + 4;
+        let value = text[start..].trim_start_matches([' ', '"', '\'']);
+        let end = value.find(['"', '\'', '>', ' ', ';']).unwrap_or(value.len());
+        out.push(&value[..end]);
     }
     out
 }
@@ -40,10 +85,10 @@ pub(super) fn in_text(text: &str, html: bool) -> Vec<&str> {
 /// The values of attribute `attr` (`"src="`), quoted or not, where it stands
 /// inside a tag: in text shown as code (`&lt;img src=…`) or in a script
 /// (`img.src=…`) it is no reference.
-fn attribute_values<'a>(text: &'a str, attr: &str) -> Vec<&'a str> {
+fn attribute_values<'a>(text: &'a str, lower: &str, attr: &str) -> Vec<&'a str> {
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some(i) = text[at..].find(attr) {
+    while let Some(i) = lower[at..].find(attr) {
         let before = &text[..at + i];
         at += i + attr.len();
         let in_tag = match (before.rfind('<'), before.rfind('>')) {
@@ -104,6 +149,19 @@ mod tests {
 <pre><code>&lt;img src=&quot;shown.png&quot;&gt;</code></pre>
 <script>img.src=other;</script><a href=#top>top</a>"#;
         assert_eq!(in_text(page, true), vec!["a.png", "d.webm", "#top", "c.png", "b.png"]);
+    }
+
+    #[test]
+    fn every_case_and_every_attribute_that_loads_an_address_counts() {
+        let page = r#"<IMG SRC="a.png"><form action="send.html"><button formaction=go.html>
+<object data="b.swf"></object><body background='bg.gif'><meta http-equiv="Refresh" content="0; URL='next.html'">
+<div style="BACKGROUND: URL(c.png)"></div><link rel=preload imagesrcset="d.png 2x">"#;
+        let mut found = in_text(page, true);
+        found.sort_unstable();
+        let expected = ["a.png", "b.swf", "bg.gif", "c.png", "d.png", "go.html", "next.html", "send.html"];
+        assert_eq!(found, expected);
+        let css = "@IMPORT 'print.css';\nh1 { background: image-set(\"e.png\" 1x, 'f.png' 2x) }";
+        assert_eq!(in_text(css, false), vec!["print.css", "e.png", "f.png"]);
     }
 
     #[test]

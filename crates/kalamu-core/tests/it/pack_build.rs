@@ -147,6 +147,24 @@ fn build_refuses_a_lesson_that_needs_the_network() {
 }
 
 #[test]
+fn build_finds_addresses_in_any_case_and_in_forms_objects_and_refreshes() {
+    let env = Env::new();
+    let src = env.source("src");
+    for (markup, named) in [
+        (r#"<IMG SRC="HTTPS://cdn.example.com/a.png">"#, "HTTPS://cdn.example.com/a.png"),
+        (r#"<form ACTION="https://forms.example.com/send"></form>"#, "https://forms.example.com/send"),
+        (r#"<object data="missing.swf"></object>"#, "missing.swf"),
+        (r#"<meta http-equiv="refresh" content="0; URL=https://example.com/">"#, "https://example.com/"),
+        (r#"<div style="background: URL('gone.png')"></div>"#, "gone.png"),
+    ] {
+        fs::write(src.join("lessons/intro/index.html"), format!("<!doctype html>{markup}")).unwrap();
+        let (file, problem) = build_error(&env, &src);
+        assert_eq!(file, "lessons/intro/index.html", "{markup}");
+        assert!(problem.contains(named), "{markup}: {problem}");
+    }
+}
+
+#[test]
 fn build_names_a_path_windows_cannot_hold() {
     let env = Env::new();
     let src = env.source("src");
