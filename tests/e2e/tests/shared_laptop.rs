@@ -120,3 +120,44 @@ async fn the_command_line_beside_the_open_app_loses_no_progress() -> Result<()> 
     assert_eq!(pack.completed, 3);
     Ok(())
 }
+
+/// A staff command holds the store's write lock for longer than the app
+/// waits (a big import, say) just as a learner leaves a lesson: the time she
+/// spent is kept by the window and stored once the lock is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn time_spent_while_the_store_is_held_by_another_process_is_stored_later() -> Result<()> {
+    let (data, learner) = data_with_learner("Mariama")?;
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=what-is-a-network]").await?;
+    app.text_of("[data-testid=lesson-frame]").await?;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let spent = |store: &kalamu_core::Store| -> Result<usize> {
+        Ok(store
+            .events_of(&learner.id)?
+            .iter()
+            .filter(|e| matches!(e.body, kalamu_core::progress::event::EventBody::TimeSpent { .. }))
+            .count())
+    };
+    // Another process takes the write lock and keeps it past the app's 10 s wait.
+    let holder = rusqlite::Connection::open(data.path().join("kalamu.db"))?;
+    holder.execute_batch("BEGIN IMMEDIATE")?;
+    app.click(".lesson-nav button").await?;
+    app.text_of("[data-testid=pack-view]").await?;
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    holder.execute_batch("ROLLBACK")?;
+    drop(holder);
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    assert_eq!(spent(&store)?, 0, "the record failed while the lock was held");
+    // The window sends it again within a few seconds; bounded wait.
+    let mut stored = 0;
+    for _ in 0..40 {
+        stored = spent(&store)?;
+        if stored > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(stored, 1, "the time spent in the lesson was kept and stored once");
+    app.close().await
+}
