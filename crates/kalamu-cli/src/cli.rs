@@ -146,6 +146,11 @@ pub enum HubCommand {
         /// anyone on the network can read their credentials.
         #[arg(long)]
         plain_http: bool,
+        /// Behind a proxy that speaks TLS for the hub: the certificate it
+        /// presents (PEM). Laptops pin its key at enrolment, and the
+        /// enrolment proofs cover it, as they cover the hub's own.
+        #[arg(long, value_name = "PEM", requires = "plain_http")]
+        proxy_cert: Option<std::path::PathBuf>,
     },
     /// Manage centers.
     #[command(subcommand)]

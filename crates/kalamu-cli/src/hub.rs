@@ -25,7 +25,9 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
     };
     let store = db::open_with(&url, folding)?;
     match &args.command {
-        HubCommand::Serve { listen, plain_http, .. } => serve(store, listen, *plain_http),
+        HubCommand::Serve { listen, plain_http, proxy_cert, .. } => {
+            serve(store, listen, *plain_http, proxy_cert.as_deref())
+        }
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
             out!("{}", center.id);
@@ -203,9 +205,22 @@ fn trust(store: &dyn Storage, command: &TrustCommand) -> Result<()> {
     }
 }
 
-fn serve(store: Arc<dyn Storage>, listen: &str, plain_http: bool) -> Result<()> {
+fn serve(
+    store: Arc<dyn Storage>,
+    listen: &str,
+    plain_http: bool,
+    proxy_cert: Option<&std::path::Path>,
+) -> Result<()> {
     let tls = if plain_http { None } else { Some(kalamu_hub::tls::identity(store.as_ref())?) };
-    let bundle_key = kalamu_hub::api::BundleKey::of(store.as_ref())?;
+    let pinned = match (&tls, proxy_cert) {
+        (Some(tls), _) => tls.fingerprint.clone(),
+        (None, Some(cert)) => kalamu_hub::tls::proxy_fingerprint(cert)?,
+        (None, None) => String::new(),
+    };
+    let keys = kalamu_hub::api::Keys {
+        tls: kalamu_hub::api::HubKey(pinned.clone()),
+        bundle: kalamu_hub::api::BundleKey::of(store.as_ref())?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -219,11 +234,14 @@ fn serve(store: Arc<dyn Storage>, listen: &str, plain_http: bool) -> Result<()> 
                 "kalamu hub: TLS key {}; laptops pin it when they enrol, with a code that proves it is this hub's",
                 tls.fingerprint
             ),
+            None if !pinned.is_empty() => eprintln!(
+                "kalamu hub: plain HTTP behind a TLS proxy whose key {pinned} laptops pin when they enrol"
+            ),
             None => eprintln!(
                 "kalamu hub: serving plain HTTP (--plain-http): credentials cross the network readable"
             ),
         }
-        kalamu_hub::api::serve(listener, store, tls, bundle_key).await?;
+        kalamu_hub::api::serve(listener, store, tls, keys).await?;
         anyhow::Ok(())
     })
 }

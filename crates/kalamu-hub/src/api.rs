@@ -41,6 +41,15 @@ pub struct HubKey(pub String);
 #[derive(Debug, Clone)]
 pub struct BundleKey(pub String);
 
+/// The keys the hub tells laptops of: the TLS key they pin, its bundle key.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// The fingerprint laptops pin: the hub's TLS key, or its TLS proxy's; empty on plain HTTP.
+    pub tls: HubKey,
+    /// The hub's bundle key.
+    pub bundle: BundleKey,
+}
+
 impl BundleKey {
     /// The bundle key of the hub this storage belongs to.
     pub fn of(store: &dyn Storage) -> Result<BundleKey> {
@@ -70,14 +79,14 @@ pub fn router(store: Store, hub_key: HubKey, bundle_key: BundleKey) -> Router {
 }
 
 /// Serves the hub on `listener` until the process is asked to stop: over
-/// TLS with `tls`, else plain HTTP; enrolments learn `bundle_key`.
+/// TLS with `tls`, else plain HTTP; health and enrolments tell of `keys`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     tls: Option<crate::tls::HubTls>,
-    bundle_key: BundleKey,
+    keys: Keys,
 ) -> std::io::Result<()> {
-    let hub_key = HubKey(tls.as_ref().map(|t| t.fingerprint.clone()).unwrap_or_default());
+    let Keys { tls: hub_key, bundle: bundle_key } = keys;
     // Staff sign-ins are limited per address, which the handlers read from the connection.
     let app =
         router(store, hub_key, bundle_key).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -50,6 +50,15 @@ pub fn bundle_key(store: &dyn Storage) -> Result<kalamu_core::sync::seal::Signin
     Ok(kalamu_core::sync::seal::SigningKey::from_bytes(&seed))
 }
 
+/// The fingerprint of the certificate a TLS proxy presents for the hub
+/// (the first in a PEM file), which laptops then pin.
+pub fn proxy_fingerprint(pem: &std::path::Path) -> Result<String> {
+    use rustls::pki_types::pem::PemObject;
+    let certificate = CertificateDer::from_pem_file(pem)
+        .map_err(|e| HubError::Tls(format!("{} holds no PEM certificate: {e}", pem.display())))?;
+    Ok(enrolment::fingerprint(&certificate))
+}
+
 /// The hub's TLS key: the one its database holds, or a new one kept there.
 pub fn identity(store: &dyn Storage) -> Result<HubTls> {
     let (certificate, key) = key_pair(store)?;

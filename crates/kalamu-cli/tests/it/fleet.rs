@@ -39,11 +39,21 @@ impl Hub {
         Self::start_with(tempfile::tempdir().unwrap(), false)
     }
 
+    /// Starts `kalamu hub serve --plain-http` behind a TLS proxy that presents `cert_pem`.
+    pub fn start_behind_proxy(cert_pem: &Path) -> Hub {
+        let proxy = format!("--proxy-cert={}", cert_pem.display());
+        Self::start_with_args(tempfile::tempdir().unwrap(), true, &[&proxy])
+    }
+
     fn start_in(dir: tempfile::TempDir) -> Hub {
         Self::start_with(dir, true)
     }
 
     fn start_with(dir: tempfile::TempDir, plain_http: bool) -> Hub {
+        Self::start_with_args(dir, plain_http, &[])
+    }
+
+    fn start_with_args(dir: tempfile::TempDir, plain_http: bool, extra: &[&str]) -> Hub {
         // What the hub logs, kept beside its database (outside it: the database's dir holds only its files).
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir.path())).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
@@ -51,6 +61,7 @@ impl Hub {
             .arg(dir.path())
             .args(["hub", "serve", "--listen", "127.0.0.1:0"])
             .args(plain_http.then_some("--plain-http"))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -66,8 +66,9 @@ fn copy_recording(mut from: TcpStream, mut to: TcpStream, seen: &Mutex<Vec<u8>>)
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
-/// A machine in the middle: it ends the laptop's TLS with a key of its own
-/// and speaks TLS to the hub, passing every byte on unchanged.
+/// Ends the laptop's TLS with a key of its own and passes every byte on
+/// unchanged, to a hub over TLS (a machine in the middle) or plain (a TLS
+/// proxy in front of a `--plain-http` hub).
 struct Impostor {
     addr: SocketAddr,
     _runtime: tokio::runtime::Runtime,
@@ -75,9 +76,21 @@ struct Impostor {
 
 impl Impostor {
     fn start(upstream: SocketAddr) -> Impostor {
+        Self::start_to(upstream, true)
+    }
+
+    fn start_to(upstream: SocketAddr, upstream_tls: bool) -> Impostor {
+        let made = rcgen::generate_simple_self_signed(vec!["kalamu-hub".to_owned()]).unwrap();
+        Self::with_identity(upstream, upstream_tls, made)
+    }
+
+    fn with_identity(
+        upstream: SocketAddr,
+        upstream_tls: bool,
+        made: rcgen::CertifiedKey<rcgen::KeyPair>,
+    ) -> Impostor {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let made = rcgen::generate_simple_self_signed(vec!["kalamu-hub".to_owned()]).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -100,7 +113,11 @@ impl Impostor {
                 let (acceptor, connector) = (acceptor.clone(), connector.clone());
                 tokio::spawn(async move {
                     let Ok(mut laptop) = acceptor.accept(laptop).await else { return };
-                    let hub = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    let mut hub = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    if !upstream_tls {
+                        let _ = tokio::io::copy_bidirectional(&mut laptop, &mut hub).await;
+                        return;
+                    }
                     let name = rustls::pki_types::ServerName::try_from("kalamu-hub").unwrap();
                     let Ok(mut hub) = connector.connect(name, hub).await else { return };
                     let _ = tokio::io::copy_bidirectional(&mut laptop, &mut hub).await;
@@ -167,6 +184,36 @@ fn a_machine_in_the_middle_is_refused_at_enrolment_and_at_sync() {
     ok(laptop.sync(Some(&hub.url())));
     let (ids, _) = hub.event_ids();
     assert!(!ids.is_empty() && laptop.event_ids().iter().all(|id| ids.contains(id)));
+}
+
+#[test]
+fn behind_a_tls_proxy_laptops_pin_the_proxys_key_and_refuse_any_other() {
+    // The proxy's certificate, made before the hub starts so the hub can name it.
+    let made = rcgen::generate_simple_self_signed(vec!["hub.example".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("proxy.pem");
+    std::fs::write(&pem, made.cert.pem()).unwrap();
+    let hub = Hub::start_behind_proxy(&pem);
+    let proxy = Impostor::with_identity(hub.addr, false, made);
+    hub.add_center("Centre de Labé");
+    let laptop = Laptop::new();
+    laptop.enroll(&proxy.url(), &hub.code("Centre de Labé"), "Poste 2");
+    let pinned = laptop.store().hub_link().unwrap().unwrap().hub_key.expect("the proxy's key is pinned");
+    assert!(hub.log().contains(&pinned), "the hub names the key it is behind: {}", hub.log());
+    let learner = laptop.add_learner("Aïssatou Diallo");
+    laptop.study(&learner, 4);
+    ok(laptop.sync(None));
+    assert_eq!(hub.event_ids().1, 5, "her addition and 4 events came through the proxy");
+    // Another machine with its own key, in front of the same hub, is refused.
+    let impostor = Impostor::start_to(hub.addr, false);
+    let diverted = laptop.sync(Some(&impostor.url()));
+    assert!(stderr(&diverted).contains("another TLS key"), "{}", stderr(&diverted));
+    // And a laptop enrolling through it is stopped before the code is used.
+    let other = Laptop::new();
+    let code = hub.code("Centre de Labé");
+    let refused = other.run(&["enroll", "--hub", &impostor.url(), "--code", &code, "--name", "Poste 9"]);
+    assert!(stderr(&refused).contains("posing as the hub"), "{}", stderr(&refused));
+    other.enroll(&proxy.url(), &code, "Poste 9");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
