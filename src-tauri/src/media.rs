@@ -7,12 +7,15 @@
 //! answered, by byte range. Anything on the laptop may connect to loopback,
 //! so lines are bounded before they are read, connections are capped, the
 //! token is compared in constant time, and no answer holds more than
-//! [`MAX_BODY`] bytes in memory.
+//! [`MAX_BODY`] bytes in memory. When the server is full, the oldest
+//! connection that has not shown the token makes room: a flood of idle or
+//! foreign connections never keeps the lesson's own player out.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kalamu_core::pack::path::percent_decode;
 use tauri::{AppHandle, Manager};
@@ -36,24 +39,24 @@ impl MediaServer {
         let base = format!("http://127.0.0.1:{}/{token}", listener.local_addr()?.port());
         let server = MediaServer { base, token };
         let token = server.token.clone();
-        let open = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Mutex::new(Open::default()));
         std::thread::Builder::new().name("lesson-media".into()).spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for (id, stream) in (0u64..).zip(listener.incoming().flatten()) {
                 // A media player opens a few; a flood gets closed connections, not threads.
-                if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                    open.fetch_sub(1, Ordering::AcqRel);
+                let Ok(watch) = stream.try_clone() else { continue };
+                if !lock(&open).admit(id, watch) {
                     continue;
                 }
                 let (app, token, open) = (app.clone(), token.clone(), open.clone());
                 let spawned = std::thread::Builder::new().name("lesson-media-conn".into()).spawn({
                     let open = open.clone();
                     move || {
-                        serve(&app, &token, stream);
-                        open.fetch_sub(1, Ordering::AcqRel);
+                        let proven = serve(&app, &token, stream, || lock(&open).prove(id));
+                        lock(&open).close(id, proven);
                     }
                 });
                 if spawned.is_err() {
-                    open.fetch_sub(1, Ordering::AcqRel);
+                    lock(&open).close(id, false);
                 }
             }
         })?;
@@ -68,6 +71,50 @@ impl MediaServer {
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 64;
+/// How long a new connection has to send its first request.
+const FIRST_REQUEST: Duration = Duration::from_secs(5);
+
+/// The connections being served: how many have shown the token, and the
+/// others, oldest first, each with a handle to close it by.
+#[derive(Default)]
+struct Open {
+    proven: usize,
+    unproven: VecDeque<(u64, TcpStream)>,
+}
+
+impl Open {
+    /// Whether connection `id` may be served; when full, the oldest
+    /// connection that has not shown the token is closed to make room.
+    fn admit(&mut self, id: u64, watch: TcpStream) -> bool {
+        if self.proven + self.unproven.len() >= MAX_CONNECTIONS {
+            let Some((_, oldest)) = self.unproven.pop_front() else { return false };
+            let _ = oldest.shutdown(Shutdown::Both);
+        }
+        self.unproven.push_back((id, watch));
+        true
+    }
+
+    /// Connection `id` showed the token: nothing closes it to make room.
+    fn prove(&mut self, id: u64) {
+        if let Some(at) = self.unproven.iter().position(|(i, _)| *i == id) {
+            self.unproven.remove(at);
+            self.proven += 1;
+        }
+    }
+
+    /// Connection `id` ended.
+    fn close(&mut self, id: u64, proven: bool) {
+        if proven {
+            self.proven -= 1;
+        } else if let Some(at) = self.unproven.iter().position(|(i, _)| *i == id) {
+            self.unproven.remove(at);
+        }
+    }
+}
+
+fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
+    open.lock().unwrap_or_else(|p| p.into_inner())
+}
 /// Longest request line or header line read.
 const MAX_LINE: u64 = 8 << 10;
 /// Most bytes one answer carries: a longer range is answered in part, as HTTP allows.
@@ -121,31 +168,52 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     None
 }
 
-fn serve(app: &AppHandle, token: &str, stream: TcpStream) {
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-    let Ok(write_half) = stream.try_clone() else { return };
+/// Serves one connection's requests; whether it showed the token (and
+/// `proven` was called once it did).
+fn serve(app: &AppHandle, token: &str, stream: TcpStream, proven: impl FnOnce()) -> bool {
+    let _ = stream.set_read_timeout(Some(FIRST_REQUEST));
+    let Ok(write_half) = stream.try_clone() else { return false };
+    let timeouts = write_half.try_clone().ok();
     let mut reader = BufReader::new(stream);
     let mut out = write_half;
+    let mut proven = Some(proven);
     // Keep-alive: media players ask for many ranges on one connection.
     for _ in 0..10_000 {
-        let Some(request) = read_request(&mut reader) else { return };
+        let Some(request) = read_request(&mut reader) else { break };
+        if shows_token(&request.target, token)
+            && let Some(proven) = proven.take()
+        {
+            proven();
+            if let Some(s) = &timeouts {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+            }
+        }
         let response = respond(app, token, &request.method, &request.target, request.range.as_deref());
         if out.write_all(&response).is_err() {
-            return;
+            break;
         }
     }
+    proven.is_none()
+}
+
+/// Whether a request's target starts with this run's token.
+fn shows_token(target: &str, token: &str) -> bool {
+    target
+        .strip_prefix('/')
+        .and_then(|t| t.split_once('/'))
+        .is_some_and(|(given, _)| same_secret(given.as_bytes(), token.as_bytes()))
 }
 
 fn respond(app: &AppHandle, token: &str, method: &str, target: &str, range: Option<&str>) -> Vec<u8> {
     if method != "GET" && method != "HEAD" {
         return plain(405, "Method Not Allowed");
     }
-    let Some((given, rest)) = target.strip_prefix('/').and_then(|t| t.split_once('/')) else {
-        return plain(404, "Not Found");
-    };
-    if !same_secret(given.as_bytes(), token.as_bytes()) {
+    if !shows_token(target, token) {
         return plain(404, "Not Found");
     }
+    let Some((_, rest)) = target.strip_prefix('/').and_then(|t| t.split_once('/')) else {
+        return plain(404, "Not Found");
+    };
     let Some((pack, path)) = rest.split_once('/') else { return plain(404, "Not Found") };
     let Some(path) = percent_decode(path.split('?').next().unwrap_or(path)) else {
         return plain(400, "Bad Request");

@@ -2,11 +2,15 @@
 //!
 //! 1. a laptop holding 1M events syncs them all to an empty hub, next to the
 //!    raw SQLite insert of the same events (the baseline); wire bytes are
-//!    counted by a relay in between;
+//!    counted by a relay in between; then the same over TLS;
 //! 2. the same sync cut half-way, then resumed: the bytes sent again;
 //! 3. 1,000 simulated laptops in 20 centers sync at the same instant, three
 //!    times over, then spread over 10 s (each round, every laptop pushes 30
 //!    new events and pulls its center's new ones): latency p50/p99 and errors.
+//!
+//!    The same bursts against a hub that speaks TLS, and one more burst while
+//!    a client floods enrolment with wrong codes (its guesses per second
+//!    printed, alone and during the burst).
 //!
 //! 4. a day of a 30-learner laptop (6,000 events with random quiz answers
 //!    and positions) through a slow link (64 kbit/s, 600 ms round trip):
@@ -48,7 +52,7 @@ fn main() {
         one_laptop(work.path(), total);
         // Parts 1 and 2 leave gigabytes behind; their removal and write-back
         // must not land in the middle of part 3's bursts.
-        for part in ["seed", "raw", "hub1", "laptop1", "hub2", "laptop2"] {
+        for part in ["seed", "raw", "hub1", "laptop1", "hub2", "laptop2", "hub5", "laptop5"] {
             let path = work.path().join(part);
             let _ = std::fs::remove_dir_all(&path);
         }
@@ -68,31 +72,61 @@ fn main() {
             "reports folded on view",
             HubProcess::start_with(&work.path().join("hub3v"), &["--reports", "viewed"]),
         ),
+        ("TLS, folded when idle", HubProcess::start_tls(&work.path().join("hub3t"))),
     ];
+    // The last round also floods the first hub's enrolment from one client.
     let rounds = [
         ("all at the same instant", Duration::ZERO),
         ("again", Duration::ZERO),
         ("and again", Duration::ZERO),
         ("spread over 10 s", Duration::from_secs(10)),
+        ("at once, enrolment flooded", Duration::ZERO),
     ];
+    let flooded = rounds.len() - 1;
     let fleets: Vec<Fleet> =
         hubs.iter().map(|(_, hub)| Fleet::enrol(hub, devices, 20, rounds.len())).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!(
         "\n3. {devices} laptops in 20 centers; each round, every laptop pushes 30 new events and pulls its center's new ones"
     );
-    let mut burst_p99 = [Vec::new(), Vec::new()];
+    let alone = flood(hubs[0].1.addr, Duration::from_secs(2), None);
+    println!(
+        "   enrolment flood from one client, alone: {:.0} requests/s answered, {:.1} wrong codes/s checked (the rest 429)",
+        alone.answered_per_s(),
+        alone.checked_per_s()
+    );
+    let mut burst_p99 = [Vec::new(), Vec::new(), Vec::new()];
+    let mut flooded_p99 = 0.0;
     for (round, (label, spread)) in rounds.into_iter().enumerate() {
-        // Each hub goes first in turn, so neither always meets the other's write-back.
-        for k in [round % 2, 1 - round % 2] {
+        // Each hub goes first in turn, so none always meets another's write-back.
+        for step in 0..hubs.len() {
+            let k = (round + step) % hubs.len();
             let (kind, hub) = &hubs[k];
             let (cpu, own) = (hub.cpu_seconds(), cpu_seconds(std::process::id()));
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flooder = (round == flooded && k == 0).then(|| {
+                let (addr, stop) = (hub.addr, stop.clone());
+                std::thread::spawn(move || flood(addr, Duration::from_secs(60), Some(stop)))
+            });
             let (latencies, errors, pulled, wall, own_after) =
                 runtime.block_on(fleets[k].sync_all(round, spread));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let hub_cpu = hub.cpu_seconds() - cpu;
+            if let Some(flooder) = flooder {
+                let during = flooder.join().unwrap();
+                println!(
+                    "   enrolment flood during the burst: {:.0} requests/s answered, {:.1} wrong codes/s checked",
+                    during.answered_per_s(),
+                    during.checked_per_s()
+                );
+            }
             let laptops_cpu = own_after - own;
             let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-            if spread.is_zero() {
+            if round == flooded {
+                if k == 0 {
+                    flooded_p99 = p(0.99);
+                }
+            } else if spread.is_zero() {
                 burst_p99[k].push(p(0.99));
             }
             println!(
@@ -113,11 +147,95 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (idle, viewed) = (median(&mut burst_p99[0]), median(&mut burst_p99[1]));
+    let [idle, viewed, tls] = burst_p99.each_mut().map(median);
     println!(
         "   at the same instant: median p99 {idle:.0} ms with reports folded when idle, {viewed:.0} ms on view (the reports add {:+.0} ms; target p99 < 500 ms, 0 errors)",
         idle - viewed
     );
+    println!(
+        "   over TLS: median p99 {tls:.0} ms ({:+.0}% against plain HTTP, folded when idle; target within 15%)",
+        (tls / idle - 1.0) * 100.0
+    );
+    println!(
+        "   while one client on this machine floods enrolment: p99 {flooded_p99:.0} ms, against {idle:.0} ms without (target < 500 ms)"
+    );
+}
+
+/// What a flood of wrong enrolment codes met.
+struct Flood {
+    answered: u64,
+    checked: u64,
+    took: Duration,
+}
+
+impl Flood {
+    fn answered_per_s(&self) -> f64 {
+        self.answered as f64 / self.took.as_secs_f64()
+    }
+    fn checked_per_s(&self) -> f64 {
+        self.checked as f64 / self.took.as_secs_f64()
+    }
+}
+
+/// One client sending wrong enrolment codes as fast as the hub answers, on
+/// one keep-alive connection (a new one when the hub closes it), for `limit`
+/// or until `stop`. Answers other than 429 are codes the hub checked.
+fn flood(
+    addr: std::net::SocketAddr,
+    limit: Duration,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Flood {
+    use std::io::{BufRead, BufReader, Write};
+    let start = Instant::now();
+    let (mut answered, mut checked) = (0, 0);
+    let body = serde_json::json!({
+        "code_proof": "00".repeat(32),
+        "nonce": "00".repeat(16),
+        "device_id": uuid::Uuid::now_v7().to_string(),
+        "device_name": "flood",
+    })
+    .to_string();
+    let request = format!(
+        "POST /v1/enroll HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let stopped = || stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    'connections: while start.elapsed() < limit && !stopped() {
+        let Ok(stream) = std::net::TcpStream::connect(addr) else { continue };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        while start.elapsed() < limit && !stopped() {
+            if writer.write_all(request.as_bytes()).is_err() {
+                continue 'connections;
+            }
+            let mut status = String::new();
+            if reader.read_line(&mut status).unwrap_or(0) == 0 {
+                continue 'connections;
+            }
+            let (mut length, mut line) = (0usize, String::new());
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue 'connections;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut skip = vec![0u8; length];
+            if std::io::Read::read_exact(&mut reader, &mut skip).is_err() {
+                continue 'connections;
+            }
+            answered += 1;
+            if !status.contains(" 429 ") {
+                checked += 1;
+            }
+        }
+    }
+    Flood { answered, checked, took: start.elapsed() }
 }
 
 /// How long until the hub's staff reports have folded every event it holds (bounded).
@@ -184,6 +302,23 @@ fn one_laptop(work: &Path, total: usize) {
         (up + down) as f64 / total as f64,
         report.batches
     );
+    // The same sync over TLS, through the same kind of relay.
+    let hub5 = HubProcess::start_tls(&work.join("hub5"));
+    let laptop5 = copy_store(&seed, &work.join("laptop5"));
+    let relay5 = Relay::start(hub5.addr, None);
+    enroll(&hub5, &laptop5, &relay5.tls_url(), "Centre de Conakry");
+    let t = Instant::now();
+    let report5 = sync(&laptop5);
+    let took5 = t.elapsed();
+    assert_eq!(report5.pushed as usize, total + 100);
+    let (up5, down5) = relay5.bytes();
+    println!(
+        "   sync over TLS                  {:>7.2} s  ({:+.0}% against plain HTTP just above; target within 15%; {:.1} wire bytes per event)",
+        took5.as_secs_f64(),
+        (took5.as_secs_f64() / took.as_secs_f64() - 1.0) * 100.0,
+        (up5 + down5) as f64 / total as f64
+    );
+    drop((hub5, relay5));
     let pushes = total.div_ceil(kalamu_client::sync::BATCH_EVENTS) as u64;
     let batch_bytes = up / pushes;
 
@@ -405,7 +540,7 @@ impl Fleet {
         let storage = kalamu_hub::sqlite::SqliteStorage::open(&hub.dir.join("hub.db")).unwrap();
         let centers: Vec<String> =
             (0..centers).map(|i| storage.add_center(&format!("Centre {i}")).unwrap().id).collect();
-        let url = format!("http://{}", hub.addr);
+        let url = hub.url();
         let codes: Vec<String> = (0..n)
             .map(|i| {
                 kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60, None)
@@ -427,7 +562,7 @@ impl Fleet {
                     let device = uuid::Uuid::now_v7().to_string();
                     let seed = Store::fresh_signing_seed().unwrap();
                     let key = SigningKey::from_bytes(&seed);
-                    let (answer, _) = shared
+                    let (answer, address) = shared
                         .enroll(
                             &code,
                             &device,
@@ -464,7 +599,10 @@ impl Fleet {
                             Batch { learners: vec![learner.clone()], events, proofs }.encode()
                         })
                         .collect();
-                    let client = shared.with_token(answer.device_token);
+                    // Pinned to the key it met, as an enrolled laptop is.
+                    let client =
+                        HubClient::pinned(&address, Some(answer.device_token), Duration::from_secs(60))
+                            .unwrap();
                     Arc::new(Sim { device, client, rounds, state: Default::default() })
                 }));
             }

@@ -360,3 +360,90 @@ async fn a_learner_studies_with_the_keyboard_alone() -> Result<()> {
     app.screenshot("keyboard-quiz").await?;
     app.close().await
 }
+
+/// The app's process on `data` (its command line names the data dir).
+fn app_pid(data: &std::path::Path) -> Option<u32> {
+    let wanted = data.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (comm.trim() == "kalamu-app" && String::from_utf8_lossy(&cmdline).contains(&wanted)).then_some(pid)
+    })
+}
+
+/// A field of `/proc/PID/status` or `smaps_rollup` (kB, or a count).
+fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Another program on the laptop opens 1,000 connections to the lesson
+/// media server and sends oversized lines on some: the app's memory and
+/// threads stay flat, and the lesson's video still plays.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_of_connections_to_the_media_server_keeps_neither_memory_nor_the_video() -> Result<()> {
+    use std::io::Write;
+    let (data, _) = data_with_learner("Mariama")?;
+    let app = App::start(data.path()).await?;
+    app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
+    app.click("[data-lesson-id=packets-and-routing]").await?;
+    app.enter_lesson_frame("video").await?;
+    let src = app.client.execute("return document.querySelector('video').currentSrc", vec![]).await?;
+    let src = src.as_str().unwrap_or_default().to_owned();
+    let port: u16 = src
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("a loopback media URL: {src}"))?;
+    let pid = app_pid(data.path()).context("the app's process")?;
+    let before = (proc_field(pid, "smaps_rollup", "Pss:"), proc_field(pid, "status", "Threads:"));
+    let mut flood = Vec::new();
+    for i in 0..1000 {
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else { continue };
+        if i % 10 == 0 {
+            // An endless request line, past any limit.
+            let _ = c.write_all(&vec![b'A'; 64 << 10]);
+        }
+        flood.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let during = (proc_field(pid, "smaps_rollup", "Pss:"), proc_field(pid, "status", "Threads:"));
+    println!(
+        "1,000 connections: app PSS {} → {} KiB, threads {} → {} ({} connections opened)",
+        before.0,
+        during.0,
+        before.1,
+        during.1,
+        flood.len()
+    );
+    assert!(during.1 <= before.1 + 70, "threads stay bounded: {before:?} → {during:?}");
+    assert!(during.0 < before.0 + 64 * 1024, "memory stays flat: {before:?} → {during:?}");
+    // The flood still holds its connections; the lesson's video plays all the same.
+    app.client
+        .execute(
+            "const v = document.querySelector('video'); v.muted = true; v.load(); v.play(); return true;",
+            vec![],
+        )
+        .await?;
+    let deadline = std::time::Instant::now() + kalamu_e2e::WAIT;
+    loop {
+        let v = app
+            .client
+            .execute("const v = document.querySelector('video'); return { at: v.currentTime, error: v.error && v.error.code };", vec![])
+            .await?;
+        assert!(v["error"].is_null(), "{v}");
+        if v["at"].as_f64().unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the video never played under the flood: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(flood);
+    app.client.enter_parent_frame().await?;
+    app.close().await
+}

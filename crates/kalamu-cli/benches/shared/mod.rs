@@ -25,6 +25,8 @@ pub struct HubProcess {
     pub addr: SocketAddr,
     /// Its data dir (`hub.db` inside).
     pub dir: PathBuf,
+    /// Whether it speaks TLS.
+    pub tls: bool,
 }
 
 impl HubProcess {
@@ -33,20 +35,35 @@ impl HubProcess {
         HubProcess::start_with(dir, &[])
     }
 
+    /// Starts a hub on `dir` over TLS, with the key it makes itself.
+    pub fn start_tls(dir: &Path) -> HubProcess {
+        HubProcess::spawn(dir, &[], true)
+    }
+
     /// Starts a hub on `dir` with more `hub serve` arguments.
     pub fn start_with(dir: &Path, args: &[&str]) -> HubProcess {
+        HubProcess::spawn(dir, args, false)
+    }
+
+    fn spawn(dir: &Path, args: &[&str], tls: bool) -> HubProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
             .arg("--data")
             .arg(dir)
-            .args(["hub", "serve", "--listen", "127.0.0.1:0", "--plain-http"])
+            .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .args((!tls).then_some("--plain-http"))
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
-        HubProcess { child, addr, dir: dir.to_owned() }
+        let addr = line.trim().rsplit("://").next().unwrap().parse().unwrap();
+        HubProcess { child, addr, dir: dir.to_owned(), tls }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// User and system CPU time the hub process has used.
@@ -133,6 +150,11 @@ impl Relay {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Its URL towards a hub that speaks TLS (the relay passes the bytes as they are).
+    pub fn tls_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     pub fn bytes(&self) -> (u64, u64) {
