@@ -83,7 +83,7 @@ fn respond(app: &AppHandle, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     {
         let n = new_nonce();
         let mut page = point_media_at(html, &path, prefix);
-        page.push_str(&format!("<script nonce=\"{n}\">{TRACKER}</script>"));
+        page.insert_str(tracker_at(&page), &format!("<script nonce=\"{n}\">{TRACKER}</script>"));
         body = page.into_bytes();
         end = start + body.len() as u64;
         nonce = Some(n);
@@ -125,6 +125,18 @@ fn policy(pack: &str, media: Option<&str>, nonce: Option<&str>) -> String {
 
 /// Kalamu's script in every lesson page: reports positions, restores them.
 const TRACKER: &str = include_str!("lesson_tracker.js");
+
+/// Where the tracker goes: right after the page's doctype, or at its very
+/// start, before any byte of the lesson's markup, where no unclosed tag can
+/// swallow it and the doctype still decides the page's mode.
+fn tracker_at(page: &str) -> usize {
+    let lead = page.len() - page.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']).len();
+    let rest = &page[lead..];
+    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+        return rest.find('>').map_or(0, |end| lead + end + 1);
+    }
+    0
+}
 
 /// A fresh nonce for one page's script.
 fn new_nonce() -> String {
@@ -223,6 +235,14 @@ pub(crate) fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tracker_goes_before_the_lesson_markup_and_after_its_doctype() {
+        let page = "\u{feff}\n<!DOCTYPE html>\n<html><body><img src=\"";
+        assert_eq!(&page[tracker_at(page)..], "\n<html><body><img src=\"");
+        assert_eq!(tracker_at("<html><p>no doctype"), 0);
+        assert_eq!(tracker_at("<!doctype html"), 0, "an unclosed doctype: at the very start");
+    }
 
     #[test]
     fn ranges_are_read_as_media_players_send_them() {

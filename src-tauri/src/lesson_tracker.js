@@ -1,5 +1,7 @@
 // Kalamu's own script in a lesson page, allowed by a per-response nonce:
-// no lesson script can run. It reports where the learner is (page scroll,
+// no lesson script can run. It stands before the lesson's bytes (after its
+// doctype), so no unclosed tag in them can swallow it; it sets itself up
+// once the page is parsed. It reports where the learner is (page scroll,
 // video and audio time) to the app's window, and moves there when the
 // window asks. It can only post messages: the frame has no same-origin
 // access, no network and no navigation.
@@ -25,6 +27,7 @@
       post(page());
     }
   }, { passive: true });
+  const watchMedia = () => {
   for (const m of document.querySelectorAll("video, audio")) {
     let told = 0;
     const tell = () => {
@@ -38,6 +41,8 @@
     m.addEventListener("pause", tell);
     m.addEventListener("seeked", tell);
   }
+  parent.postMessage({ kalamu: "ready" }, "*");
+  };
   // Keys pressed in the window while the page is shown scroll the page.
   const steps = { PageDown: 0.9, PageUp: -0.9, ArrowDown: 0.1, ArrowUp: -0.1 };
   addEventListener("message", (e) => {
@@ -61,5 +66,6 @@
       scrollTo(0, d.at * (h.scrollHeight - innerHeight));
     }
   });
-  parent.postMessage({ kalamu: "ready" }, "*");
+  if (document.readyState === "loading") addEventListener("DOMContentLoaded", watchMedia, { once: true });
+  else watchMedia();
 })();

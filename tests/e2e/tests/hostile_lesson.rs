@@ -122,3 +122,46 @@ async fn hostile_lesson_is_contained_in_its_frame() -> Result<()> {
     assert_eq!(names, ["Binta"], "the lesson called an app command");
     Ok(())
 }
+
+/// A lesson whose bytes end inside an unclosed tag: before, it swallowed the
+/// tracker appended after it (and showed its source as text). The tracker
+/// now stands before the lesson's markup, so it still reports positions.
+#[tokio::test(flavor = "current_thread")]
+async fn a_lesson_ending_in_an_unclosed_tag_swallows_no_tracker() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let tall: String = (0..200).map(|i| format!("<p>Paragraph {i}</p>\n")).collect();
+    let page = format!("<!doctype html><html><body><h1>Dangling</h1>{tall}<img src=\"");
+    install_raw_pack(
+        data.path(),
+        "org.example.dangling",
+        "lesson.html",
+        &[("lesson.html", page.as_bytes())],
+    )?;
+    let learner = Store::open_dir(data.path())?.add_learner("Binta")?;
+    Store::open_dir(data.path())?.set_current_learner(&learner.id)?;
+
+    let app = App::start(data.path()).await?;
+    app.click("[data-pack-id='org.example.dangling'] [data-testid=open-pack]").await?;
+    app.click("[data-lesson-id=lesson]").await?;
+    app.enter_lesson_frame("h1").await?;
+    let shown = app.client.execute("return document.body.innerText", vec![]).await?;
+    let shown = shown.as_str().unwrap_or_default().to_owned();
+    assert!(
+        !shown.contains("kalamu") && !shown.contains("postMessage"),
+        "the tracker's source shows: {shown}"
+    );
+    app.client.execute("scrollTo(0, document.documentElement.scrollHeight); return true;", vec![]).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.client.enter_parent_frame().await?;
+    app.click(".lesson-nav button").await?; // leaving saves the latest position
+    app.text_of("[data-testid=pack-view]").await?;
+    app.close().await?;
+
+    let store = Store::open_dir(data.path())?;
+    let at = store.events_of(&learner.id)?.into_iter().find_map(|e| match e.body {
+        kalamu_core::progress::event::EventBody::Position { at, .. } => Some(at),
+        _ => None,
+    });
+    assert!(at.is_some_and(|at| at > 0.5), "the tracker reported the scroll to the end: {at:?}");
+    Ok(())
+}
