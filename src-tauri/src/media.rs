@@ -2,8 +2,10 @@
 //! from custom URI schemes, so `<video>` and `<audio>` sources in lesson
 //! pages are pointed here: `http://127.0.0.1:PORT/TOKEN/PACK_ID/path`.
 //!
-//! Only this process knows the random token, the lesson's CSP allows only
-//! its own pack's prefix, and only GET and HEAD of installed pack files are
+//! The token is the pack's own, derived from a secret only this process
+//! knows, so a page that holds one pack's media URLs holds no key to any
+//! other pack's media; the lesson's CSP allows only its own pack's prefix
+//! too. Only GET and HEAD of installed pack files are
 //! answered, by byte range. Anything on the laptop may connect to loopback,
 //! so lines are bounded before they are read, connections are capped, the
 //! token is compared in constant time, and no answer holds more than
@@ -26,19 +28,37 @@ use crate::state::AppState;
 /// Where media is served from in this run.
 #[derive(Debug, Clone)]
 pub struct MediaServer {
-    /// `http://127.0.0.1:PORT/TOKEN`, without a trailing slash.
-    pub base: String,
-    token: String,
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub origin: String,
+    secret: Secret,
+}
+
+/// The secret each pack's token is derived from, drawn from the OS at start.
+#[derive(Clone)]
+struct Secret([u8; 32]);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Secret {
+    /// The token in the URLs of `pack`'s media (128 bits, hex).
+    fn token(&self, pack: &str) -> String {
+        hex_of(&blake3::keyed_hash(&self.0, pack.as_bytes()).as_bytes()[..16])
+    }
 }
 
 impl MediaServer {
     /// Binds a loopback port and serves media on a background thread.
     pub fn start(app: AppHandle) -> std::io::Result<MediaServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let token = random_token();
-        let base = format!("http://127.0.0.1:{}/{token}", listener.local_addr()?.port());
-        let server = MediaServer { base, token };
-        let token = server.token.clone();
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).expect("the OS has randomness");
+        let origin = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let server = MediaServer { origin, secret: Secret(raw) };
+        let token = server.secret.clone();
         let open = Arc::new(Mutex::new(Open::default()));
         std::thread::Builder::new().name("lesson-media".into()).spawn(move || {
             for (id, stream) in (0u64..).zip(listener.incoming().flatten()) {
@@ -63,9 +83,9 @@ impl MediaServer {
         Ok(server)
     }
 
-    /// The URL prefix of a pack's files.
+    /// The URL prefix of a pack's files, with that pack's token.
     pub fn pack_prefix(&self, pack: &str) -> String {
-        format!("{}/{pack}/", self.base)
+        format!("{}/{}/{pack}/", self.origin, self.secret.token(pack))
     }
 }
 
@@ -120,10 +140,7 @@ const MAX_LINE: u64 = 8 << 10;
 /// Most bytes one answer carries: a longer range is answered in part, as HTTP allows.
 const MAX_BODY: u64 = 4 << 20;
 
-/// 128 random bits from the OS.
-fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS has randomness");
+fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -170,7 +187,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
 
 /// Serves one connection's requests; whether it showed the token (and
 /// `proven` was called once it did).
-fn serve(app: &AppHandle, token: &str, stream: TcpStream, proven: impl FnOnce()) -> bool {
+fn serve(app: &AppHandle, token: &Secret, stream: TcpStream, proven: impl FnOnce()) -> bool {
     let _ = stream.set_read_timeout(Some(FIRST_REQUEST));
     let Ok(write_half) = stream.try_clone() else { return false };
     let timeouts = write_half.try_clone().ok();
@@ -196,15 +213,16 @@ fn serve(app: &AppHandle, token: &str, stream: TcpStream, proven: impl FnOnce())
     proven.is_none()
 }
 
-/// Whether a request's target starts with this run's token.
-fn shows_token(target: &str, token: &str) -> bool {
-    target
-        .strip_prefix('/')
-        .and_then(|t| t.split_once('/'))
-        .is_some_and(|(given, _)| same_secret(given.as_bytes(), token.as_bytes()))
+/// Whether a request's target is `/TOKEN/PACK/…` with that pack's own token.
+fn shows_token(target: &str, secret: &Secret) -> bool {
+    let mut parts = target.strip_prefix('/').unwrap_or_default().splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(given), Some(pack), Some(_)) => same_secret(given.as_bytes(), secret.token(pack).as_bytes()),
+        _ => false,
+    }
 }
 
-fn respond(app: &AppHandle, token: &str, method: &str, target: &str, range: Option<&str>) -> Vec<u8> {
+fn respond(app: &AppHandle, token: &Secret, method: &str, target: &str, range: Option<&str>) -> Vec<u8> {
     if method != "GET" && method != "HEAD" {
         return plain(405, "Method Not Allowed");
     }
@@ -271,6 +289,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pack_token_opens_that_pack_alone() {
+        let secret = Secret([9; 32]);
+        let (a, b) = (secret.token("org.example.a"), secret.token("org.example.b"));
+        assert_ne!(a, b);
+        assert!(shows_token(&format!("/{a}/org.example.a/media/v.webm"), &secret));
+        assert!(!shows_token(&format!("/{a}/org.example.b/media/v.webm"), &secret), "a's token for b's file");
+        assert!(!shows_token(&format!("/{a}/org.example.a"), &secret), "no file named");
+        assert_ne!(Secret([8; 32]).token("org.example.a"), a, "another run's tokens differ");
+    }
+
+    #[test]
     fn a_request_is_read_with_its_range() {
         let raw = b"GET /t/p/media/v.webm HTTP/1.1\r\nHost: x\r\nRange: bytes=10-\r\n\r\nGET /next";
         let mut reader = std::io::Cursor::new(&raw[..]);
@@ -292,8 +321,8 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_random_and_compared_whole() {
-        let (a, b) = (random_token(), random_token());
+    fn tokens_are_compared_whole() {
+        let (a, b) = (Secret([1; 32]).token("p"), Secret([2; 32]).token("p"));
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert!(same_secret(a.as_bytes(), a.as_bytes()));

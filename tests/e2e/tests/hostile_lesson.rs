@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use kalamu_core::Store;
 use kalamu_e2e::{App, install_raw_pack};
 
@@ -164,4 +164,59 @@ async fn a_lesson_ending_in_an_unclosed_tag_swallows_no_tracker() -> Result<()> 
     });
     assert!(at.is_some_and(|at| at > 0.5), "the tracker reported the scroll to the end: {at:?}");
     Ok(())
+}
+
+/// One status line from the lesson media server for `path`.
+fn media_status(port: u16, path: &str) -> Result<String> {
+    use std::io::{BufRead, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(c, "GET {path} HTTP/1.1\r\nHost: media\r\nRange: bytes=0-9\r\nConnection: close\r\n\r\n")?;
+    let mut line = String::new();
+    std::io::BufReader::new(c).read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+/// A page holds its own pack's media URLs; with their token, another pack's
+/// media is out of reach.
+#[tokio::test(flavor = "current_thread")]
+async fn a_lessons_media_token_opens_no_other_packs_media() -> Result<()> {
+    let (data, _) = kalamu_e2e::data_with_learner("Binta")?;
+    install_raw_pack(
+        data.path(),
+        "org.example.other",
+        "lesson.html",
+        &[
+            ("lesson.html", b"<!doctype html><video src=\"clip.webm\"></video>"),
+            ("clip.webm", &[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ],
+    )?;
+    let app = App::start(data.path()).await?;
+    app.click("[data-pack-id='org.kalamu.samples.networks-intro'] [data-testid=open-pack]").await?;
+    app.click("[data-lesson-id=packets-and-routing]").await?;
+    app.enter_lesson_frame("video").await?;
+    let src = app.client.execute("return document.querySelector('video').currentSrc", vec![]).await?;
+    app.client.enter_parent_frame().await?;
+    let src = src.as_str().unwrap_or_default().to_owned();
+    let rest = src.strip_prefix("http://127.0.0.1:").context("a loopback media URL")?;
+    let (port, path) = rest.split_once('/').context("a path")?;
+    let port: u16 = port.parse()?;
+    let token = path.split('/').next().unwrap_or_default().to_owned();
+    let own = media_status(port, &format!("/{path}"))?;
+    assert!(own.contains(" 206 "), "the lesson's own video, by its URL: {own}");
+    let other = media_status(port, &format!("/{token}/org.example.other/clip.webm"))?;
+    assert!(other.contains(" 404 "), "another pack's media with this pack's token: {other}");
+    // That file is served, to its own pack's page, by its own pack's URL.
+    app.click(".lesson-nav button").await?;
+    app.click(".pack-view nav button").await?;
+    app.click("[data-pack-id='org.example.other'] [data-testid=open-pack]").await?;
+    app.click("[data-lesson-id=lesson]").await?;
+    app.enter_lesson_frame("video").await?;
+    let src = app.client.execute("return document.querySelector('video').src", vec![]).await?;
+    app.client.enter_parent_frame().await?;
+    let path = src.as_str().and_then(|s| s.split_once(&format!("127.0.0.1:{port}"))).context("its URL")?.1;
+    assert!(!path.contains(&token), "its own token: {path}");
+    let theirs = media_status(port, path)?;
+    assert!(theirs.contains(" 206 "), "another pack's media by its own URL: {theirs}");
+    app.close().await
 }
