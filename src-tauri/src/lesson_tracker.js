@@ -6,7 +6,10 @@
 // window asks. It can only post messages: the frame has no same-origin
 // access, no network and no navigation.
 (() => {
-  const post = (at, media) => parent.postMessage({ kalamu: "position", at, media }, "*");
+  // Every message names the page it comes from, so the window can tell its
+  // lesson from a page the frame was led to.
+  const page_ = location.href;
+  const post = (at, media) => parent.postMessage({ kalamu: "position", at, media, page: page_ }, "*");
   const page = () => {
     const h = document.documentElement;
     const room = h.scrollHeight - innerHeight;
@@ -41,7 +44,7 @@
     m.addEventListener("pause", tell);
     m.addEventListener("seeked", tell);
   }
-  parent.postMessage({ kalamu: "ready" }, "*");
+  parent.postMessage({ kalamu: "ready", page: page_ }, "*");
   };
   // Keys pressed in the window while the page is shown scroll the page.
   const steps = { PageDown: 0.9, PageUp: -0.9, ArrowDown: 0.1, ArrowUp: -0.1 };

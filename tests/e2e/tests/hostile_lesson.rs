@@ -220,3 +220,38 @@ async fn a_lessons_media_token_opens_no_other_packs_media() -> Result<()> {
     assert!(theirs.contains(" 206 "), "another pack's media by its own URL: {theirs}");
     app.close().await
 }
+
+/// A lesson that leads its frame to another pack's lesson (a refresh, as a
+/// clicked link would): the window closes the frame rather than show that
+/// course inside this one, and records none of that page's positions
+/// against the hostile lesson.
+#[tokio::test(flavor = "current_thread")]
+async fn a_lesson_that_leads_its_frame_to_another_course_is_closed_and_credited_nothing() -> Result<()> {
+    let (data, learner) = kalamu_e2e::data_with_learner("Binta")?;
+    let target = "kalamu-lesson://org.kalamu.samples.networks-intro/lessons/what-is-a-network/index.html";
+    let page = format!(
+        "<!doctype html><html><head><meta http-equiv=\"refresh\" content=\"0; url={target}\"></head>\
+         <body><h1>Leaving</h1></body></html>"
+    );
+    install_raw_pack(data.path(), "org.example.leader", "lesson.html", &[("lesson.html", page.as_bytes())])?;
+    let app = App::start(data.path()).await?;
+    app.click("[data-pack-id='org.example.leader'] [data-testid=open-pack]").await?;
+    app.click("[data-lesson-id=lesson]").await?;
+    let notice = app.text_of("[data-testid=lesson-strayed]").await?;
+    assert!(notice.contains("another course"), "{notice}");
+    assert!(
+        app.client.find(fantoccini::Locator::Css("[data-testid=lesson-frame]")).await.is_err(),
+        "the frame is gone"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await; // past the window's position saver
+    app.click(".lesson-nav button").await?;
+    app.text_of("[data-testid=pack-view]").await?;
+    app.close().await?;
+    let positions = Store::open_dir(data.path())?
+        .events_of(&learner.id)?
+        .into_iter()
+        .filter(|e| matches!(e.body, kalamu_core::progress::event::EventBody::Position { .. }))
+        .count();
+    assert_eq!(positions, 0, "no position from the other course's page was credited to this lesson");
+    Ok(())
+}

@@ -154,6 +154,7 @@ export const en = {
   err_intercepted:
     "Something between this laptop and the hub is posing as the hub. Nothing was kept and the code was not sent. Tell the staff.",
   err_bad_pin: "A PIN is exactly four digits, for example 2580.",
+  lessonStrayed: "This lesson tried to show a page of another course, so it was closed. Tell the staff which course it is.",
   err_wrong_pin: "That PIN is not right. Try again, or ask the staff.",
   err_pin_wait: "Too many wrong PINs in a row. Wait a little before trying again, or ask the staff.",
   err_empty_name: "Type the learner's name first.",

@@ -159,6 +159,7 @@ export const fr: Messages = {
   err_intercepted:
     "Quelque chose entre cet ordinateur et le serveur du centre se fait passer pour lui. Rien n'a été gardé et le code n'a pas été envoyé. Prévenez le personnel.",
   err_bad_pin: "Un code PIN a exactement quatre chiffres, par exemple 2580.",
+  lessonStrayed: "Cette leçon a essayé d'afficher une page d'un autre cours ; elle a donc été fermée. Dites au personnel de quel cours il s'agit.",
   err_wrong_pin: "Ce code PIN n'est pas le bon. Réessayez, ou demandez au personnel.",
   err_pin_wait: "Trop de codes PIN faux à la suite. Attendez un peu avant de réessayer, ou demandez au personnel.",
   err_empty_name: "Tapez d'abord le nom de l'apprenant.",
