@@ -56,7 +56,7 @@ pub fn pin_matches(stored: &str, learner_id: &str, pin: &str) -> Result<bool> {
     if is_legacy(stored) {
         let key = blake3::hash(learner_id.as_bytes());
         let given = blake3::keyed_hash(key.as_bytes(), pin.as_bytes());
-        return Ok(hex::decode(stored).is_ok_and(|s| blake3::Hash::from_slice(&s).is_ok_and(|s| s == given)));
+        return Ok(blake3::Hash::from_hex(stored).is_ok_and(|s| s == given));
     }
     let Some((hash, params)) = parse(stored) else { return Ok(false) };
     Ok(argon2(params).verify_password(pin.as_bytes(), &hash).is_ok())

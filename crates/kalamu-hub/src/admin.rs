@@ -11,7 +11,7 @@ use kalamu_core::sync::{BundleImport, BundleProblem, VersionVector};
 use serde::Serialize;
 
 use crate::error::{HubError, Result};
-use crate::storage::{Center, Storage};
+use crate::storage::{Center, DeviceInfo, Storage};
 
 /// Characters of enrolment codes: no 0/O, 1/I/L, easy to read aloud and type.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -52,7 +52,7 @@ pub fn new_enroll_code(
     }
     let center = store.center(center)?;
     if let Some(id) = device {
-        let (info, _) = store.device_token_hash(id)?;
+        let info = store.device(id)?;
         if info.center_id != center.id {
             return Err(HubError::DeviceInOtherCenter);
         }
@@ -71,13 +71,6 @@ pub fn new_enroll_code(
     Ok(EnrollCode { code, center: center.name, expires_at })
 }
 
-/// A new device credential.
-pub fn new_token() -> String {
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).expect("the OS has randomness");
-    format!("{}{}", kalamu_core::sync::protocol::TOKEN_PREFIX, hex::encode(raw))
-}
-
 /// Writes every event of a center to a bundle that only its laptops
 /// enrolled now can read, signed with the hub's bundle key.
 pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u64> {
@@ -87,7 +80,7 @@ pub fn export_bundle(store: &dyn Storage, center: &str, path: &Path) -> Result<u
         .devices(Some(&center.id))?
         .iter()
         .filter(|d| d.revoked_at.is_none())
-        .filter_map(|d| d.public_key.and_then(|k| VerifyingKey::from_bytes(&k).ok()))
+        .filter_map(DeviceInfo::verifying_key)
         .collect();
     let maker = crate::tls::bundle_key(store)?;
     let total = VersionVector::default().lacks_from(&store.vector(&center.id)?);
@@ -133,7 +126,7 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     let BundleSource::Device(device_id) = reader.header.from.clone() else {
         return Err(bundle_error(path, BundleProblem::Tampered));
     };
-    let (device, _) = store.device_token_hash(&device_id).map_err(|e| match e {
+    let device = store.device(&device_id).map_err(|e| match e {
         HubError::NoSuchDevice(_) => {
             HubError::OtherCenter(format!("the laptop {device_id} that made {}", path.display()))
         }
@@ -152,10 +145,7 @@ pub fn import_bundle(store: &dyn Storage, path: &Path) -> Result<BundleImport> {
     // before any is stored.
     let mut frames = Vec::new();
     // A laptop that never gave its key has no bundle this hub could trust.
-    let maker = device
-        .public_key
-        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
-        .ok_or_else(|| bundle_error(path, BundleProblem::Tampered))?;
+    let maker = device.verifying_key().ok_or_else(|| bundle_error(path, BundleProblem::Tampered))?;
     let hub = crate::tls::bundle_key(store)?;
     let opening = Opening { reader: &hub, maker: &maker };
     reader.read_sealed(&opening, |batch, wire| {

@@ -22,7 +22,6 @@ use kalamu_core::sync::protocol::{
 use kalamu_core::sync::wire::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, append_frame};
 use serde::de::DeserializeOwned;
 
-use crate::admin::new_token;
 use crate::error::{HubError, Result};
 use crate::storage::{Caller, Storage};
 
@@ -228,7 +227,7 @@ async fn enroll(
         return Err(HubError::BadRequest("device_name holds control characters".into()));
     }
     let name = if name.is_empty() { "laptop".to_owned() } else { name };
-    let token = new_token();
+    let token = kalamu_core::sync::protocol::new_token();
     let hash = token_hash(&token);
     let nonce = req.nonce.clone();
     let enrolled = blocking(move || {

@@ -566,12 +566,12 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn device_token_hash(&self, device_id: &str) -> Result<(DeviceInfo, String)> {
+    fn device(&self, device_id: &str) -> Result<DeviceInfo> {
         self.read(|conn| {
             conn.query_row(
-                &format!("SELECT {DEVICE_COLUMNS}, d.token_hash FROM devices d WHERE d.id = ?1"),
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.id = ?1"),
                 [device_id],
-                |r| Ok((read_device(r)?, r.get(9)?)),
+                read_device,
             )
             .optional()?
             .ok_or_else(|| HubError::NoSuchDevice(device_id.to_owned()))
@@ -587,7 +587,7 @@ impl Storage for SqliteStorage {
             )?;
             Ok(())
         })?;
-        Ok(self.device_token_hash(device_id)?.0)
+        self.device(device_id)
     }
 
     fn vector(&self, center_id: &str) -> Result<VersionVector> {

@@ -49,6 +49,11 @@ pub struct DeviceInfo {
 pub const CLOCK_FLAG_MS: i64 = 5 * 60 * 1000;
 
 impl DeviceInfo {
+    /// Its public key, if it gave a valid one: what its bundles are signed with and encrypted to.
+    pub fn verifying_key(&self) -> Option<kalamu_core::sync::seal::VerifyingKey> {
+        self.public_key.and_then(|k| kalamu_core::sync::seal::VerifyingKey::from_bytes(&k).ok())
+    }
+
     /// Whether this laptop's clock is far enough off to tell staff.
     pub fn clock_is_off(&self) -> bool {
         self.clock_offset_ms.is_some_and(|o| o.abs() > CLOCK_FLAG_MS)
@@ -118,8 +123,8 @@ pub trait Storage: Send + Sync + 'static {
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()>;
     /// Enrolled devices, of one center or of all.
     fn devices(&self, center_id: Option<&str>) -> Result<Vec<DeviceInfo>>;
-    /// A device and the hash of its credential (for its bundles' seal).
-    fn device_token_hash(&self, device_id: &str) -> Result<(DeviceInfo, String)>;
+    /// One enrolled device.
+    fn device(&self, device_id: &str) -> Result<DeviceInfo>;
     /// Refuses a device from now on.
     fn revoke(&self, device_id: &str, now: i64) -> Result<DeviceInfo>;
     /// What the hub holds of a center.

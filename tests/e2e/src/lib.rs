@@ -92,6 +92,16 @@ pub fn kalamu(data: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
+/// A number field of `/proc/PID/FILE` (`status`, `smaps_rollup`): kB, or a count; 0 if absent.
+pub fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A process group that is killed, whole, on drop.
 pub struct Group(Child);
 

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use fantoccini::Locator;
-use kalamu_e2e::{App, data_with_learner, install_sample_packs};
+use kalamu_e2e::{App, data_with_learner, install_sample_packs, proc_field};
 
 const NETWORKS: &str = "[data-pack-id='org.kalamu.samples.networks-intro']";
 
@@ -370,16 +370,6 @@ fn app_pid(data: &std::path::Path) -> Option<u32> {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         (comm.trim() == "kalamu-app" && String::from_utf8_lossy(&cmdline).contains(&wanted)).then_some(pid)
     })
-}
-
-/// A field of `/proc/PID/status` or `smaps_rollup` (kB, or a count).
-fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Another program on the laptop opens 1,000 connections to the lesson

@@ -137,6 +137,10 @@ impl Store {
     /// yet (it enrolled before bundles were sealed). A key already held is
     /// never replaced: it came with the enrolment.
     pub fn learn_bundle_key(&self, hex_key: &str) -> Result<()> {
+        // Asked at every sync: a laptop that holds its key writes nothing.
+        if self.hub_link()?.is_none_or(|l| l.hub_bundle_key.is_some()) {
+            return Ok(());
+        }
         super::seal::parse_bundle_key(hex_key)?;
         self.conn()
             .execute("UPDATE hub_link SET hub_bundle_key = ?1 WHERE hub_bundle_key IS NULL", [hex_key])?;
@@ -160,9 +164,7 @@ impl Store {
         if now_millis().saturating_sub(since) < TOKEN_LIFETIME_MS {
             return Ok(None);
         }
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).expect("the OS has randomness");
-        let token = format!("{}{}", super::protocol::TOKEN_PREFIX, hex::encode(raw));
+        let token = super::protocol::new_token();
         self.conn().execute("UPDATE hub_link SET next_device_token = ?1", [&token])?;
         Ok(Some(token))
     }

@@ -44,6 +44,13 @@ pub const BATCHES_TYPE: &str = "application/vnd.kalamu.batches+zstd";
 /// The credential's prefix, so a token pasted in the wrong place is recognisable.
 pub const TOKEN_PREFIX: &str = "kd1.";
 
+/// A fresh device credential: 256 random bits after [`TOKEN_PREFIX`].
+pub fn new_token() -> String {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).expect("the OS has randomness");
+    format!("{TOKEN_PREFIX}{}", hex::encode(raw))
+}
+
 /// A laptop asks to join a center.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -534,7 +534,7 @@ async fn revoke(
     ctx.signed_in(store, move |store, ctx, session| {
         Ctx::check_form(session, &form.csrf)?;
         let center = center_for(store, session, &center)?;
-        let (info, _) = store.device_token_hash(&device)?;
+        let info = store.device(&device)?;
         if info.center_id != center.id {
             return Err(HubError::NotYourCenter);
         }

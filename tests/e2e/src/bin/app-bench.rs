@@ -163,12 +163,6 @@ fn comm(pid: u32) -> String {
 
 /// PSS and RSS in KiB.
 fn memory(pid: u32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    let field = |key: &str| {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |key| kalamu_e2e::proc_field(pid, "smaps_rollup", key);
     (field("Pss:"), field("Rss:"))
 }
