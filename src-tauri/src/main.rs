@@ -12,15 +12,18 @@ mod import;
 mod lesson;
 mod media;
 mod names;
+mod opened;
 mod state;
 mod sync;
 
 const USAGE: &str = "\
 Kalamu: offline-first learning. Opens the Kalamu window.
 
-Usage: kalamu-app [--data DIR]
+Usage: kalamu-app [--data DIR] [FILE.kpack | FILE.kbundle]...
 
   --data DIR     data directory (else $KALAMU_DATA, else the platform's)
+  FILE           a course pack to import or a sync bundle to load; with a
+                 window already open, the file goes to that window
   -h, --help     print this help
   -V, --version  print the version
 
@@ -45,11 +48,22 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     commands::mark_process_start();
-    let state = state::AppState::open(state::data_dir_arg(args));
+    let explicit = state::data_dir_arg(args.iter().cloned());
+    let files = opened::files_in(args);
+    if let Ok(dir) = kalamu_core::datadir::resolve(explicit.as_deref())
+        && opened::handed_over(&dir, &files)
+    {
+        return std::process::ExitCode::SUCCESS;
+    }
+    let state = state::AppState::open(explicit);
     let data_dir = state.data_dir.clone();
     tauri::Builder::default()
         .manage(state)
+        .manage(opened::Opened::new(files))
         .setup(move |app| {
+            if let Some(dir) = &data_dir {
+                opened::receive(app.handle(), dir);
+            }
             let server = media::MediaServer::start(app.handle().clone())?;
             tauri::Manager::manage(app, server);
             tauri::Manager::manage(app, sync::SyncHandle::start(app.handle().clone(), data_dir.clone()));
@@ -59,6 +73,7 @@ fn main() -> std::process::ExitCode {
         .register_asynchronous_uri_scheme_protocol(lesson::SCHEME, lesson::handle)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            opened::opened_files,
             commands::ready,
             commands::library,
             commands::learners,

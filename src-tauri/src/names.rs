@@ -12,6 +12,8 @@ pub const DOWNLOAD_PROGRESS: &str = "download-progress";
 pub const SYNC_STATUS: &str = "sync-status";
 /// Installed packs changed behind the window's back (a required course arrived).
 pub const LIBRARY_CHANGED: &str = "library-changed";
+/// Files to open arrived from a later start of the app (`opened_files` has them).
+pub const FILES_OPENED: &str = "files-opened";
 
 #[cfg(test)]
 mod tests {
@@ -21,6 +23,7 @@ mod tests {
         ("DOWNLOAD_PROGRESS_EVENT", super::DOWNLOAD_PROGRESS),
         ("SYNC_STATUS_EVENT", super::SYNC_STATUS),
         ("LIBRARY_CHANGED_EVENT", super::LIBRARY_CHANGED),
+        ("FILES_OPENED_EVENT", super::FILES_OPENED),
     ];
 
     /// The commands in `generate_handler![…]`, by their function names.

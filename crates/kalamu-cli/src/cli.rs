@@ -124,6 +124,9 @@ pub struct HubArgs {
     /// The hub's database: sqlite:PATH (default: hub.db in the data directory).
     #[arg(long, global = true, value_name = "URL")]
     pub db: Option<String>,
+    /// The hub's settings file (the package's is /etc/kalamu/hub.toml); flags override it.
+    #[arg(long, global = true, value_name = "FILE", env = "KALAMU_HUB_CONFIG")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: HubCommand,
@@ -134,13 +137,13 @@ pub struct HubArgs {
 pub enum HubCommand {
     /// Serve the hub (on loopback unless told otherwise).
     Serve {
-        /// Address to listen on; 0.0.0.0:7878 serves the whole network.
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        listen: String,
+        /// Address to listen on (default 127.0.0.1:7878); 0.0.0.0:7878 serves the whole network.
+        #[arg(long)]
+        listen: Option<String>,
         /// When the staff reports take in new progress: while the hub is
-        /// idle (pages open at once), or only when a page is viewed.
-        #[arg(long, value_enum, default_value_t = ReportsWhen::Idle)]
-        reports: ReportsWhen,
+        /// idle (pages open at once; the default), or only when a page is viewed.
+        #[arg(long, value_enum)]
+        reports: Option<ReportsWhen>,
         /// Serve plain HTTP instead of TLS: for loopback tests, or behind a
         /// proxy that speaks TLS for the hub. Laptops then pin nothing, and
         /// anyone on the network can read their credentials.
@@ -149,7 +152,7 @@ pub enum HubCommand {
         /// Behind a proxy that speaks TLS for the hub: the certificate it
         /// presents (PEM). Laptops pin its key at enrolment, and the
         /// enrolment proofs cover it, as they cover the hub's own.
-        #[arg(long, value_name = "PEM", requires = "plain_http")]
+        #[arg(long, value_name = "PEM")]
         proxy_cert: Option<std::path::PathBuf>,
     },
     /// Manage centers.
@@ -228,7 +231,8 @@ pub enum HubCommand {
 }
 
 /// When `hub serve` folds new progress into the staff reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReportsWhen {
     /// Whenever the hub is idle.
     Idle,

@@ -10,23 +10,45 @@ use kalamu_hub::db::{self, DbUrl};
 use kalamu_hub::storage::Storage;
 
 use crate::cli::{CenterCommand, HubArgs, HubCommand, ReportsWhen, StaffCommand, TrustCommand};
+use crate::settings::HubSettings;
 use kalamu_hub::sqlite::Folding;
 
 /// Runs one hub command against the database `--db` names (default: hub.db in the data dir).
 pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
-    let url = match &args.db {
+    let settings = match &args.config {
+        Some(path) => HubSettings::read(path)?,
+        None => HubSettings::default(),
+    };
+    let url = match args.db.as_ref().or(settings.db.as_ref()) {
         Some(db) => DbUrl::parse(db)?,
         None => DbUrl::Sqlite(data_dir.join("hub.db")),
     };
     // A one-off command leaves the reports to the serving hub.
     let folding = match &args.command {
-        HubCommand::Serve { reports: ReportsWhen::Idle, .. } => Folding::WhenIdle,
+        HubCommand::Serve { reports, .. } => {
+            match reports.or(settings.reports).unwrap_or(ReportsWhen::Idle) {
+                ReportsWhen::Idle => Folding::WhenIdle,
+                ReportsWhen::Viewed => Folding::WhenViewed,
+            }
+        }
         _ => Folding::WhenViewed,
     };
+    if let HubCommand::Serve { .. } = &args.command {
+        crate::settings::start_log(settings.log.unwrap_or_default());
+    }
     let store = db::open_with(&url, folding)?;
     match &args.command {
         HubCommand::Serve { listen, plain_http, proxy_cert, .. } => {
-            serve(store, listen, *plain_http, proxy_cert.as_deref())
+            let listen = listen.as_deref().or(settings.listen.as_deref()).unwrap_or("127.0.0.1:7878");
+            let plain_http = *plain_http || settings.plain_http.unwrap_or(false);
+            let proxy_cert = proxy_cert.as_deref().or(settings.proxy_cert.as_deref());
+            if proxy_cert.is_some() && !plain_http {
+                anyhow::bail!(
+                    "a proxy certificate goes with plain HTTP: the hub serves plain HTTP behind the proxy (--plain-http, or plain_http = true)"
+                );
+            }
+            tracing::info!("database {}", url.describe());
+            serve(store, listen, plain_http, proxy_cert)
         }
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
@@ -229,17 +251,20 @@ fn serve(
         let scheme = if tls.is_some() { "https" } else { "http" };
         // Scripts and tests read the address from this line (the port may have been 0).
         out!("Kalamu hub listening on {scheme}://{}", listener.local_addr()?);
+        tracing::info!(
+            "Kalamu hub {} listening on {scheme}://{}",
+            env!("CARGO_PKG_VERSION"),
+            listener.local_addr()?
+        );
         match &tls {
-            Some(tls) => eprintln!(
-                "kalamu hub: TLS key {}; laptops pin it when they enrol, with a code that proves it is this hub's",
+            Some(tls) => tracing::info!(
+                "TLS key {}; laptops pin it when they enrol, with a code that proves it is this hub's",
                 tls.fingerprint
             ),
-            None if !pinned.is_empty() => eprintln!(
-                "kalamu hub: plain HTTP behind a TLS proxy whose key {pinned} laptops pin when they enrol"
-            ),
-            None => eprintln!(
-                "kalamu hub: serving plain HTTP (--plain-http): credentials cross the network readable"
-            ),
+            None if !pinned.is_empty() => {
+                tracing::info!("plain HTTP behind a TLS proxy whose key {pinned} laptops pin when they enrol")
+            }
+            None => tracing::warn!("serving plain HTTP: credentials cross the network readable"),
         }
         kalamu_hub::api::serve(listener, store, tls, keys).await?;
         anyhow::Ok(())

@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod hub;
 mod progress;
+mod settings;
 mod sync;
 
 use std::process::ExitCode;

@@ -230,6 +230,7 @@ async fn enroll(
     let token = kalamu_core::sync::protocol::new_token();
     let hash = token_hash(&token);
     let nonce = req.nonce.clone();
+    let logged = format!("laptop {} ({name})", req.device_id);
     let enrolled = blocking(move || {
         let now = now_millis();
         // Codes that expired lately still match, so a late laptop hears "expired", not "wrong".
@@ -248,12 +249,13 @@ async fn enroll(
             | HubError::CodeForAnotherDevice),
         ) => {
             let n = ENROL_LIMIT.failed(address, std::time::Instant::now());
-            eprintln!("kalamu hub: enrolment refused from {address}: {e} ({n} wrong codes in 10 min)");
+            tracing::warn!("enrolment refused from {address}: {e} ({n} wrong codes in 10 min)");
             return Err(e);
         }
         other => other?,
     };
     let (center, code_key, hub_key) = center;
+    tracing::info!("enrolled {logged} into {} from {address}", center.name);
     Ok(axum::Json(EnrollResponse {
         center_id: center.id,
         center_name: center.name,

@@ -28,6 +28,17 @@ impl DbUrl {
         }
         Ok(DbUrl::Sqlite(PathBuf::from(path)))
     }
+
+    /// The database for the log: a PostgreSQL URL loses its user and password.
+    pub fn describe(&self) -> String {
+        match self {
+            DbUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+            DbUrl::Postgres(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                format!("postgres://{}", rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+            }
+        }
+    }
 }
 
 /// Opens the storage a `--db` URL names.

@@ -242,7 +242,14 @@ impl IntoResponse for HubError {
             HubError::TooManyEnrolments { seconds } => Some(*seconds),
             _ => None,
         };
-        let body = ErrorBody { code: self.code(), message: self.to_string(), seq };
+        let (status, code) = (self.status(), self.code());
+        // Messages name ids and limits, never a credential.
+        if status.is_server_error() {
+            tracing::error!("{} {}: {self}", status.as_u16(), code.as_str());
+        } else {
+            tracing::info!("refused {} {}: {self}", status.as_u16(), code.as_str());
+        }
+        let body = ErrorBody { code, message: self.to_string(), seq };
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let Some(seconds) = retry {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());

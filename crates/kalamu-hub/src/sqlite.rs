@@ -140,7 +140,7 @@ fn project_step(conn: &Connection, budget: usize) -> bool {
     stepped.unwrap_or_else(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         // The reports stay as they were; the next write tries again.
-        eprintln!("kalamu hub: the staff reports could not be brought up to date: {e}");
+        tracing::error!("the staff reports could not be brought up to date: {e}");
         false
     })
 }

@@ -217,6 +217,8 @@ pub struct App {
     pub client: Client,
     /// The data directory the app was started on.
     pub data_dir: PathBuf,
+    /// The X display the window is on.
+    pub display: String,
     _driver: Group,
     _display: Display,
     _log: DriverLog,
@@ -250,18 +252,33 @@ impl App {
         data_dir: &Path,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Result<App> {
+        App::start_opening(binary, data_dir, env, &[]).await
+    }
+
+    /// Starts the app as a file manager does for a double-clicked file: with `files` after its options.
+    pub async fn start_opening(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        files: &[&Path],
+    ) -> Result<App> {
         // On a loaded 2-core machine the WebDriver server now and then drops
         // the session request; one more try, with a fresh display, driver
         // and ports. An app that cannot start fails both.
-        match Self::start_once(binary, data_dir, env).await {
+        match Self::start_once(binary, data_dir, env, files).await {
             Ok(app) => Ok(app),
-            Err(first) => Self::start_once(binary, data_dir, env)
+            Err(first) => Self::start_once(binary, data_dir, env, files)
                 .await
                 .with_context(|| format!("a second try, after: {first:#}")),
         }
     }
 
-    async fn start_once(binary: &Path, data_dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Result<App> {
+    async fn start_once(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        files: &[&Path],
+    ) -> Result<App> {
         let display = Display::start()?;
         let port = free_port()?;
         let native_port = free_port()?;
@@ -283,10 +300,15 @@ impl App {
         wait_for_port(port).await?;
         wait_for_port(native_port).await?;
 
+        let args: Vec<&Path> =
+            [Path::new("--data"), data_dir].into_iter().chain(files.iter().copied()).collect();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": binary, "args": ["--data", data_dir] }),
+            serde_json::json!({
+                "application": binary,
+                "args": args,
+            }),
         );
         let url = format!("http://127.0.0.1:{port}");
         let mut builder = ClientBuilder::native();
@@ -298,6 +320,7 @@ impl App {
         Ok(App {
             client,
             data_dir: data_dir.to_path_buf(),
+            display: display.name.clone(),
             _driver: driver,
             _display: display,
             // Kept if the app never opened a session: it says why.

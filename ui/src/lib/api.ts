@@ -99,6 +99,7 @@ export const api = {
   selectLearner: (id: string, pin: string | null) => invoke<Learner>(COMMAND.select_learner, { id, pin }),
   setLanguage: (language: string) => invoke<void>(COMMAND.set_language, { language }),
   findPacks: () => invoke<FoundPack[]>(COMMAND.find_packs),
+  openedFiles: () => invoke<string[]>(COMMAND.opened_files),
   syncStatus: () => invoke<SyncStatus>(COMMAND.sync_status),
   syncNow: () => invoke<void>(COMMAND.sync_now),
   enroll: (hubUrl: string, code: string) => invoke<Enrolled>(COMMAND.enroll, { hubUrl, code }),
@@ -121,4 +122,10 @@ export const api = {
     invoke<Graded>(COMMAND.answer_quiz, { learnerId, packId, lessonId, answers }),
 };
 
-export { IMPORT_PROGRESS_EVENT, DOWNLOAD_PROGRESS_EVENT, SYNC_STATUS_EVENT, LIBRARY_CHANGED_EVENT } from "./bindings/names";
+export {
+  IMPORT_PROGRESS_EVENT,
+  DOWNLOAD_PROGRESS_EVENT,
+  SYNC_STATUS_EVENT,
+  LIBRARY_CHANGED_EVENT,
+  FILES_OPENED_EVENT,
+} from "./bindings/names";

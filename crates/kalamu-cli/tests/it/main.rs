@@ -7,6 +7,7 @@ mod fleet;
 mod packs;
 mod progress;
 mod proxy;
+mod settings;
 mod shared_data_dir;
 mod sync;
 mod sync_faults;

@@ -235,7 +235,7 @@ const PAGE_FOLD: usize = 4 * crate::projection::STEP_EVENTS;
 /// them as they were, which the page still shows.
 fn fresh(store: &dyn Storage) {
     if let Err(e) = store.project(PAGE_FOLD) {
-        eprintln!("kalamu hub: the staff reports could not be brought up to date: {e}");
+        tracing::error!("the staff reports could not be brought up to date: {e}");
     }
 }
 
@@ -539,6 +539,7 @@ async fn revoke(
             return Err(HubError::NotYourCenter);
         }
         store.revoke(&device, now_millis())?;
+        tracing::info!("{} revoked laptop {device} of {}", session.account.name, center.name);
         Ok(ctx.redirect(&format!("/centers/{}/laptops", center.id)))
     })
     .await

@@ -3,6 +3,7 @@
 /** The commands the window may invoke. */
 export const COMMAND = {
   app_info: "app_info",
+  opened_files: "opened_files",
   ready: "ready",
   library: "library",
   learners: "learners",
@@ -32,3 +33,4 @@ export const IMPORT_PROGRESS_EVENT = "import-progress";
 export const DOWNLOAD_PROGRESS_EVENT = "download-progress";
 export const SYNC_STATUS_EVENT = "sync-status";
 export const LIBRARY_CHANGED_EVENT = "library-changed";
+export const FILES_OPENED_EVENT = "files-opened";
