@@ -82,6 +82,33 @@ pub enum Command {
     },
     /// Run and manage a center's hub.
     Hub(HubArgs),
+    /// Write or load a center's setup stick (packages, courses, publishers, guide).
+    #[command(subcommand)]
+    Stick(StickCommand),
+}
+
+/// `kalamu stick …`
+#[derive(Debug, Subcommand)]
+pub enum StickCommand {
+    /// Put on a USB stick the packages, these packs and this laptop's trusted publishers, with a guide.
+    Write {
+        /// The stick's folder (its root).
+        dir: PathBuf,
+        /// A course pack to carry (verified first; signed by a publisher this laptop trusts).
+        #[arg(long = "pack", value_name = "F.kpack")]
+        packs: Vec<PathBuf>,
+        /// A folder holding the Debian packages to carry (`target/packages` after `scripts/package.sh`).
+        #[arg(long, value_name = "DIR")]
+        packages: Option<PathBuf>,
+    },
+    /// Install a setup stick's courses on this laptop, trusting its publishers once a person accepts them.
+    Load {
+        /// The stick's folder (its root, or its kalamu-setup folder).
+        dir: PathBuf,
+        /// Trust the publishers the stick lists (check their keys against the stick's guide first).
+        #[arg(long)]
+        accept_publishers: bool,
+    },
 }
 
 /// `kalamu sync [export|import]`

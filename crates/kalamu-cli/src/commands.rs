@@ -67,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Sync(args) => crate::sync::sync(&store()?, args),
         Command::Catalog(list) => crate::sync::catalog(&store()?, list),
+        Command::Stick(command) => crate::stick::run(&store()?, command),
         Command::Download { pack_id, allow_unsigned, accept_new_publisher } => {
             let options = ImportOptions {
                 allow_unsigned: *allow_unsigned,

@@ -13,6 +13,7 @@ mod commands;
 mod hub;
 mod progress;
 mod settings;
+mod stick;
 mod sync;
 
 use std::process::ExitCode;

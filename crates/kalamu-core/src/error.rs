@@ -266,6 +266,14 @@ pub enum Error {
         /// What is wrong with it.
         problem: crate::sync::BundleProblem,
     },
+    /// A setup stick whose folder or `stick.toml` cannot be used.
+    #[error("{path} is not a usable Kalamu setup stick: {reason}")]
+    BadStick {
+        /// The stick's folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A folder to write into does not exist (nor the folder around it).
     #[error("the folder {0} does not exist; plug in the USB stick, or choose or create another folder")]
     NoFolder(PathBuf),
@@ -327,6 +335,7 @@ impl Error {
             Error::NoBundleKey => "no_bundle_key",
             Error::NoBundleReaders => "no_bundle_readers",
             Error::Bundle { problem, .. } => problem.code(),
+            Error::BadStick { .. } => "bad_stick",
             Error::NoFolder(_) => "no_folder",
             Error::Io { .. } => "io",
             Error::Sqlite(_) => "store",

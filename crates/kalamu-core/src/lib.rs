@@ -14,6 +14,7 @@ pub mod pin;
 pub mod private;
 pub mod progress;
 pub mod settings;
+pub mod stick;
 pub mod store;
 pub mod sync;
 

@@ -9,6 +9,7 @@ mod progress;
 mod proxy;
 mod settings;
 mod shared_data_dir;
+mod stick;
 mod sync;
 mod sync_faults;
 mod tls;
