@@ -58,6 +58,17 @@ fn the_hub_serves_what_its_settings_file_says_and_flags_override_it() {
     assert!(get(&address, "/v1/health").starts_with("HTTP/1.1 200"));
     let refused = get(&address, "/v1/sync/vector");
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    // Other hub commands read the same database through the same file.
+    let config_arg = config.to_str().unwrap();
+    let added = kalamu(data.path(), &["hub", "--config", config_arg, "center", "add", "Centre de Mamou"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let code = kalamu(data.path(), &["hub", "--config", config_arg, "enroll-code", "Centre de Mamou"]);
+    let code = String::from_utf8(code.stdout).unwrap().trim().to_owned();
+    let laptop = tempfile::tempdir().unwrap();
+    let hub_url = format!("http://{address}");
+    let enrolled =
+        kalamu(laptop.path(), &["enroll", "--hub", &hub_url, "--code", &code, "--name", "Salle 2"]);
+    assert!(enrolled.status.success(), "{}", stderr(&enrolled));
     let _ = hub.kill();
     let _ = hub.wait();
 
@@ -68,11 +79,11 @@ fn the_hub_serves_what_its_settings_file_says_and_flags_override_it() {
     assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
     assert!(log.contains("refused 401 no_credential"), "each refused request is logged with its code: {log}");
     assert!(log.lines().all(|l| l.contains(" INFO ") || l.contains(" WARN ")), "one line each: {log}");
-
-    // Other hub commands read the same database through the same file.
-    let config_arg = config.to_str().unwrap();
-    let added = kalamu(data.path(), &["hub", "--config", config_arg, "center", "add", "Centre de Mamou"]);
-    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(log.contains("enrolled laptop") && log.contains("(Salle 2) into Centre de Mamou"), "{log}");
+    assert!(!log.contains(&code), "the enrolment code is not logged: {log}");
+    let store = rusqlite::Connection::open(laptop.path().join("kalamu.db")).unwrap();
+    let token: String = store.query_row("SELECT device_token FROM hub_link", [], |r| r.get(0)).unwrap();
+    assert!(token.len() >= 32 && !log.contains(&token), "the laptop's credential is not logged: {log}");
     let db = rusqlite::Connection::open(&db).unwrap();
     let centers: i64 = db.query_row("SELECT count(*) FROM centers", [], |r| r.get(0)).unwrap();
     assert_eq!(centers, 1);
