@@ -56,13 +56,13 @@ fn mounted(root: PathBuf) -> Vec<PathBuf> {
 }
 
 /// Writes every event on this laptop to a bundle; returns how many.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn export_bundle(state: State<'_, AppState>, path: String) -> CommandResult<u64> {
     Ok(state.store()?.export_bundle(std::path::Path::new(&path))?)
 }
 
 /// Imports a bundle the center's hub made.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn import_bundle(
     state: State<'_, AppState>,
     sync: State<'_, std::sync::Arc<SyncHandle>>,

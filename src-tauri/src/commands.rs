@@ -1,4 +1,9 @@
 //! Tauri commands: parse, call kalamu-core, map the error. Nothing more.
+//!
+//! Every command that touches the store is `command(async)`, off the main
+//! thread: the store may wait up to 10 s for another writer (the `kalamu`
+//! command on the same laptop) and a PIN check takes about 0.3 s; on the
+//! main thread either froze the whole window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,7 +53,7 @@ pub struct AppInfo {
 }
 
 /// Version, data dir and settings; fails if the store could not be opened.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
     let settings = state.store()?.settings()?;
     Ok(AppInfo {
@@ -59,19 +64,19 @@ pub fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
 }
 
 /// The installed packs.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn library(state: State<'_, AppState>) -> CommandResult<Vec<PackSummary>> {
     Ok(state.store()?.packs()?)
 }
 
 /// The learners on this laptop.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn learners(state: State<'_, AppState>) -> CommandResult<Vec<Learner>> {
     Ok(state.store()?.learners()?)
 }
 
 /// Adds a learner (with an optional four-digit PIN) and makes them the current one.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn add_learner(
     state: State<'_, AppState>,
     sync: State<'_, Arc<SyncHandle>>,
@@ -87,31 +92,31 @@ pub fn add_learner(
 }
 
 /// Makes a learner the current one, checking their PIN if they have one.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn select_learner(state: State<'_, AppState>, id: String, pin: Option<String>) -> CommandResult<Learner> {
     Ok(state.store()?.sign_in(&id, pin.as_deref())?)
 }
 
 /// Switches the interface language.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn set_language(state: State<'_, AppState>, language: String) -> CommandResult<()> {
     Ok(state.store()?.set_language(&language)?)
 }
 
 /// The modules, lessons and quiz questions of an installed pack.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn outline(state: State<'_, AppState>, pack_id: String) -> CommandResult<Outline> {
     Ok(state.store()?.outline(&pack_id)?)
 }
 
 /// A learner's progress in every installed pack.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn progress(state: State<'_, AppState>, learner_id: String) -> CommandResult<LearnerProgress> {
     Ok(state.store()?.progress(&learner_id)?)
 }
 
 /// Records what a learner did in a lesson.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn record(
     state: State<'_, AppState>,
     sync: State<'_, Arc<SyncHandle>>,
@@ -141,7 +146,7 @@ pub fn record(
 }
 
 /// Grades and records a quiz attempt.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn answer_quiz(
     state: State<'_, AppState>,
     sync: State<'_, Arc<SyncHandle>>,

@@ -51,7 +51,7 @@ pub async fn enroll(
 
 /// Points this enrolled laptop at another address of its hub (the hub
 /// moved, or got a new name), then syncs at once.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn set_hub_url(
     state: State<'_, AppState>,
     sync: State<'_, std::sync::Arc<SyncHandle>>,

@@ -144,7 +144,19 @@ async fn time_spent_while_the_store_is_held_by_another_process_is_stored_later()
     holder.execute_batch("BEGIN IMMEDIATE")?;
     app.click(".lesson-nav button").await?;
     app.text_of("[data-testid=pack-view]").await?;
-    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    // The window keeps answering while its record waits for the lock.
+    let asked = std::time::Instant::now();
+    app.click("[data-testid=lang-fr]").await?;
+    while app.element("[data-testid=lang-fr]").await?.attr("aria-pressed").await?.as_deref() != Some("true") {
+        anyhow::ensure!(asked.elapsed() < std::time::Duration::from_secs(30), "the language never switched");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let answered = asked.elapsed();
+    assert!(
+        answered < std::time::Duration::from_secs(5),
+        "the window answered a click in {answered:?} while the store was held: a command waited on its main thread"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(12).saturating_sub(asked.elapsed())).await;
     holder.execute_batch("ROLLBACK")?;
     drop(holder);
     let store = kalamu_core::Store::open_dir(data.path())?;
