@@ -72,6 +72,9 @@ fi
 echo "clean root: $(( $(date +%s) - start )) s"
 
 step "install on this machine"
+# From a clean slate: a version left by an earlier run would make this a downgrade.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' kalamu kalamu-hub 2>/dev/null | awk '/ installed$/ {print $1}' || true)
+if [ -n "$installed" ]; then as_root apt-get purge -y -qq $installed >/dev/null; fi
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$APP_DEB" "$HUB_DEB" >/dev/null
 check "kalamu --version" /usr/bin/kalamu --version
 check "systemd-analyze verify kalamu-hub.service" systemd-analyze verify /usr/lib/systemd/system/kalamu-hub.service

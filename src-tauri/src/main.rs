@@ -109,11 +109,16 @@ fn main() -> std::process::ExitCode {
 /// no faster; lessons and video play the same without it.
 #[cfg(target_os = "linux")]
 fn light_webview(app: &tauri::App) -> tauri::Result<()> {
-    use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+    use webkit2gtk::{CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt};
     for window in tauri::Manager::webview_windows(app).values() {
         window.with_webview(|webview| {
             if let Some(settings) = webview.inner().settings() {
                 settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
+            // Every page comes from the binary or a pack on this disk: a
+            // browser's memory caches of pages and resources buy nothing.
+            if let Some(context) = webview.inner().context() {
+                context.set_cache_model(CacheModel::DocumentViewer);
             }
         })?;
     }
