@@ -375,6 +375,18 @@ impl App {
         Ok(())
     }
 
+    /// Waits (bounded) until no element matches `css`: a form closed, a sign-in done.
+    pub async fn wait_gone(&self, css: &str) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        while !self.client.find_all(Locator::Css(css)).await?.is_empty() {
+            if Instant::now() > deadline {
+                bail!("{css} was still there after {WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// Clicks the element matching `css`, waiting (bounded) for it first.
     pub async fn click(&self, css: &str) -> Result<()> {
         let el = self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await?;

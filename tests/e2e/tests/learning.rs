@@ -192,6 +192,8 @@ async fn learner_with_a_pin_signs_in_only_with_the_right_pin() -> Result<()> {
     assert!(error.contains("not right"), "{error}");
     app.fill("[data-testid=learner-pin]", "2468").await?;
     app.click("[data-testid=learner-pin-ok]").await?;
+    // The PIN check takes a moment, off the window's thread: signed in once its form closes.
+    app.wait_gone("[data-testid=learner-pin]").await?;
     app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
     app.text_of("[data-testid=pack-view]").await?;
     app.close().await?;

@@ -39,6 +39,8 @@ async fn a_learner_with_a_pin_is_created_in_the_window_and_asked_for_it_after_a_
     app.click(&format!("[data-testid=learner-select] option[value='{id}']")).await?;
     app.fill("[data-testid=learner-pin]", "1234").await?;
     app.click("[data-testid=learner-pin-ok]").await?;
+    // The PIN check takes a moment, off the window's thread: signed in once its form closes.
+    app.wait_gone("[data-testid=learner-pin]").await?;
     app.click(&format!("{NETWORKS} [data-testid=open-pack]")).await?;
     app.text_of("[data-testid=pack-view]").await?;
     app.close().await
