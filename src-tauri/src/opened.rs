@@ -20,7 +20,9 @@ pub struct Opened(Mutex<Vec<String>>);
 impl Opened {
     /// Starts with the files on the app's own command line.
     pub fn new(files: Vec<PathBuf>) -> Opened {
-        Opened(Mutex::new(files.into_iter().map(|f| f.to_string_lossy().into_owned()).collect()))
+        let opened = Opened::default();
+        opened.push(files);
+        opened
     }
 
     fn push(&self, files: Vec<PathBuf>) {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::{kalamu, stderr, stdout};
 
-fn course_packs() -> PathBuf {
+/// The sample packs' sources.
+pub(crate) fn course_packs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs")
 }
 

@@ -4,15 +4,12 @@
 
 use std::path::Path;
 
+use crate::fleet::ok;
+use crate::packs::course_packs;
 use crate::{kalamu, stderr, stdout};
 
-fn ok(out: std::process::Output) -> String {
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    stdout(&out)
-}
-
 fn build(src: &str, out: &Path, key: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../course-packs").join(src);
+    let root = course_packs().join(src);
     let scratch = tempfile::tempdir().unwrap();
     ok(kalamu(
         scratch.path(),
