@@ -18,7 +18,7 @@ const SUFFIX: &str = ".kbundle";
 #[tauri::command]
 pub async fn find_bundles() -> Vec<FoundPack> {
     tauri::async_runtime::spawn_blocking(|| {
-        locate::find_files(&crate::import::search_roots(), SUFFIX, 4, 200)
+        locate::find_files(&crate::import::search_roots(), &[SUFFIX], 4, 200)
     })
     .await
     .unwrap_or_default()

@@ -32,13 +32,13 @@ pub async fn find_packs() -> Vec<FoundPack> {
     tauri::async_runtime::spawn_blocking(|| locate::find(&search_roots(), 4, 200)).await.unwrap_or_default()
 }
 
-/// Describes a pack file before import: title, signer, installed version.
+/// Describes a pack or patch file before import: title, signer, installed version.
 #[tauri::command]
 pub fn preview_pack(state: State<'_, AppState>, path: String) -> CommandResult<PackPreview> {
-    Ok(state.store()?.preview_pack(std::path::Path::new(&path))?)
+    Ok(state.store()?.preview_file(std::path::Path::new(&path))?)
 }
 
-/// Imports a pack, emitting progress; `allow_unsigned` and
+/// Imports a pack or a patch, emitting progress; `allow_unsigned` and
 /// `accept_new_publisher` are the person's explicit decisions.
 #[tauri::command]
 pub async fn import_pack(
@@ -58,7 +58,7 @@ pub async fn import_pack(
             }
         };
         let options = ImportOptions { allow_unsigned, accept_new_publisher };
-        Ok(store.import_pack(std::path::Path::new(&path), options, &mut progress)?)
+        Ok(store.import_file(std::path::Path::new(&path), options, &mut progress)?)
     })
     .await
     .map_err(|e| CommandError { code: "internal", message: e.to_string() })?

@@ -1,4 +1,4 @@
-//! Files the app is asked to open: a pack or a bundle double-clicked in the
+//! Files the app is asked to open: a pack, a patch or a bundle double-clicked in the
 //! file manager. They come on the command line, or from a second start of
 //! the app while a window is open: that start hands its files to the open
 //! window over a socket in the data directory and ends, so a laptop has
@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, Manager, State};
 
 /// The kinds of file the window opens, by extension.
-const OPENED_KINDS: &[&str] = &["kpack", "kbundle"];
+const OPENED_KINDS: &[&str] = &["kpack", "kpatch", "kbundle"];
 
 /// Files waiting for the window, oldest first.
 #[derive(Default)]

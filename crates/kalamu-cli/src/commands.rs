@@ -35,12 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 allow_unsigned: *allow_unsigned,
                 accept_new_publisher: *accept_new_publisher,
             };
-            let is_patch = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("kpatch"));
-            let report = if is_patch {
-                store.import_patch(file, options, &mut |p: Progress| bar.set(p))?
-            } else {
-                store.import_pack(file, options, &mut |p: Progress| bar.set(p))?
-            };
+            let report = store.import_file(file, options, &mut |p: Progress| bar.set(p))?;
             bar.finish();
             print_import(&report);
             Ok(())

@@ -65,3 +65,81 @@ async fn a_pack_opened_from_the_file_manager_lands_in_the_import_dialog_of_the_o
     app.screenshot("opened-bundle").await?;
     app.close().await
 }
+
+/// Copies a sample pack's source, as version `version` with one lesson's text changed.
+fn changed_source(name: &str, into: &std::path::Path, version: &str) -> Result<std::path::PathBuf> {
+    let from = kalamu_e2e::workspace_root().join("course-packs").join(name);
+    let to = into.join(format!("{name}-{version}"));
+    copy_tree(&from, &to)?;
+    let toml = std::fs::read_to_string(to.join("pack.toml"))?;
+    std::fs::write(
+        to.join("pack.toml"),
+        toml.replacen("version = \"1.0.0\"", &format!("version = \"{version}\""), 1),
+    )?;
+    let lesson = to.join("lessons/what-is-a-network/index.html");
+    let page = std::fs::read_to_string(&lesson)?;
+    std::fs::write(&lesson, page.replacen("</h1>", " (revised)</h1>", 1))?;
+    Ok(to)
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_update_opened_from_the_file_manager_upgrades_the_course_and_keeps_its_progress() -> Result<()> {
+    use kalamu_core::pack::{build::build, import::ImportOptions};
+    let data = tempfile::tempdir()?;
+    let stick = tempfile::tempdir()?;
+    let key = SecretKey::generate()?;
+    let v1 = build_sample_pack("networks-intro", stick.path(), &key)?;
+    let v2 = stick.path().join("networks-intro-1.1.0.kpack");
+    build(&changed_source("networks-intro", stick.path(), "1.1.0")?, &v2, Some(&key), &mut |_| {})?;
+    let patch = stick.path().join("networks-intro-1.1.0.kpatch");
+    kalamu_core::pack::patch::diff(&v1, &v2, &patch)?;
+    {
+        let store = kalamu_core::Store::open_dir(data.path())?;
+        store.trust_add(&key.public_hex(), "Kalamu samples")?;
+        store.import_pack(&v1, ImportOptions::default(), &mut |_| {})?;
+    }
+    let app = App::start_opening(&app_binary()?, data.path(), &[], &[&patch]).await?;
+
+    // The update is described by the version it makes, and what it carries.
+    app.wait_for_text("[data-testid=import-preview] h3", "Introduction to computer networks").await?;
+    let what = app.text_of("[data-testid=import-patch]").await?;
+    assert!(what.contains("from version 1.0.0") && what.contains("carries 1 of"), "{what}");
+    let upgrade = app.text_of("[data-testid=import-preview]").await?;
+    assert!(upgrade.contains("1.0.0 to 1.1.0"), "{upgrade}");
+    app.click("[data-testid=import-start]").await?;
+    app.text_of("[data-testid=import-done]").await?;
+    app.click("[data-testid=import-dialog] button.primary").await?;
+    let store = kalamu_core::Store::open_dir(data.path())?;
+    let installed = store.installed_version("org.kalamu.samples.networks-intro")?;
+    assert_eq!(installed.as_deref(), Some("1.1.0"), "the update is installed");
+    let page =
+        store.read_file("org.kalamu.samples.networks-intro", "lessons/what-is-a-network/index.html")?;
+    assert!(String::from_utf8_lossy(&page).contains("(revised)"), "the changed lesson is the new one");
+    app.close().await?;
+
+    // A laptop without 1.0.0 is told, before anything starts, that the update cannot apply.
+    let other = tempfile::tempdir()?;
+    kalamu_core::Store::open_dir(other.path())?.trust_add(&key.public_hex(), "Kalamu samples")?;
+    let app = App::start_opening(&app_binary()?, other.path(), &[], &[&patch]).await?;
+    let lacks = app.text_of("[data-testid=import-patch-lacks]").await?;
+    assert!(lacks.contains("Import the whole pack"), "{lacks}");
+    let start = app.element("[data-testid=import-start]").await?;
+    assert!(!start.is_enabled().await?, "the import cannot start");
+    app.screenshot("opened-patch-without-base").await?;
+    app.close().await?;
+    assert_eq!(kalamu_core::Store::open_dir(other.path())?.packs()?.len(), 0, "nothing was installed");
+    Ok(())
+}

@@ -27,6 +27,10 @@ export const en = {
   importSize: (mb: string) => `${mb} MB`,
   importUpgrade: (from: string, to: string) => `Upgrades the installed version ${from} to ${to}. Progress is kept.`,
   importNotNewer: (installed: string) => `Version ${installed} is already installed; this file is not newer.`,
+  importPatch: (from: string | null, carried: number, files: number) =>
+    `An update${from ? ` from version ${from}` : ""}: it carries ${carried} of the course's ${files} files and takes the others from this laptop.`,
+  importPatchLacks: (lacking: number) =>
+    `This laptop lacks ${lacking === 1 ? "1 file" : `${lacking} files`} that this update leaves out, so it cannot be applied here. Import the whole pack (.kpack) instead.`,
   importStart: "Import",
   importFromFile: "From a USB stick or a file",
   importFromHub: "From the hub",

@@ -31,6 +31,10 @@ export const fr: Messages = {
   importUpgrade: (from: string, to: string) =>
     `Met à jour la version installée ${from} vers ${to}. La progression est conservée.`,
   importNotNewer: (installed: string) => `La version ${installed} est déjà installée ; ce fichier n'est pas plus récent.`,
+  importPatch: (from: string | null, carried: number, files: number) =>
+    `Une mise à jour${from ? ` depuis la version ${from}` : ""} : elle apporte ${carried} des ${files} fichiers du cours et prend les autres sur cet ordinateur.`,
+  importPatchLacks: (lacking: number) =>
+    `Il manque à cet ordinateur ${lacking <= 1 ? `${lacking} fichier` : `${lacking} fichiers`} que cette mise à jour n'apporte pas : elle ne peut pas s'appliquer ici. Importez plutôt le paquet complet (.kpack).`,
   importStart: "Importer",
   importFromFile: "Depuis une clé USB ou un fichier",
   importFromHub: "Depuis le serveur du centre",

@@ -152,6 +152,21 @@ impl Store {
         Ok(rows.map(|r| r.map(hex::encode)).collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Installs or upgrades from a pack or a patch, told apart by what the
+    /// file holds rather than by its name.
+    pub fn import_file(
+        &self,
+        file: &Path,
+        options: ImportOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport> {
+        if is_patch(file) {
+            self.import_patch(file, options, progress)
+        } else {
+            self.import_pack(file, options, progress)
+        }
+    }
+
     /// Upgrades (or installs) a pack from a patch: rebuilds the new version
     /// from the patch and the content held here, then imports it as any pack.
     pub fn import_patch(
@@ -160,42 +175,56 @@ impl Store {
         options: ImportOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportReport> {
-        let fail = |p: Problem| Error::pack(patch, p);
-        let file = File::open(patch).map_err(|e| Error::io("cannot open the patch", patch, e))?;
-        let mut archive =
-            ZipArchive::new(BufReader::new(file)).map_err(|e| fail(Problem::NotAZip(e.to_string())))?;
-        let info: PatchInfo =
-            serde_json::from_slice(&small(&mut archive, PATCH_INFO, 64 << 10).map_err(fail)?)
-                .map_err(|e| fail(Problem::source(PATCH_INFO, e.to_string())))?;
-        let manifest_bytes = small(&mut archive, MANIFEST_NAME, MAX_MANIFEST_BYTES).map_err(fail)?;
-        let manifest = Manifest::from_bytes(&manifest_bytes).map_err(fail)?;
-        if manifest.id != info.pack_id || manifest.version != info.to_version {
-            return Err(fail(Problem::source(PATCH_INFO, "it does not describe the manifest beside it")));
-        }
+        let mut opened = OpenedPatch::open(patch)?;
+        let manifest = &opened.manifest;
         // Everything the import will check that costs nothing to check now
         // is checked before a byte is rebuilt: who signed, trust, version, room.
-        let signer = match small(&mut archive, SIGNATURE_NAME, 64 << 10) {
-            Ok(sig) => Some(super::sign::verify(&manifest_bytes, &sig).map_err(fail)?),
-            Err(Problem::MissingFile { .. }) => None,
-            Err(p) => return Err(fail(p)),
-        };
-        match &signer {
+        match &opened.signer {
             Some(key) if self.trusted_name(key)?.is_none() && !options.allow_unsigned => {
                 return Err(Error::UnknownPublisher { pack: patch.to_path_buf(), key: key.clone() });
             }
             None if !options.allow_unsigned => return Err(Error::Unsigned { pack: patch.to_path_buf() }),
             _ => {}
         }
-        self.check_newer(&manifest)?;
-        self.check_publisher(&manifest.id, signer.as_deref(), options)?;
+        self.check_newer(manifest)?;
+        self.check_publisher(&manifest.id, opened.signer.as_deref(), options)?;
         self.check_room_for_download(0, manifest.total_bytes())?;
+        let (carried, lacking) = self.patch_files(&mut opened, patch)?;
+        let manifest = &opened.manifest;
+        if let Some(example) = lacking.first() {
+            let installed = self.installed_version(&manifest.id)?;
+            return Err(Error::PatchNeedsBase(Box::new(MissingBase {
+                pack: manifest.id.clone(),
+                to: manifest.version.clone(),
+                from: opened.info.from_version.clone(),
+                installed,
+                missing: lacking.len(),
+                example: example.clone(),
+            })));
+        }
+        let rebuilt = self.rebuilt_path(manifest);
+        let report = self
+            .rebuild(&mut opened.archive, manifest, &carried, patch, &rebuilt)
+            .and_then(|()| self.import_pack(&rebuilt, options, progress));
+        let _ = std::fs::remove_file(&rebuilt);
+        report
+    }
+
+    /// The files of the new version a patch carries (by path), and those
+    /// neither it nor this laptop holds (by path), which it cannot be applied without.
+    pub(crate) fn patch_files(
+        &self,
+        patch: &mut OpenedPatch,
+        path: &Path,
+    ) -> Result<(HashSet<String>, Vec<String>)> {
+        let fail = |p: Problem| Error::pack(path, p);
         // Each carried entry must be what the manifest says, by its declared
         // size, so that rebuilding writes no more than the manifest's bytes.
         let mut carried: HashSet<String> = HashSet::new();
-        for f in &manifest.files {
-            if let Some(i) = archive.index_for_name(&f.path) {
+        for f in &patch.manifest.files {
+            if let Some(i) = patch.archive.index_for_name(&f.path) {
                 let declared =
-                    archive.by_index_raw(i).map_err(|e| fail(Problem::NotAZip(e.to_string())))?.size();
+                    patch.archive.by_index_raw(i).map_err(|e| fail(Problem::NotAZip(e.to_string())))?.size();
                 if declared != f.size {
                     return Err(fail(Problem::SizeMismatch {
                         path: f.path.clone(),
@@ -206,31 +235,20 @@ impl Store {
                 carried.insert(f.path.clone());
             }
         }
-        let carried_hashes: HashSet<&str> =
-            manifest.files.iter().filter(|f| carried.contains(&f.path)).map(|f| f.blake3.as_str()).collect();
+        let carried_hashes: HashSet<&str> = patch
+            .manifest
+            .files
+            .iter()
+            .filter(|f| carried.contains(&f.path))
+            .map(|f| f.blake3.as_str())
+            .collect();
         let mut lacking = Vec::new();
-        for f in manifest.files.iter().filter(|f| !carried.contains(&f.path)) {
+        for f in patch.manifest.files.iter().filter(|f| !carried.contains(&f.path)) {
             if !carried_hashes.contains(f.blake3.as_str()) && self.content_location(&f.blake3)?.is_none() {
                 lacking.push(f.path.clone());
             }
         }
-        if let Some(example) = lacking.first() {
-            let installed = self.packs()?.into_iter().find(|p| p.id == manifest.id).map(|p| p.version);
-            return Err(Error::PatchNeedsBase(Box::new(MissingBase {
-                pack: manifest.id.clone(),
-                to: manifest.version.clone(),
-                from: info.from_version.clone(),
-                installed,
-                missing: lacking.len(),
-                example: example.clone(),
-            })));
-        }
-        let rebuilt = self.rebuilt_path(&manifest);
-        let report = self
-            .rebuild(&mut archive, &manifest, &carried, patch, &rebuilt)
-            .and_then(|()| self.import_pack(&rebuilt, options, progress));
-        let _ = std::fs::remove_file(&rebuilt);
-        report
+        Ok((carried, lacking))
     }
 
     /// Where the content with BLAKE3 `hash` can be read: a pack and path holding it.
@@ -314,6 +332,50 @@ impl Store {
         }
         zip.finish().map_err(zfail)?.flush().map_err(io)?;
         Ok(())
+    }
+}
+
+/// Whether a file is a patch (a zip holding [`PATCH_INFO`]) rather than a pack.
+pub fn is_patch(path: &Path) -> bool {
+    File::open(path)
+        .ok()
+        .and_then(|f| ZipArchive::new(BufReader::new(f)).ok())
+        .is_some_and(|a| a.index_for_name(PATCH_INFO).is_some())
+}
+
+/// A patch, its description and signed manifest read and checked against each other.
+pub(crate) struct OpenedPatch {
+    /// The patch's zip.
+    pub archive: ZipArchive<BufReader<File>>,
+    /// What it upgrades.
+    pub info: PatchInfo,
+    /// The new version's manifest.
+    pub manifest: Manifest,
+    /// Who signed that manifest, if anyone did (the signature checked).
+    pub signer: Option<String>,
+}
+
+impl OpenedPatch {
+    /// Opens a patch: its description, the manifest it makes, and that manifest's signature.
+    pub fn open(patch: &Path) -> Result<OpenedPatch> {
+        let fail = |p: Problem| Error::pack(patch, p);
+        let file = File::open(patch).map_err(|e| Error::io("cannot open the patch", patch, e))?;
+        let mut archive =
+            ZipArchive::new(BufReader::new(file)).map_err(|e| fail(Problem::NotAZip(e.to_string())))?;
+        let info: PatchInfo =
+            serde_json::from_slice(&small(&mut archive, PATCH_INFO, 64 << 10).map_err(fail)?)
+                .map_err(|e| fail(Problem::source(PATCH_INFO, e.to_string())))?;
+        let manifest_bytes = small(&mut archive, MANIFEST_NAME, MAX_MANIFEST_BYTES).map_err(fail)?;
+        let manifest = Manifest::from_bytes(&manifest_bytes).map_err(fail)?;
+        if manifest.id != info.pack_id || manifest.version != info.to_version {
+            return Err(fail(Problem::source(PATCH_INFO, "it does not describe the manifest beside it")));
+        }
+        let signer = match small(&mut archive, SIGNATURE_NAME, 64 << 10) {
+            Ok(sig) => Some(super::sign::verify(&manifest_bytes, &sig).map_err(fail)?),
+            Err(Problem::MissingFile { .. }) => None,
+            Err(p) => return Err(fail(p)),
+        };
+        Ok(OpenedPatch { archive, info, manifest, signer })
     }
 }
 
