@@ -17,8 +17,10 @@ DEB_PACKAGES=(
   faketime
 )
 # Only the suite needs these: Chromium and its WebDriver, for the tests of
-# the hub's staff pages in a real browser.
-TEST_DEB_PACKAGES=(chromium chromium-driver)
+# the hub's staff pages in a real browser; PostgreSQL's server, which the
+# tests of a country's hub start in temporary directories; nginx, the load
+# balancer in front of several hubs.
+TEST_DEB_PACKAGES=(chromium chromium-driver postgresql nginx-light)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -32,7 +34,14 @@ ensure_debian_packages() {
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
+    # Servers the packages bring (PostgreSQL's cluster, nginx) are not
+    # started: the tests start their own, on loopback, in temporary directories.
+    local policy=/usr/sbin/policy-rc.d made=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy" && made=1
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$made" ]; then as_root rm -f "$policy"; fi
   fi
 }
 

@@ -148,7 +148,7 @@ pub enum BundleCommand {
 /// `kalamu hub …`
 #[derive(Debug, Args)]
 pub struct HubArgs {
-    /// The hub's database: sqlite:PATH (default: hub.db in the data directory).
+    /// The hub's database: sqlite:PATH or postgres://USER@HOST/DB (default: hub.db in the data directory).
     #[arg(long, global = true, value_name = "URL")]
     pub db: Option<String>,
     /// The hub's settings file (the package's is /etc/kalamu/hub.toml); flags override it.

@@ -14,7 +14,7 @@ use crate::cli::ReportsWhen;
 pub struct HubSettings {
     /// Address to listen on.
     pub listen: Option<String>,
-    /// The database URL (`sqlite:PATH`).
+    /// The database URL (`sqlite:PATH` or `postgres://…`).
     pub db: Option<String>,
     /// When the staff reports fold in new progress.
     pub reports: Option<ReportsWhen>,

@@ -52,9 +52,8 @@ pub fn open_with(url: &DbUrl, folding: Folding) -> Result<std::sync::Arc<dyn Sto
         DbUrl::Sqlite(path) => {
             Ok(std::sync::Arc::new(crate::sqlite::SqliteStorage::open_with(path, folding)?))
         }
-        DbUrl::Postgres(u) => Err(HubError::BadDatabase(
-            u.clone(),
-            "this hub build serves SQLite only; PostgreSQL support is not built yet".into(),
-        )),
+        DbUrl::Postgres(u) => {
+            Ok(std::sync::Arc::new(crate::postgres::PgStorage::open(u, &url.describe(), folding)?))
+        }
     }
 }

@@ -133,6 +133,9 @@ pub enum HubError {
     /// The hub's database failed.
     #[error("the hub's database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The hub's PostgreSQL database failed.
+    #[error("the hub's database failed: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// Stored events that break the hub's own invariants.
     #[error("the hub's stored events are damaged ({0}); restore its database from a backup")]
     Damaged(String),
@@ -185,7 +188,9 @@ impl HubError {
             HubError::BadDatabase(..) => WireCode::BadDatabase,
             // A bundle's problems reach staff at the hub's command line, as sentences.
             HubError::Sync(e) => e.wire_code().unwrap_or(WireCode::BadRequest),
-            HubError::Database(_) | HubError::Commit(_) | HubError::Damaged(_) => WireCode::Database,
+            HubError::Database(_) | HubError::Postgres(_) | HubError::Commit(_) | HubError::Damaged(_) => {
+                WireCode::Database
+            }
             HubError::Io(_) | HubError::Tls(_) => WireCode::Io,
         }
     }
@@ -224,6 +229,7 @@ impl HubError {
             HubError::Sync(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HubError::BadDatabase(..)
             | HubError::Database(_)
+            | HubError::Postgres(_)
             | HubError::Commit(_)
             | HubError::Damaged(_)
             | HubError::Io(_)

@@ -12,6 +12,7 @@ pub mod db;
 pub mod enrol_limit;
 pub mod error;
 pub mod listener;
+pub mod postgres;
 pub mod projection;
 pub mod report;
 pub mod rules;

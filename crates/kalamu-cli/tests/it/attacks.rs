@@ -10,12 +10,12 @@ use kalamu_core::progress::event::{Answer, EventBody};
 use kalamu_core::progress::hlc::Hlc;
 use kalamu_core::sync::{Batch, VersionVector};
 
-use crate::fleet::{Hub, Laptop, PACK, ok};
+use crate::fleet::{Engine, Hub, Laptop, PACK, ok};
 use crate::stderr;
 
 /// A center with an attacker (A) and two honest laptops (B, C), each with a learner who studied and synced.
-fn center() -> (Hub, Laptop, Laptop, Laptop, String) {
-    let hub = Hub::start();
+fn center(engine: Engine) -> (Hub, Laptop, Laptop, Laptop, String) {
+    let hub = Hub::start_on(engine);
     hub.add_center("Centre de Mamou");
     let laptops: Vec<Laptop> = (0..3).map(|_| Laptop::new()).collect();
     for (i, l) in laptops.iter().enumerate() {
@@ -57,9 +57,8 @@ fn honest_laptops_go_on(hub: &Hub, learner: &str, honest: &[&Laptop]) {
     }
 }
 
-#[test]
-fn a_laptop_cannot_speak_for_another() {
-    let (hub, a, b, c, hawa) = center();
+fn a_laptop_cannot_speak_for_another(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
     let before = hub.event_ids();
     // A forges B's next event: a completed lesson and a quiz score for a learner who never studied.
     let mut forged = b.store().batch_after(&VersionVector::default(), 2).unwrap();
@@ -81,9 +80,8 @@ fn a_laptop_cannot_speak_for_another() {
     assert!(!b.event_ids().contains(&forged.events[0].id));
 }
 
-#[test]
-fn no_stamp_can_poison_a_clock() {
-    let (hub, a, b, c, hawa) = center();
+fn no_stamp_can_poison_a_clock(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
     let learner = a.add_learner("Fanta");
     a.study(&learner, 1);
     let mut batch = a.store().own_batch_after(&VersionVector::default(), 10).unwrap();
@@ -105,9 +103,8 @@ fn no_stamp_can_poison_a_clock() {
     }
 }
 
-#[test]
-fn enrolment_never_takes_an_identity_nor_lifts_a_revocation() {
-    let (hub, _a, b, c, hawa) = center();
+fn enrolment_never_takes_an_identity_nor_lifts_a_revocation(engine: Engine) {
+    let (hub, _a, b, c, hawa) = center(engine);
     // D claims B's device id (visible to every laptop in pulls) with a fresh code.
     let d = Laptop::new();
     let store = d.store();
@@ -162,9 +159,8 @@ fn enrolment_never_takes_an_identity_nor_lifts_a_revocation() {
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
 
-#[test]
-fn one_event_cannot_fill_the_centers_disks() {
-    let (hub, a, b, c, hawa) = center();
+fn one_event_cannot_fill_the_centers_disks(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
     let learner = a.add_learner("Kadiatou");
     a.study(&learner, 1);
     let before = hub.event_ids();
@@ -214,9 +210,8 @@ fn one_event_cannot_fill_the_centers_disks() {
     assert!(stderr(&refused).contains("at most 4096"), "{}", stderr(&refused));
 }
 
-#[test]
-fn a_copy_that_differs_from_the_stored_event_is_refused() {
-    let (hub, a, b, c, hawa) = center();
+fn a_copy_that_differs_from_the_stored_event_is_refused(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
     let learner = a.add_learner("Oumou");
     a.study(&learner, 3);
     ok(a.sync(None));
@@ -246,7 +241,7 @@ fn clone_of(l: &Laptop) -> Laptop {
 
 #[test]
 fn a_cloned_disk_or_a_restored_backup_blocks_nothing_and_says_so() {
-    let (hub, a, b, _c, hawa) = center();
+    let (hub, a, b, _c, hawa) = center(Engine::Sqlite);
     let backup = clone_of(&b);
     let twin = clone_of(&b);
     b.study(&hawa, 2);
@@ -347,7 +342,7 @@ fn contents(events: &[kalamu_core::progress::event::Event]) -> BTreeSet<String> 
 
 #[test]
 fn one_push_cannot_flood_the_learner_picker() {
-    let (hub, a, b, c, hawa) = center();
+    let (hub, a, b, c, hawa) = center(Engine::Sqlite);
     let learner = a.add_learner("Mariama");
     a.study(&learner, 1);
     let template = a.store().own_batch_after(&VersionVector::default(), 1).unwrap();
@@ -365,7 +360,7 @@ fn one_push_cannot_flood_the_learner_picker() {
         flood.events.push(e);
     }
     assert_eq!(push_as(&hub, &a, &flood), (400, "too_many_learners".to_owned()));
-    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    let on_hub: i64 = hub.scalar("SELECT count(*) FROM learners");
     assert_eq!(on_hub, 1, "only Hawa");
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
     assert_eq!(b.run(&["learner", "list"]).stdout.iter().filter(|&&ch| ch == b'\n').count(), 1);
@@ -385,7 +380,7 @@ fn one_push_cannot_flood_the_learner_picker() {
     let refused = a.sync(None);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("1000 a day"), "{}", stderr(&refused));
-    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    let on_hub: i64 = hub.scalar("SELECT count(*) FROM learners");
     assert_eq!(on_hub, 1 + 301 + 2 * 256, "Hawa, the first 301 and two pushes of 256");
     assert_eq!(
         a.store().pending().unwrap(),
@@ -395,9 +390,8 @@ fn one_push_cannot_flood_the_learner_picker() {
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
 
-#[test]
-fn a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub() {
-    let (hub, a, b, c, hawa) = center();
+fn a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
     let fanta = a.add_learner("Fanta");
     a.study(&fanta, 10);
     let stick = tempfile::tempdir().unwrap();
@@ -427,7 +421,7 @@ fn a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub() {
 #[test]
 fn every_event_is_traced_to_the_laptop_that_recorded_it() {
     use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
-    let (hub, a, b, c, hawa) = center();
+    let (hub, a, b, c, hawa) = center(Engine::Sqlite);
     let before = hub.event_ids();
     let fanta = a.add_learner("Fanta");
     a.study(&fanta, 2);
@@ -582,9 +576,8 @@ fn a_half_sent_request_is_closed_and_does_not_hold_the_hub() {
 
 /// Names reach staff's terminals and every laptop's picker: control
 /// characters are refused where names come in, and escaped where they go out.
-#[test]
-fn names_with_control_characters_are_refused_at_every_door() {
-    let (hub, a, b, c, hawa) = center();
+fn names_with_control_characters_are_refused_at_every_door(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
     let sneaky = "Awa\u{1b}[2J\u{1b}[31mRevoked";
     let typed = a.run(&["learner", "add", sneaky]);
     assert!(!typed.status.success());
@@ -605,7 +598,7 @@ fn names_with_control_characters_are_refused_at_every_door() {
     (e.id, e.learner_id, e.seq) = (uuid::Uuid::now_v7().to_string(), id, 1);
     pushed.events.push(e);
     assert_eq!(push_as(&hub, &a, &pushed), (400, "bad_request".to_owned()));
-    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    let on_hub: i64 = hub.scalar("SELECT count(*) FROM learners");
     assert_eq!(on_hub, 1, "only Hawa");
 
     let body =
@@ -624,7 +617,7 @@ fn names_with_control_characters_are_refused_at_every_door() {
 
 #[test]
 fn a_pin_hash_that_would_make_sign_in_costly_is_refused() {
-    let (hub, a, b, c, hawa) = center();
+    let (hub, a, b, c, hawa) = center(Engine::Sqlite);
     let mariama = a.add_learner("Mariama");
     a.study(&mariama, 1);
     let template = a.store().own_batch_after(&VersionVector::default(), 1).unwrap();
@@ -651,7 +644,17 @@ fn a_pin_hash_that_would_make_sign_in_costly_is_refused() {
         // The honest hash passes the shape checks and meets the unsigned batch's real fault.
         assert_eq!(push_as(&hub, &a, &pushed), (422, refusal.to_owned()));
     }
-    let on_hub: i64 = hub.db().query_row("SELECT count(*) FROM learners", [], |r| r.get(0)).unwrap();
+    let on_hub: i64 = hub.scalar("SELECT count(*) FROM learners");
     assert_eq!(on_hub, 1, "only Hawa");
     honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
 }
+
+crate::on_both_engines!(
+    a_laptop_cannot_speak_for_another,
+    no_stamp_can_poison_a_clock,
+    enrolment_never_takes_an_identity_nor_lifts_a_revocation,
+    one_event_cannot_fill_the_centers_disks,
+    a_copy_that_differs_from_the_stored_event_is_refused,
+    a_laptop_bundle_that_conflicts_half_way_changes_nothing_on_the_hub,
+    names_with_control_characters_are_refused_at_every_door
+);

@@ -17,7 +17,31 @@ use crate::{kalamu, stderr, stdout};
 pub const PACK: &str = "org.kalamu.samples.networks-intro";
 const LESSONS: &[&str] = &["what-is-a-network", "switches-and-routers", "ip-addresses"];
 
-/// A hub process serving a SQLite file in its own data directory.
+/// Which database a test hub serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite file in the hub's data directory.
+    Sqlite,
+    /// A fresh database on a real PostgreSQL server.
+    Postgres,
+}
+
+/// A hub's PostgreSQL database, and the server it lives on if this test started it.
+pub struct PgDb {
+    /// The database's URL.
+    pub url: String,
+    _server: Option<crate::pg::Server>,
+}
+
+impl PgDb {
+    /// A fresh database.
+    pub fn fresh() -> PgDb {
+        let (url, server) = crate::pg::fresh_database();
+        PgDb { url, _server: server }
+    }
+}
+
+/// A hub process serving a SQLite file in its own data directory, or a PostgreSQL database.
 pub struct Hub {
     /// The hub's data directory.
     pub dir: tempfile::TempDir,
@@ -25,6 +49,7 @@ pub struct Hub {
     /// Where it listens.
     pub addr: SocketAddr,
     tls: bool,
+    pg: Option<std::sync::Arc<PgDb>>,
 }
 
 impl Hub {
@@ -32,6 +57,21 @@ impl Hub {
     pub fn start() -> Hub {
         let dir = tempfile::tempdir().unwrap();
         Self::start_in(dir)
+    }
+
+    /// Starts `kalamu hub serve --plain-http` on the engine named, on a fresh database.
+    pub fn start_on(engine: Engine) -> Hub {
+        match engine {
+            Engine::Sqlite => Hub::start(),
+            Engine::Postgres => {
+                Hub::serve(tempfile::tempdir().unwrap(), true, &[], Some(std::sync::Arc::new(PgDb::fresh())))
+            }
+        }
+    }
+
+    /// Another hub process serving this hub's PostgreSQL database (from a data directory of its own).
+    pub fn another_on_same_database(&self) -> Hub {
+        Hub::serve(tempfile::tempdir().unwrap(), !self.tls, &[], self.pg.clone())
     }
 
     /// Starts `kalamu hub serve` over TLS, with the key the hub makes itself.
@@ -54,12 +94,22 @@ impl Hub {
     }
 
     fn start_with_args(dir: tempfile::TempDir, plain_http: bool, extra: &[&str]) -> Hub {
+        Self::serve(dir, plain_http, extra, None)
+    }
+
+    fn serve(
+        dir: tempfile::TempDir,
+        plain_http: bool,
+        extra: &[&str],
+        pg: Option<std::sync::Arc<PgDb>>,
+    ) -> Hub {
         // What the hub logs, kept beside its database (outside it: the database's dir holds only its files).
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(dir.path())).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kalamu"))
             .arg("--data")
             .arg(dir.path())
             .args(["hub", "serve", "--listen", "127.0.0.1:0"])
+            .args(pg.iter().flat_map(|db| ["--db", db.url.as_str()]))
             .args(plain_http.then_some("--plain-http"))
             .args(extra)
             .stdout(Stdio::piped())
@@ -69,7 +119,7 @@ impl Hub {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line.trim().rsplit("://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-        Hub { dir, child, addr, tls: !plain_http }
+        Hub { dir, child, addr, tls: !plain_http, pg }
     }
 
     /// Stops the hub (as a power cut would) and starts it again on the same
@@ -78,9 +128,16 @@ impl Hub {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let (pg, plain_http) = (self.pg.take(), !self.tls);
         drop(self);
         meanwhile(dir.path());
-        Self::start_in(dir)
+        Self::serve(dir, plain_http, &[], pg)
+    }
+
+    /// Kills the hub process at once, as a crash or a power cut would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Asks the hub to stop, as its service manager would (SIGTERM), and waits until it has.
@@ -99,6 +156,9 @@ impl Hub {
     /// Runs `kalamu hub ARGS` against this hub's database.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut all = vec!["hub"];
+        if let Some(db) = &self.pg {
+            all.extend(["--db", db.url.as_str()]);
+        }
         all.extend_from_slice(args);
         kalamu(self.dir.path(), &all)
     }
@@ -113,8 +173,9 @@ impl Hub {
         ok(self.run(&["enroll-code", center])).trim().to_owned()
     }
 
-    /// A read-only look into the hub's database.
+    /// A read-only look into the hub's SQLite database.
     pub fn db(&self) -> rusqlite::Connection {
+        assert!(self.pg.is_none(), "this look is for SQLite; use scalar() on either engine");
         rusqlite::Connection::open_with_flags(
             self.dir.path().join("hub.db"),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -122,14 +183,37 @@ impl Hub {
         .unwrap()
     }
 
+    /// One number from the hub's database, on either engine (`CAST(… AS BIGINT)` reads the same on both).
+    pub fn scalar(&self, sql: &str) -> i64 {
+        match &self.pg {
+            Some(db) => crate::pg::client(&db.url).query_one(sql, &[]).unwrap().get(0),
+            None => self.db().query_row(sql, [], |r| r.get(0)).unwrap(),
+        }
+    }
+
+    /// The stored runs' bytes, on either engine.
+    fn runs(&self) -> Vec<Vec<u8>> {
+        match &self.pg {
+            Some(db) => crate::pg::client(&db.url)
+                .query("SELECT bytes FROM runs", &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            None => {
+                let db = self.db();
+                let mut stmt = db.prepare("SELECT bytes FROM runs").unwrap();
+                stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap().map(Result::unwrap).collect()
+            }
+        }
+    }
+
     /// Every event id the hub holds, read from its stored runs, with how many events in them carry one.
     pub fn event_ids(&self) -> (BTreeSet<String>, usize) {
-        let db = self.db();
-        let mut stmt = db.prepare("SELECT bytes FROM runs").unwrap();
-        let ids: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .unwrap()
-            .flat_map(|run| kalamu_core::sync::Batch::decode(&run.unwrap()).unwrap().events)
+        let ids: Vec<String> = self
+            .runs()
+            .iter()
+            .flat_map(|run| kalamu_core::sync::Batch::decode(run).unwrap().events)
             .map(|e| e.id)
             .collect();
         let rows = ids.len();

@@ -1,10 +1,27 @@
 //! The `kalamu` binary as scripts and staff use it.
 
+/// Runs each named test, a function of the hub's [`fleet::Engine`], once on
+/// SQLite and once on a real PostgreSQL server.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $name() { super::$name($crate::fleet::Engine::Sqlite) } )*
+        }
+        mod on_postgres {
+            $( #[test] fn $name() { super::$name($crate::fleet::Engine::Postgres) } )*
+        }
+    };
+}
+
 mod attacks;
+mod balancer;
+mod country;
 mod disk_space;
 mod downloads;
 mod fleet;
 mod packs;
+mod pg;
 mod progress;
 mod proxy;
 mod settings;

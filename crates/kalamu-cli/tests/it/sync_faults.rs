@@ -2,12 +2,11 @@
 //! real hub cuts, resets, stalls, slows and replays. Whatever happens, the
 //! hub ends with exactly the union of the laptops' events, each once.
 
-use crate::fleet::{Hub, Laptop, ok};
+use crate::fleet::{Engine, Hub, Laptop, ok};
 use crate::proxy::{Fault, Proxy};
 
-#[test]
-fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice() {
-    let hub = Hub::start();
+fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice(engine: Engine) {
+    let hub = Hub::start_on(engine);
     hub.add_center("Centre de Kankan");
     let proxy = Proxy::start(hub.addr);
     let (a, b) = (Laptop::new(), Laptop::new());
@@ -81,14 +80,13 @@ fn sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(b.event_ids(), union);
     assert_eq!(a.store().pending().unwrap() + b.store().pending().unwrap(), 0);
     // The hub's version vector agrees with what it holds.
-    let heads: i64 = hub.db().query_row("SELECT sum(seq) FROM heads", [], |r| r.get(0)).unwrap();
+    let heads: i64 = hub.scalar("SELECT CAST(sum(seq) AS BIGINT) FROM heads");
     assert_eq!(heads as usize, rows);
 }
 
-#[test]
-fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_batches() {
+fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_batches(engine: Engine) {
     const BATCH: i64 = 5_000;
-    let hub = Hub::start();
+    let hub = Hub::start_on(engine);
     hub.add_center("Centre de Labé");
     let proxy = Proxy::start(hub.addr);
     let a = Laptop::new();
@@ -96,9 +94,9 @@ fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_b
     let learner = a.add_learner("Fatoumata");
     // With the learner's addition, five batches exactly.
     a.study(&learner, 5 * BATCH as usize - 1);
-    // These regular events cost about 2 bytes each (their ids nothing): a
-    // batch a second or so.
-    proxy.set(Fault::Slow(10_000));
+    // These regular events cost under a byte each on the wire (their ids
+    // nothing; a batch of 5,000 is about 3.5 KB): a batch a second or so.
+    proxy.set(Fault::Slow(3_500));
     let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_kalamu"))
         .arg("--data")
         .arg(&a.data)
@@ -107,9 +105,7 @@ fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_b
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let held = || -> i64 {
-        hub.db().query_row("SELECT coalesce(sum(seq), 0) FROM heads", [], |r| r.get(0)).unwrap()
-    };
+    let held = || -> i64 { hub.scalar("SELECT CAST(coalesce(sum(seq), 0) AS BIGINT) FROM heads") };
     // Switched off (kill -9) once the hub has stored three batches of the five.
     for _ in 0..600 {
         if held() >= 3 * BATCH {
@@ -131,3 +127,8 @@ fn a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_b
     let (ids, rows) = hub.event_ids();
     assert_eq!((ids.len(), rows), (5 * BATCH as usize, 5 * BATCH as usize), "each event once");
 }
+
+crate::on_both_engines!(
+    sync_over_a_bad_link_loses_nothing_and_counts_nothing_twice,
+    a_laptop_switched_off_mid_sync_on_a_slow_link_sends_again_about_a_second_of_batches,
+);

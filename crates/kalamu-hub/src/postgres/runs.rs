@@ -1,0 +1,191 @@
+//! Runs on PostgreSQL: each device's events kept as the encoded batches they
+//! arrived in, as on SQLite (see `sqlite/runs.rs` for the invariant they
+//! keep), so pushes write a row and pulls send stored bytes.
+
+use kalamu_core::progress::event::Event;
+use kalamu_core::sync::proof::Proof;
+use kalamu_core::sync::wire::MAX_BATCH_BYTES;
+use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
+
+use super::conn::Conn;
+use crate::error::{HubError, Result};
+use crate::storage::Pulled;
+
+/// Stores the runs for the events a push added, which took the center's
+/// devices from `before` to `after`: the pushed bytes as they are when they
+/// hold exactly the new events of one device, else each device's new events
+/// encoded afresh with the hub's learner records.
+pub(super) fn record(
+    conn: &mut Conn,
+    center_id: &str,
+    before: &VersionVector,
+    after: &VersionVector,
+    batch: &Batch,
+    as_pushed: Option<Vec<u8>>,
+    now: i64,
+) -> Result<()> {
+    let mut grown = after.0.iter().filter(|(d, seq)| **seq > before.get(d));
+    if let (Some(wire), Some((device, &last)), None) = (as_pushed, grown.next(), grown.next()) {
+        return insert(conn, center_id, device, before.get(device) + 1, last, &wire, now);
+    }
+    for device in after.0.keys() {
+        let from = before.get(device);
+        let mut events: Vec<Event> =
+            batch.events.iter().filter(|e| &e.device_id == device && e.seq > from).cloned().collect();
+        events.sort_by_key(|e| e.seq);
+        events.dedup_by_key(|e| e.seq);
+        let Some(last) = events.last().map(|e| e.seq) else { continue };
+        let learners = learner_records(conn, &events)?;
+        let proofs = batch
+            .proofs
+            .iter()
+            .filter(|p| &p.device_id == device && p.seq > from && p.seq <= last)
+            .cloned()
+            .collect();
+        insert(conn, center_id, device, from + 1, last, &Batch { learners, events, proofs }.encode(), now)?;
+    }
+    Ok(())
+}
+
+fn insert(
+    conn: &mut Conn,
+    center_id: &str,
+    device: &str,
+    first: u64,
+    last: u64,
+    bytes: &[u8],
+    now: i64,
+) -> Result<()> {
+    conn.exec(
+        "INSERT INTO runs (center_id, device_id, first_seq, last_seq, bytes, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&center_id, &device, &(first as i64), &(last as i64), &bytes, &now],
+    )?;
+    Ok(())
+}
+
+/// The stored events of `device` after `from`, up to `to` and at most `limit` of them.
+pub(super) fn events_in(
+    conn: &mut Conn,
+    device: &str,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> Result<Vec<Event>> {
+    Ok(signed_events_in(conn, device, from, to, limit, false)?.0)
+}
+
+/// [`events_in`], with the device's signatures among them; with `whole`,
+/// to the end of the run where `limit` falls, so the events end at a signature.
+pub(super) fn signed_events_in(
+    conn: &mut Conn,
+    device: &str,
+    from: u64,
+    to: u64,
+    limit: usize,
+    whole: bool,
+) -> Result<(Vec<Event>, Vec<Proof>)> {
+    let (mut events, mut proofs) = (Vec::new(), Vec::new());
+    let mut after = from;
+    // A few runs at a time, so a device's whole history is never read for a few events.
+    while events.len() < limit && after < to {
+        let rows = conn.query(
+            "SELECT bytes, last_seq FROM runs WHERE device_id = $1 AND last_seq > $2 AND first_seq <= $3
+             ORDER BY last_seq LIMIT 16",
+            &[&device, &(after as i64), &(to as i64)],
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            if events.len() >= limit {
+                break;
+            }
+            let run = Batch::decode(&row.try_get::<_, Vec<u8>>(0)?)?;
+            after = row.try_get::<_, i64>(1)? as u64;
+            let room = if whole { usize::MAX } else { limit - events.len() };
+            proofs.extend(
+                run.proofs.into_iter().filter(|p| p.device_id == device && p.seq > from && p.seq <= to),
+            );
+            for e in run.events.into_iter().filter(|e| e.seq > from && e.seq <= to).take(room) {
+                let next = from + 1 + events.len() as u64;
+                if e.device_id != device || e.seq != next {
+                    return Err(HubError::Damaged(format!(
+                        "device {device}'s runs hold {} event {} where its event {next} belongs",
+                        e.device_id, e.seq
+                    )));
+                }
+                events.push(e);
+            }
+        }
+    }
+    Ok((events, proofs))
+}
+
+/// What a side holding `theirs` lacks of a center whose devices' heads are
+/// `held`: stored runs where they fit what it holds, freshly encoded events
+/// where they do not. Stops after about `limit` events or a batch's worth of bytes.
+pub(super) fn pull(
+    conn: &mut Conn,
+    held: &VersionVector,
+    theirs: &VersionVector,
+    limit: usize,
+) -> Result<Pulled> {
+    let mut out = Pulled::default();
+    let mut after = theirs.clone();
+    let mut bytes = 0;
+    'devices: for (device, &head) in &held.0 {
+        let mut from = theirs.get(device);
+        while from < head {
+            let room = limit.saturating_sub(out.events as usize);
+            if room == 0 {
+                break 'devices;
+            }
+            let run = conn.opt(
+                "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = $1 AND last_seq > $2
+                 ORDER BY last_seq LIMIT 1",
+                &[&device, &(from as i64)],
+            )?;
+            let Some(run) = run else { break };
+            let (first, last) = (run.try_get::<_, i64>(0)? as u64, run.try_get::<_, i64>(1)? as u64);
+            let frame: Vec<u8> = if first == from + 1 {
+                run.try_get(2)?
+            } else {
+                // The asking side holds part of this run: the rest of it, encoded afresh.
+                let (events, proofs) = signed_events_in(conn, device, from, last, room, true)?;
+                let learners = learner_records(conn, &events)?;
+                Batch { learners, events, proofs }.encode()
+            };
+            let full = out.events + (last - from) > limit as u64 || bytes + frame.len() > MAX_BATCH_BYTES;
+            if full && out.events > 0 {
+                break 'devices;
+            }
+            out.events += last - from;
+            bytes += frame.len();
+            out.frames.push(std::sync::Arc::from(frame));
+            from = last;
+        }
+        after.raise(device, from);
+    }
+    out.more = after.lacks_from(held) > 0;
+    out.behind = held.lacks_from(theirs) > 0;
+    Ok(out)
+}
+
+/// The learners that `events` refer to, as they travel.
+pub(super) fn learner_records(conn: &mut Conn, events: &[Event]) -> Result<Vec<LearnerRecord>> {
+    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+    ids.into_iter()
+        .map(|id| {
+            let row = conn
+                .opt("SELECT name, created_at, pin_hash FROM learners WHERE id = $1", &[&id])?
+                .ok_or_else(|| HubError::Damaged(format!("learner {id} of a stored event is missing")))?;
+            Ok(LearnerRecord {
+                id: id.to_owned(),
+                name: row.try_get(0)?,
+                created_at: row.try_get(1)?,
+                pin_hash: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
