@@ -24,20 +24,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kalamu_client::HubClient;
 use kalamu_core::Store;
 use kalamu_core::progress::event::{Answer, Event, EventBody};
 use kalamu_core::progress::hlc::Hlc;
-use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
-use kalamu_core::sync::protocol::PullRequest;
-use kalamu_core::sync::{Batch, LearnerRecord, VersionVector};
-use kalamu_hub::storage::Storage;
+use kalamu_core::sync::LearnerRecord;
 
 mod shared;
+use shared::fleet::{Fleet, LESSONS, PACK, body};
 use shared::{HubProcess, Relay, cpu_seconds, kalamu};
-
-const PACK: &str = "org.kalamu.samples.networks-intro";
-const LESSONS: &[&str] = &["what-is-a-network", "switches-and-routers", "ip-addresses", "wifi", "quiz"];
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -84,7 +78,7 @@ fn main() {
     ];
     let flooded = rounds.len() - 1;
     let fleets: Vec<Fleet> =
-        hubs.iter().map(|(_, hub)| Fleet::enrol(hub, devices, 20, rounds.len())).collect();
+        hubs.iter().map(|(_, hub)| Fleet::enrol_sqlite(hub, devices, 20, rounds.len())).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!(
         "\n3. {devices} laptops in 20 centers; each round, every laptop pushes 30 new events and pulls its center's new ones"
@@ -419,21 +413,6 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-fn body(i: usize) -> EventBody {
-    match i % 5 {
-        0 => EventBody::LessonOpened,
-        1 => EventBody::Position { media: Some("media/intro.webm".into()), at: (i % 300) as f64 * 0.5 },
-        2 => EventBody::TimeSpent { seconds: 20 + (i % 40) as u32 },
-        3 => EventBody::LessonCompleted,
-        _ => EventBody::QuizAttempt {
-            answers: [("q1".to_owned(), Answer::Choice(i % 3)), ("q2".to_owned(), Answer::Number(8.0))]
-                .into(),
-            score: (i % 3) as u32,
-            max: 2,
-        },
-    }
-}
-
 fn laptop_with_events(dir: &Path, total: usize) -> Vec<Event> {
     let store = Store::open_dir(dir).unwrap();
     let learners: Vec<LearnerRecord> = (0..100)
@@ -517,166 +496,4 @@ fn sync_result(store: &Store) -> kalamu_client::Result<kalamu_client::SyncReport
 
 fn sync(store: &Store) -> kalamu_client::SyncReport {
     sync_result(store).unwrap()
-}
-
-/// One simulated laptop: a device credential, its events for each round
-/// (encoded on the laptop's own CPU, before any clock starts), and what it holds.
-struct Sim {
-    device: String,
-    client: HubClient,
-    rounds: Vec<Vec<u8>>,
-    /// Rounds the hub has acknowledged, and the laptop's vector.
-    state: std::sync::Mutex<(usize, VersionVector)>,
-}
-
-/// Simulated laptops, each with one learner.
-struct Fleet {
-    sims: Vec<Arc<Sim>>,
-}
-
-impl Fleet {
-    fn enrol(hub: &HubProcess, n: usize, centers: usize, rounds: usize) -> Fleet {
-        // Codes straight into the hub's database, as `kalamu hub enroll-code` would make them.
-        let storage = kalamu_hub::sqlite::SqliteStorage::open(&hub.dir.join("hub.db")).unwrap();
-        let centers: Vec<String> =
-            (0..centers).map(|i| storage.add_center(&format!("Centre {i}")).unwrap().id).collect();
-        let url = hub.url();
-        let codes: Vec<String> = (0..n)
-            .map(|i| {
-                kalamu_hub::admin::new_enroll_code(&storage, &centers[i % centers.len()], 60, None)
-                    .unwrap()
-                    .code
-            })
-            .collect();
-        drop(storage);
-        // One connection pool for all: building a TLS-capable client per laptop
-        // costs more than the sync. The pool still opens a connection per
-        // request in flight, as a thousand laptops would.
-        let shared = HubClient::new(&url, None, Duration::from_secs(60)).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let sims = rt.block_on(async {
-            let mut tasks = Vec::new();
-            for (i, code) in codes.into_iter().enumerate() {
-                let shared = shared.clone();
-                tasks.push(tokio::spawn(async move {
-                    let device = uuid::Uuid::now_v7().to_string();
-                    let seed = Store::fresh_signing_seed().unwrap();
-                    let key = SigningKey::from_bytes(&seed);
-                    let (answer, address) = shared
-                        .enroll(
-                            &code,
-                            &device,
-                            &format!("sim-{i}"),
-                            &kalamu_core::sync::proof::public_key_hex(&seed),
-                        )
-                        .await
-                        .unwrap();
-                    let learner = LearnerRecord {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        name: format!("Learner {i}"),
-                        created_at: 0,
-                        pin_hash: None,
-                    };
-                    let now = Hlc::at_millis(kalamu_core::store::now_millis() as u64);
-                    let mut chain = Chain::start(&device);
-                    let rounds = (0..rounds)
-                        .map(|r| {
-                            let events = (30 * r..30 * (r + 1))
-                                .map(|k| Event {
-                                    id: uuid::Uuid::now_v7().to_string(),
-                                    learner_id: learner.id.clone(),
-                                    device_id: device.clone(),
-                                    seq: k as u64 + 1,
-                                    hlc: Hlc(now.0 + k as u64),
-                                    pack_id: PACK.into(),
-                                    lesson_id: LESSONS[k % LESSONS.len()].into(),
-                                    body: body(k),
-                                })
-                                .collect::<Vec<_>>();
-                            // Signed as a laptop signs: its chain through the batch's last event.
-                            chain = events.iter().fold(chain, |c, e| c.then(e));
-                            let proofs = vec![Proof::sign(&key, &device, 30 * (r as u64 + 1), &chain)];
-                            Batch { learners: vec![learner.clone()], events, proofs }.encode()
-                        })
-                        .collect();
-                    // Pinned to the key it met, as an enrolled laptop is.
-                    let client =
-                        HubClient::pinned(&address, Some(answer.device_token), Duration::from_secs(60))
-                            .unwrap();
-                    Arc::new(Sim { device, client, rounds, state: Default::default() })
-                }));
-            }
-            let mut out = Vec::new();
-            for t in tasks {
-                out.push(t.await.unwrap());
-            }
-            out
-        });
-        Fleet { sims }
-    }
-
-    /// Every laptop syncs once, as the real client does: it pushes this
-    /// round's events (if the hub has not acknowledged them), then pulls what
-    /// it lacks. Returns sorted latencies (ms), errors, the events pulled in
-    /// all, the wall time, and this process's CPU time when the last laptop was done.
-    async fn sync_all(&self, round: usize, spread: Duration) -> (Vec<f64>, usize, usize, Duration, f64) {
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for (i, sim) in self.sims.iter().enumerate() {
-            let sim = sim.clone();
-            let delay = spread.mul_f64(i as f64 / self.sims.len() as f64);
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let t = Instant::now();
-                let result: kalamu_client::Result<Vec<u8>> = async {
-                    let (acked, mut mine) = sim.state.lock().unwrap().clone();
-                    if acked <= round {
-                        sim.client.push(sim.rounds[round].clone()).await?;
-                        sim.state.lock().unwrap().0 = round + 1;
-                    }
-                    mine.raise(&sim.device, 30 * (round as u64 + 1));
-                    for _ in 0..100 {
-                        let answer =
-                            sim.client.pull(&PullRequest { vector: mine.clone(), limit: 5_000 }).await?;
-                        if !answer.more {
-                            return Ok(answer.batches);
-                        }
-                        for e in Batch::decode_frames(&answer.batches)?.events {
-                            mine.raise(&e.device_id, e.seq);
-                        }
-                    }
-                    Ok(Vec::new())
-                }
-                .await;
-                (t.elapsed().as_secs_f64() * 1e3, sim, result)
-            }));
-        }
-        let mut answers = Vec::new();
-        for t in tasks {
-            answers.push(t.await.unwrap());
-        }
-        let wall = start.elapsed();
-        let cpu = cpu_seconds(std::process::id());
-        // A real laptop decodes and stores what it pulled on its own CPU; here
-        // that waits until every laptop is done, so the simulated laptops do
-        // not take the hub's cores from it.
-        let mut latencies = Vec::new();
-        let (mut pulled, mut errors) = (0, 0);
-        for (ms, sim, answer) in answers {
-            latencies.push(ms);
-            match answer.and_then(|got| Ok(Batch::decode_frames(&got)?)) {
-                Ok(batch) => {
-                    pulled += batch.events.len();
-                    let mut state = sim.state.lock().unwrap();
-                    state.1.raise(&sim.device, 30 * (round as u64 + 1));
-                    for e in &batch.events {
-                        state.1.raise(&e.device_id, e.seq);
-                    }
-                }
-                Err(_) => errors += 1,
-            }
-        }
-        latencies.sort_by(f64::total_cmp);
-        (latencies, errors, pulled, wall, cpu)
-    }
 }

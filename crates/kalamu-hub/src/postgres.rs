@@ -8,9 +8,10 @@
 //! rules layer then counts nothing twice and leaves no gap. A push is
 //! acknowledged only once its transaction has committed.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use kalamu_core::progress::event::Event;
@@ -40,6 +41,8 @@ const CONNECTIONS: usize = 24;
 
 /// How often a hub process folds new events into the staff reports when it folds while idle.
 const FOLD_EVERY: Duration = Duration::from_secs(1);
+/// How often it stores when laptops were last seen.
+const NOTE_EVERY: Duration = Duration::from_millis(200);
 
 /// The PostgreSQL implementation of [`Storage`].
 pub struct PgStorage {
@@ -49,6 +52,9 @@ pub struct PgStorage {
 struct Shared {
     pool: Pool,
     stopping: AtomicBool,
+    folding: Folding,
+    /// Devices seen since the notes were last stored: their time and clock offset.
+    seen: Mutex<HashMap<String, (i64, Option<i64>)>>,
 }
 
 impl PgStorage {
@@ -57,11 +63,10 @@ impl PgStorage {
         let pool = Pool::open(url, CONNECTIONS)
             .map_err(|e| HubError::BadDatabase(described.to_owned(), e.to_string()))?;
         migrate::migrate(&pool, described)?;
-        let shared = Arc::new(Shared { pool, stopping: AtomicBool::new(false) });
-        if folding == Folding::WhenIdle {
-            let weak = Arc::downgrade(&shared);
-            std::thread::Builder::new().name("hub-reports".into()).spawn(move || fold_while_open(weak))?;
-        }
+        let shared =
+            Arc::new(Shared { pool, stopping: AtomicBool::new(false), folding, seen: Default::default() });
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new().name("hub-background".into()).spawn(move || background(weak))?;
         Ok(PgStorage { shared })
     }
 
@@ -73,17 +78,27 @@ impl PgStorage {
 impl Drop for PgStorage {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
+        // A hub that is stopped keeps the notes it took.
+        store_seen(&self.shared);
     }
 }
 
-/// Folds new events into the staff reports every [`FOLD_EVERY`] until the storage is dropped.
-fn fold_while_open(shared: Weak<Shared>) {
+/// Stores the "last seen" notes every [`NOTE_EVERY`], and folds new events
+/// into the staff reports every [`FOLD_EVERY`] if the hub folds while idle,
+/// until the storage is dropped.
+fn background(shared: Weak<Shared>) {
+    let mut folded = std::time::Instant::now();
     loop {
-        std::thread::sleep(FOLD_EVERY);
+        std::thread::sleep(NOTE_EVERY);
         let Some(shared) = shared.upgrade() else { return };
         if shared.stopping.load(Ordering::Relaxed) {
             return;
         }
+        store_seen(&shared);
+        if shared.folding != Folding::WhenIdle || folded.elapsed() < FOLD_EVERY {
+            continue;
+        }
+        folded = std::time::Instant::now();
         loop {
             match project(&shared.pool, crate::projection::STEP_EVENTS) {
                 Ok((_, true)) if !shared.stopping.load(Ordering::Relaxed) => continue,
@@ -94,6 +109,31 @@ fn fold_while_open(shared: Weak<Shared>) {
                 }
             }
         }
+    }
+}
+
+/// Stores when each device was last seen, and its clock offset if it sent one, in one statement.
+fn store_seen(shared: &Shared) {
+    let notes = std::mem::take(&mut *shared.seen.lock().unwrap_or_else(|p| p.into_inner()));
+    if notes.is_empty() {
+        return;
+    }
+    let mut notes: Vec<(String, (i64, Option<i64>))> = notes.into_iter().collect();
+    // One order for every process, so that two storing at once never wait on each other in a circle.
+    notes.sort();
+    let ids: Vec<&str> = notes.iter().map(|(d, _)| d.as_str()).collect();
+    let at: Vec<i64> = notes.iter().map(|(_, (t, _))| *t).collect();
+    let offsets: Vec<Option<i64>> = notes.iter().map(|(_, (_, o))| *o).collect();
+    let stored = shared.pool.with(|conn| {
+        conn.exec(
+            "UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, v.at),
+             clock_offset_ms = coalesce(v.offset_ms, d.clock_offset_ms)
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, at, offset_ms) WHERE d.id = v.id",
+            &[&ids, &at, &offsets],
+        )
+    });
+    if let Err(e) = stored {
+        tracing::warn!("when {} laptops were last seen could not be stored: {e}", notes.len());
     }
 }
 
@@ -338,13 +378,13 @@ impl Storage for PgStorage {
     }
 
     fn note_seen(&self, device_id: &str, now: i64, clock_offset_ms: Option<i64>) -> Result<()> {
-        self.pool().with(|conn| {
-            conn.exec(
-                "UPDATE devices SET last_seen_at = $2, clock_offset_ms = coalesce($3, clock_offset_ms) WHERE id = $1",
-                &[&device_id, &now, &clock_offset_ms],
-            )?;
-            Ok(())
-        })
+        // Staff read this, no sync waits for it: the notes are stored together
+        // by the background thread, at most NOTE_EVERY later, never on a
+        // request's path (where they would wait on a push's lock of the row).
+        let mut seen = self.shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = seen.entry(device_id.to_owned()).or_insert((now, clock_offset_ms));
+        *entry = (now.max(entry.0), clock_offset_ms.or(entry.1));
+        Ok(())
     }
 
     fn devices(&self, center_id: Option<&str>) -> Result<Vec<DeviceInfo>> {
@@ -392,20 +432,21 @@ impl Storage for PgStorage {
         batches: Vec<Incoming>,
         now: i64,
     ) -> Committing<(Applied, VersionVector)> {
+        // Several processes write at once: each push commits on its own, here,
+        // on the caller's thread (the HTTP layer calls this off its async threads).
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let (shared, center, device) = (self.shared.clone(), center_id.to_owned(), device.to_owned());
-        self.pool().spawn_blocking(move || {
-            let _ = reply.send(shared.pool.tx(|conn| push_now(conn, &center, &device, batches, now)));
-        });
+        let _ = reply.send(self.pool().tx(|conn| push_now(conn, center_id, device, batches, now)));
         answer
     }
 
     fn precheck(&self, device: &str, batch: &Batch) -> Result<rules::Prechecked> {
-        self.pool().snapshot(|conn| rules::precheck(&mut PgPush(conn), device, batch))
+        self.pool().with(|conn| rules::precheck(&mut PgPush(conn), device, batch))
     }
 
     fn pull(&self, center_id: &str, theirs: &VersionVector, limit: usize) -> Result<Pulled> {
-        self.pool().snapshot(|conn| {
+        // No transaction: a device's runs are committed with its head, so the
+        // runs read after the heads hold at least what the heads say.
+        self.pool().with(|conn| {
             let held = vector_of(conn, center_id)?;
             runs::pull(conn, &held, theirs, limit)
         })
@@ -616,6 +657,27 @@ impl rules::PushTx for PgPush<'_> {
             "INSERT INTO event_ids (id, device_id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[&e.id, &e.device_id, &(e.seq as i64)],
         )? == 1)
+    }
+
+    fn claim_event_ids(&mut self, events: &[&Event]) -> Result<std::collections::HashSet<(String, u64)>> {
+        if events.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let devices: Vec<&str> = events.iter().map(|e| e.device_id.as_str()).collect();
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq as i64).collect();
+        // One statement for the whole batch; a repeated id claims once, at its first row.
+        self.0
+            .query(
+                "INSERT INTO event_ids (id, device_id, seq)
+                 SELECT id, device_id, seq FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS e(id, device_id, seq, n)
+                 ORDER BY n
+                 ON CONFLICT DO NOTHING RETURNING device_id, seq",
+                &[&ids, &devices, &seqs],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+            .collect()
     }
 
     fn id_holder(&mut self, id: &str) -> Result<Option<(String, u64)>> {

@@ -2,6 +2,8 @@
 //! reads what a rule needs inside its transaction, asks the rule, and writes
 //! what the rule decided. Backends hold no rule of their own.
 
+use std::collections::HashSet;
+
 use kalamu_core::progress::event::Event;
 use kalamu_core::sync::enrolment;
 use kalamu_core::sync::proof::{Chain, check_run, past_head};
@@ -125,6 +127,19 @@ pub trait PushTx {
     fn learners_added_since(&mut self, device: &str, since: i64) -> Result<u64>;
     /// Claims an event's id for it; false if the id is held already (by it or another event).
     fn claim_event_id(&mut self, event: &Event) -> Result<bool>;
+    /// Claims the ids of `events` (each a distinct device and sequence
+    /// number), in order; returns the device and sequence number of those
+    /// claimed. A backend whose every statement is a round trip claims them
+    /// in one.
+    fn claim_event_ids(&mut self, events: &[&Event]) -> Result<HashSet<(String, u64)>> {
+        let mut claimed = HashSet::new();
+        for e in events {
+            if self.claim_event_id(e)? {
+                claimed.insert((e.device_id.clone(), e.seq));
+            }
+        }
+        Ok(claimed)
+    }
     /// The device and sequence number an event id is held by.
     fn id_holder(&mut self, id: &str) -> Result<Option<(String, u64)>>;
     /// A device's stored events with sequence numbers in `(from, to]`.
@@ -248,8 +263,8 @@ pub fn push(
         }
     }
     // An event speaks for a learner of this center only, described in the batch or held.
-    let described: std::collections::HashSet<&str> = batch.learners.iter().map(|l| l.id.as_str()).collect();
-    let mut checked_learners = std::collections::HashSet::new();
+    let described: HashSet<&str> = batch.learners.iter().map(|l| l.id.as_str()).collect();
+    let mut checked_learners = HashSet::new();
     for e in batch.events.iter().filter(|e| !described.contains(e.learner_id.as_str())) {
         if checked_learners.insert(e.learner_id.as_str())
             && let Some((c, _)) = tx.learner(&e.learner_id)?
@@ -273,8 +288,17 @@ pub fn push(
     let mut head = held.clone();
     let mut repeats = Vec::new();
     let mut fresh: std::collections::BTreeMap<&str, Vec<&Event>> = Default::default();
+    // Past the held head, each device and sequence number is new at its first
+    // occurrence in the batch, if its id is free: those are claimed at once.
+    let mut first = HashSet::new();
+    let candidates: Vec<&Event> = batch
+        .events
+        .iter()
+        .filter(|e| e.seq > held.get(&e.device_id) && first.insert((e.device_id.as_str(), e.seq)))
+        .collect();
+    let claimed = tx.claim_event_ids(&candidates)?;
     for e in &batch.events {
-        if e.seq > head.get(&e.device_id) && tx.claim_event_id(e)? {
+        if e.seq > head.get(&e.device_id) && claimed.contains(&(e.device_id.clone(), e.seq)) {
             head.raise(&e.device_id, e.seq);
             fresh.entry(&e.device_id).or_default().push(e);
             new += 1;

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod fleet;
+
 /// Runs the `kalamu` binary on `data`; its trimmed stdout.
 pub fn kalamu(data: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kalamu")).arg("--data").arg(data).args(args).output().unwrap();

@@ -52,7 +52,7 @@ http {{
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_buffering off;
       proxy_next_upstream error timeout;
-      proxy_connect_timeout 2s;
+      proxy_connect_timeout 10s;
       proxy_read_timeout 30s;
     }}
   }}

@@ -122,50 +122,117 @@ pub(super) fn signed_events_in(
     Ok((events, proofs))
 }
 
+/// Runs of one device a pull may read at most, per round trip.
+const RUNS_PER_DEVICE: i64 = 64;
+
+/// A stored run as a pull plans with it.
+struct RunInfo {
+    first: u64,
+    last: u64,
+    len: usize,
+}
+
 /// What a side holding `theirs` lacks of a center whose devices' heads are
 /// `held`: stored runs where they fit what it holds, freshly encoded events
-/// where they do not. Stops after about `limit` events or a batch's worth of bytes.
+/// where they do not. Stops after about `limit` events or a batch's worth of
+/// bytes. Two round trips whatever the center's size: the runs' extents for
+/// every device lacking, then the bytes of those chosen.
 pub(super) fn pull(
     conn: &mut Conn,
     held: &VersionVector,
     theirs: &VersionVector,
     limit: usize,
 ) -> Result<Pulled> {
-    let mut out = Pulled::default();
+    let lacking: Vec<(&str, i64)> = held
+        .0
+        .iter()
+        .filter(|(d, head)| theirs.get(d) < **head)
+        .map(|(d, _)| (d.as_str(), theirs.get(d) as i64))
+        .collect();
+    let mut runs: std::collections::HashMap<String, Vec<RunInfo>> = Default::default();
+    if !lacking.is_empty() {
+        let devices: Vec<&str> = lacking.iter().map(|(d, _)| *d).collect();
+        let froms: Vec<i64> = lacking.iter().map(|(_, f)| *f).collect();
+        for row in conn.query(
+            "SELECT v.device, r.first_seq, r.last_seq, r.len FROM unnest($1::text[], $2::bigint[]) AS v(device, after)
+             CROSS JOIN LATERAL (SELECT first_seq, last_seq, octet_length(bytes) AS len FROM runs
+                                 WHERE device_id = v.device AND last_seq > v.after ORDER BY last_seq LIMIT $3) r
+             ORDER BY v.device, r.last_seq",
+            &[&devices, &froms, &RUNS_PER_DEVICE],
+        )? {
+            runs.entry(row.try_get(0)?).or_default().push(RunInfo {
+                first: row.try_get::<_, i64>(1)? as u64,
+                last: row.try_get::<_, i64>(2)? as u64,
+                len: row.try_get::<_, i32>(3)? as usize,
+            });
+        }
+    }
+    // The plan: whole stored runs (by device and last event), or a stored run's tail to encode afresh.
+    enum Piece {
+        Stored(String, u64),
+        Tail(String, u64, u64),
+    }
+    let mut plan = Vec::new();
+    let (mut events, mut bytes) = (0u64, 0usize);
     let mut after = theirs.clone();
-    let mut bytes = 0;
     'devices: for (device, &head) in &held.0 {
         let mut from = theirs.get(device);
-        while from < head {
-            let room = limit.saturating_sub(out.events as usize);
-            if room == 0 {
+        for run in runs.get(device.as_str()).into_iter().flatten() {
+            // A run past the head read was stored since: the next pull sends it.
+            if from >= head || run.last > head {
+                break;
+            }
+            if limit.saturating_sub(events as usize) == 0 {
                 break 'devices;
             }
-            let run = conn.opt(
-                "SELECT first_seq, last_seq, bytes FROM runs WHERE device_id = $1 AND last_seq > $2
-                 ORDER BY last_seq LIMIT 1",
-                &[&device, &(from as i64)],
-            )?;
-            let Some(run) = run else { break };
-            let (first, last) = (run.try_get::<_, i64>(0)? as u64, run.try_get::<_, i64>(1)? as u64);
-            let frame: Vec<u8> = if first == from + 1 {
-                run.try_get(2)?
+            let full = events + (run.last - from) > limit as u64 || bytes + run.len > MAX_BATCH_BYTES;
+            if full && events > 0 {
+                break 'devices;
+            }
+            plan.push(if run.first == from + 1 {
+                Piece::Stored(device.clone(), run.last)
             } else {
                 // The asking side holds part of this run: the rest of it, encoded afresh.
-                let (events, proofs) = signed_events_in(conn, device, from, last, room, true)?;
-                let learners = learner_records(conn, &events)?;
-                Batch { learners, events, proofs }.encode()
-            };
-            let full = out.events + (last - from) > limit as u64 || bytes + frame.len() > MAX_BATCH_BYTES;
-            if full && out.events > 0 {
-                break 'devices;
-            }
-            out.events += last - from;
-            bytes += frame.len();
-            out.frames.push(std::sync::Arc::from(frame));
-            from = last;
+                Piece::Tail(device.clone(), from, run.last)
+            });
+            events += run.last - from;
+            bytes += run.len;
+            from = run.last;
         }
         after.raise(device, from);
+    }
+    let stored: Vec<(&str, i64)> = plan
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Stored(d, last) => Some((d.as_str(), *last as i64)),
+            Piece::Tail(..) => None,
+        })
+        .collect();
+    let mut frames: std::collections::HashMap<(String, u64), Vec<u8>> = Default::default();
+    if !stored.is_empty() {
+        let devices: Vec<&str> = stored.iter().map(|(d, _)| *d).collect();
+        let lasts: Vec<i64> = stored.iter().map(|(_, l)| *l).collect();
+        for row in conn.query(
+            "SELECT r.device_id, r.last_seq, r.bytes FROM unnest($1::text[], $2::bigint[]) AS v(device, last)
+             JOIN runs r ON r.device_id = v.device AND r.last_seq = v.last",
+            &[&devices, &lasts],
+        )? {
+            frames.insert((row.try_get(0)?, row.try_get::<_, i64>(1)? as u64), row.try_get(2)?);
+        }
+    }
+    let mut out = Pulled { events, ..Pulled::default() };
+    for piece in plan {
+        let frame = match piece {
+            Piece::Stored(device, last) => frames
+                .remove(&(device.clone(), last))
+                .ok_or_else(|| HubError::Damaged(format!("device {device}'s run through {last} vanished")))?,
+            Piece::Tail(device, from, last) => {
+                let (events, proofs) = signed_events_in(conn, &device, from, last, usize::MAX, true)?;
+                let learners = learner_records(conn, &events)?;
+                Batch { learners, events, proofs }.encode()
+            }
+        };
+        out.frames.push(std::sync::Arc::from(frame));
     }
     out.more = after.lacks_from(held) > 0;
     out.behind = held.lacks_from(theirs) > 0;
