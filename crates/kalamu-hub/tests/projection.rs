@@ -14,7 +14,8 @@ use kalamu_core::progress::hlc::Hlc;
 use kalamu_core::progress::views::{LessonProgress, derive};
 use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
 use kalamu_core::sync::{Batch, LearnerRecord};
-use kalamu_hub::sqlite::SqliteStorage;
+use kalamu_hub::db::DbUrl;
+use kalamu_hub::sqlite::Folding;
 use kalamu_hub::storage::{Incoming, Storage};
 use proptest::prelude::*;
 
@@ -37,25 +38,50 @@ fn sample_pack() -> (&'static Path, &'static str, &'static Manifest) {
     (path, key, manifest)
 }
 
-struct Hub {
-    _dir: tempfile::TempDir,
-    hub: SqliteStorage,
-    center: String,
+#[path = "../../kalamu-cli/tests/it/pg.rs"]
+mod pg;
+
+/// Which database the hub under test keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Sqlite,
+    Postgres,
 }
 
-fn hub() -> Hub {
-    let hub = hub_without_pack();
+struct Hub {
+    hub: std::sync::Arc<dyn Storage>,
+    center: String,
+    url: DbUrl,
+    /// The SQLite file, if that is the engine.
+    file: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+    _server: Option<pg::Server>,
+}
+
+fn hub(engine: Engine) -> Hub {
+    let hub = hub_without_pack(engine);
     let (pack, key, _) = sample_pack();
-    kalamu_hub::catalog::trust(&hub.hub, key, "Samples").unwrap();
-    kalamu_hub::catalog::publish(&hub.hub, pack).unwrap();
+    kalamu_hub::catalog::trust(&*hub.hub, key, "Samples").unwrap();
+    kalamu_hub::catalog::publish(&*hub.hub, pack).unwrap();
     hub
 }
 
-fn hub_without_pack() -> Hub {
+fn hub_without_pack(engine: Engine) -> Hub {
     let dir = tempfile::tempdir().unwrap();
-    let hub = SqliteStorage::open(&dir.path().join("hub.db")).unwrap();
+    let (url, file, server) = match engine {
+        Engine::Sqlite => {
+            let file = dir.path().join("hub.db");
+            (DbUrl::Sqlite(file.clone()), Some(file), None)
+        }
+        Engine::Postgres => {
+            let (url, server) = pg::fresh_database();
+            (DbUrl::Postgres(url), None, server)
+        }
+    };
+    // As a serving hub does: the reports fold in new events while it is idle.
+    let hub = kalamu_hub::db::open_with(&url, Folding::WhenIdle).unwrap();
     let center = hub.add_center("Centre de Labé").unwrap().id;
-    Hub { _dir: dir, hub, center }
+    Hub { hub, center, url, file, _dir: dir, _server: server }
 }
 
 fn key_of(device: &str) -> SigningKey {
@@ -63,6 +89,17 @@ fn key_of(device: &str) -> SigningKey {
 }
 
 impl Hub {
+    /// One number read from the hub's database by another connection, as another process would.
+    fn scalar(&self, sql: &str) -> i64 {
+        match (&self.url, &self.file) {
+            (DbUrl::Postgres(url), _) => pg::client(url).query_one(sql, &[]).unwrap().get(0),
+            (_, Some(file)) => {
+                rusqlite::Connection::open(file).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            _ => unreachable!("a hub is on SQLite or PostgreSQL"),
+        }
+    }
+
     fn laptop(&self, n: u8) -> String {
         let device =
             uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + u128::from(n)).to_string();
@@ -91,7 +128,7 @@ impl Hub {
 
     /// Every learner's progress per lesson as the course report shows it.
     fn reported(&self) -> BTreeMap<(String, String), LessonProgress> {
-        let grid = kalamu_hub::report::grid(&self.hub, &self.center, PACK).unwrap();
+        let grid = kalamu_hub::report::grid(&*self.hub, &self.center, PACK).unwrap();
         let mut out = BTreeMap::new();
         for (learner, _, cells) in grid.rows {
             for (lesson, p) in grid.course.lessons.iter().zip(cells) {
@@ -145,6 +182,77 @@ fn deliveries() -> impl Strategy<Value = Vec<(usize, usize, bool, bool)>> {
     prop::collection::vec((0usize..3, 1usize..10, any::<bool>(), any::<bool>()), 1..30)
 }
 
+/// One case of the property: the reports equal a full derivation.
+fn reports_equal_derivation(
+    engine: Engine,
+    per_device: Vec<Vec<(usize, usize, EventBody, u64)>>,
+    plan: Vec<(usize, usize, bool, bool)>,
+) -> Result<(), TestCaseError> {
+    let hub = hub(engine);
+    let (_, _, manifest) = sample_pack();
+    let learners: Vec<LearnerRecord> = (0..2)
+        .map(|i| LearnerRecord {
+            id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_1000_0000_0000 + i).to_string(),
+            name: format!("Learner {i}"),
+            created_at: NOW,
+            pin_hash: None,
+        })
+        .collect();
+    let mut all: Vec<Vec<Event>> = Vec::new();
+    for (n, specs) in per_device.iter().enumerate() {
+        let device = hub.laptop(n as u8);
+        let mut clock = NOW as u64;
+        all.push(
+            specs
+                .iter()
+                .enumerate()
+                .map(|(i, (learner, lesson, body, step))| {
+                    clock += step;
+                    Event {
+                        id: kalamu_core::progress::event::derived_id(&device, i as u64 + 1),
+                        learner_id: learners[*learner].id.clone(),
+                        device_id: device.clone(),
+                        seq: i as u64 + 1,
+                        hlc: Hlc::at_millis(clock),
+                        pack_id: PACK.into(),
+                        lesson_id: LESSONS[*lesson].into(),
+                        body: body.clone().for_resume(),
+                    }
+                })
+                .collect(),
+        );
+    }
+    let mut sent = vec![0usize; all.len()];
+    for (device, more, repeat, catch_up) in plan {
+        let events = &all[device];
+        if repeat && sent[device] > 0 {
+            let back = sent[device] / 2;
+            hub.push(events, &learners, back, sent[device]);
+        }
+        let to = (sent[device] + more).min(events.len());
+        if to > sent[device] {
+            hub.push(events, &learners, sent[device], to);
+            sent[device] = to;
+        }
+        if catch_up {
+            hub.hub.project(usize::MAX).unwrap();
+        }
+    }
+    for (device, events) in all.iter().enumerate() {
+        if sent[device] < events.len() {
+            hub.push(events, &learners, sent[device], events.len());
+        }
+    }
+    let every: Vec<Event> = all.concat();
+    let expected = derived(&every, &learners, manifest);
+    hub.hub.project(usize::MAX).unwrap();
+    prop_assert_eq!(&hub.reported(), &expected);
+    let folded = hub.hub.rebuild_projection().unwrap();
+    prop_assert_eq!(folded, every.len());
+    prop_assert_eq!(&hub.reported(), &expected);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -153,74 +261,25 @@ proptest! {
         per_device in prop::collection::vec(device_events(), 3),
         plan in deliveries(),
     ) {
-        let hub = hub();
-        let (_, _, manifest) = sample_pack();
-        let learners: Vec<LearnerRecord> = (0..2)
-            .map(|i| LearnerRecord {
-                id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_1000_0000_0000 + i).to_string(),
-                name: format!("Learner {i}"),
-                created_at: NOW,
-                pin_hash: None,
-            })
-            .collect();
-        let mut all: Vec<Vec<Event>> = Vec::new();
-        for (n, specs) in per_device.iter().enumerate() {
-            let device = hub.laptop(n as u8);
-            let mut clock = NOW as u64;
-            all.push(
-                specs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (learner, lesson, body, step))| {
-                        clock += step;
-                        Event {
-                            id: kalamu_core::progress::event::derived_id(&device, i as u64 + 1),
-                            learner_id: learners[*learner].id.clone(),
-                            device_id: device.clone(),
-                            seq: i as u64 + 1,
-                            hlc: Hlc::at_millis(clock),
-                            pack_id: PACK.into(),
-                            lesson_id: LESSONS[*lesson].into(),
-                            body: body.clone().for_resume(),
-                        }
-                    })
-                    .collect(),
-            );
-        }
-        let mut sent = vec![0usize; all.len()];
-        for (device, more, repeat, catch_up) in plan {
-            let events = &all[device];
-            if repeat && sent[device] > 0 {
-                let back = sent[device] / 2;
-                hub.push(events, &learners, back, sent[device]);
-            }
-            let to = (sent[device] + more).min(events.len());
-            if to > sent[device] {
-                hub.push(events, &learners, sent[device], to);
-                sent[device] = to;
-            }
-            if catch_up {
-                hub.hub.project(usize::MAX).unwrap();
-            }
-        }
-        for (device, events) in all.iter().enumerate() {
-            if sent[device] < events.len() {
-                hub.push(events, &learners, sent[device], events.len());
-            }
-        }
-        let every: Vec<Event> = all.concat();
-        let expected = derived(&every, &learners, manifest);
-        hub.hub.project(usize::MAX).unwrap();
-        prop_assert_eq!(&hub.reported(), &expected);
-        let folded = hub.hub.rebuild_projection().unwrap();
-        prop_assert_eq!(folded, every.len());
-        prop_assert_eq!(&hub.reported(), &expected);
+        reports_equal_derivation(Engine::Sqlite, per_device, plan)?;
     }
 }
 
-#[test]
-fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text() {
-    let hub = hub();
+proptest! {
+    // Each case on a fresh PostgreSQL database: fewer cases.
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn on_postgres_the_reports_equal_a_full_derivation_whatever_the_order_repeats_and_rebuilds(
+        per_device in prop::collection::vec(device_events(), 3),
+        plan in deliveries(),
+    ) {
+        reports_equal_derivation(Engine::Postgres, per_device, plan)?;
+    }
+}
+
+fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text(engine: Engine) {
+    let hub = hub(engine);
     let device = hub.laptop(9);
     let learners: Vec<LearnerRecord> = ["Awa", "Binta", "Mamadou"]
         .iter()
@@ -254,7 +313,7 @@ fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text() {
         .collect();
     hub.push(&events, &learners, 0, events.len());
     hub.hub.project(usize::MAX).unwrap();
-    let report = kalamu_hub::report::quiz(&hub.hub, &hub.center, PACK, "basics-quiz").unwrap();
+    let report = kalamu_hub::report::quiz(&*hub.hub, &hub.center, PACK, "basics-quiz").unwrap();
     let q1 = report.items.iter().find(|i| i.id == "q1").unwrap();
     assert!(q1.prompt.starts_with("In a cyber-café"), "the question's text comes from the pack");
     assert_eq!((q1.answered, q1.wrong), (3, 2), "learners are counted once, however often they tried");
@@ -263,9 +322,8 @@ fn difficult_questions_count_learners_and_show_wrong_answers_by_their_text() {
     assert_eq!(binta.3, 2, "Binta's two attempts");
 }
 
-#[test]
-fn progress_in_a_pack_the_hub_lacks_shows_by_lesson_id_and_takes_titles_once_published() {
-    let hub = hub_without_pack();
+fn progress_in_a_pack_the_hub_lacks_shows_by_lesson_id_and_takes_titles_once_published(engine: Engine) {
+    let hub = hub_without_pack(engine);
     let device = hub.laptop(7);
     let learner = LearnerRecord {
         id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_3000_0000_0000).to_string(),
@@ -289,34 +347,32 @@ fn progress_in_a_pack_the_hub_lacks_shows_by_lesson_id_and_takes_titles_once_pub
         .collect();
     hub.push(&events, std::slice::from_ref(&learner), 0, events.len());
     hub.hub.project(usize::MAX).unwrap();
-    let grid = kalamu_hub::report::grid(&hub.hub, &hub.center, PACK).unwrap();
+    let grid = kalamu_hub::report::grid(&*hub.hub, &hub.center, PACK).unwrap();
     assert!(!grid.course.known, "the page says to publish the pack");
     assert_eq!(grid.course.title, PACK);
     assert_eq!(grid.course.lessons.iter().map(|l| l.title.as_str()).collect::<Vec<_>>(), ["ip-addresses"]);
     assert!(grid.rows[0].2[0].completed);
 
     let (pack, key, _) = sample_pack();
-    kalamu_hub::catalog::trust(&hub.hub, key, "Samples").unwrap();
-    kalamu_hub::catalog::publish(&hub.hub, pack).unwrap();
-    let grid = kalamu_hub::report::grid(&hub.hub, &hub.center, PACK).unwrap();
+    kalamu_hub::catalog::trust(&*hub.hub, key, "Samples").unwrap();
+    kalamu_hub::catalog::publish(&*hub.hub, pack).unwrap();
+    let grid = kalamu_hub::report::grid(&*hub.hub, &hub.center, PACK).unwrap();
     assert_eq!(grid.course.title, "Introduction to computer networks");
     let at = grid.course.lessons.iter().position(|l| l.id == "ip-addresses").unwrap();
     assert_eq!(grid.course.lessons[at].title, "IP addresses: how devices find each other");
     assert!(grid.rows[0].2[at].completed, "the same progress, now under the lesson's title");
 }
 
-#[test]
-fn a_pack_by_an_unknown_or_no_publisher_is_not_published() {
-    let hub = hub_without_pack();
+fn a_pack_by_an_unknown_or_no_publisher_is_not_published(engine: Engine) {
+    let hub = hub_without_pack(engine);
     let (pack, _, _) = sample_pack();
-    let refused = kalamu_hub::catalog::publish(&hub.hub, pack).unwrap_err();
+    let refused = kalamu_hub::catalog::publish(&*hub.hub, pack).unwrap_err();
     assert!(matches!(refused, kalamu_hub::HubError::UntrustedPack(_)), "{refused}");
     assert!(hub.hub.packs().unwrap().is_empty());
 }
 
-#[test]
-fn the_reports_catch_up_by_themselves_once_the_hub_is_idle() {
-    let hub = hub_without_pack();
+fn the_reports_catch_up_by_themselves_once_the_hub_is_idle(engine: Engine) {
+    let hub = hub_without_pack(engine);
     let device = hub.laptop(5);
     let learner = LearnerRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -337,22 +393,19 @@ fn the_reports_catch_up_by_themselves_once_the_hub_is_idle() {
         })
         .collect();
     hub.push(&events, std::slice::from_ref(&learner), 0, events.len());
-    // Read from the file, as another process would: no page asks the hub to fold.
-    let db = rusqlite::Connection::open(hub._dir.path().join("hub.db")).unwrap();
-    let folded =
-        || -> i64 { db.query_row("SELECT coalesce(sum(seq), 0) FROM projected", [], |r| r.get(0)).unwrap() };
+    // Read by another connection, as another process would: no page asks the hub to fold.
+    let folded = || hub.scalar("SELECT CAST(coalesce(sum(seq), 0) AS BIGINT) FROM projected");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while folded() < 30 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(folded(), 30, "every event is in the reports within a few seconds of the last push");
-    let seconds: i64 = db.query_row("SELECT seconds FROM lesson_tallies", [], |r| r.get(0)).unwrap();
+    let seconds = hub.scalar("SELECT seconds FROM lesson_tallies");
     assert_eq!(seconds, 300);
 }
 
-#[test]
-fn a_laptop_cannot_record_for_another_centers_learner() {
-    let a = hub_without_pack();
+fn a_laptop_cannot_record_for_another_centers_learner(engine: Engine) {
+    let a = hub_without_pack(engine);
     let device_a = a.laptop(1);
     let learner = LearnerRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -399,3 +452,23 @@ fn a_laptop_cannot_record_for_another_centers_learner() {
     assert_eq!(oumou[0].tally.tally.attempts, 0, "her record is hers alone");
     assert!(a.hub.tallies(&other, None).unwrap().is_empty());
 }
+
+/// Each named test, once on SQLite and once on a real PostgreSQL server.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $name() { super::$name(super::Engine::Sqlite) } )*
+        }
+        mod on_postgres {
+            $( #[test] fn $name() { super::$name(super::Engine::Postgres) } )*
+        }
+    };
+}
+
+on_both_engines!(
+    difficult_questions_count_learners_and_show_wrong_answers_by_their_text,
+    progress_in_a_pack_the_hub_lacks_shows_by_lesson_id_and_takes_titles_once_published,
+    a_pack_by_an_unknown_or_no_publisher_is_not_published,
+    the_reports_catch_up_by_themselves_once_the_hub_is_idle,
+    a_laptop_cannot_record_for_another_centers_learner,
+);
