@@ -13,8 +13,14 @@
 //! `initdb`/`pg_ctl`), without durability, as in the tests: the hubs' work
 //! is what is measured.
 //!
+//! Then a laptop's first pull from a hub on PostgreSQL holding 1/10 of N
+//! events, and then N (1M by default): the hub's and the laptop's (the real
+//! `kalamu sync`) peak memory at both sizes, which stays flat if neither
+//! side holds more than a pull's worth at a time.
+//!
 //! Run: `cargo bench -p kalamu-cli --bench country`
-//! (`KALAMU_BENCH_LAPTOPS`, `KALAMU_BENCH_IN_FLIGHT` change the sizes).
+//! (`KALAMU_BENCH_LAPTOPS`, `KALAMU_BENCH_IN_FLIGHT`, `KALAMU_BENCH_PULL_EVENTS` change the sizes;
+//! `KALAMU_BENCH_LAPTOPS=0` skips the bursts).
 
 use std::time::Duration;
 
@@ -46,16 +52,30 @@ fn main() {
          each burst, every laptop pushes 30 new events and pulls its center's new ones"
     );
 
-    let sqlite = HubProcess::start(&work.path().join("sqlite"));
     let (url_one, server) = pg::fresh_database();
-    let (url_two, _) = match &server {
-        // The second database on the same server.
-        Some(_) => (fresh_on(&url_one), None::<pg::Server>),
-        None => pg::fresh_database(),
-    };
-    let one = HubProcess::start_with(&work.path().join("pg-one"), &["--db", &url_one]);
-    let two_a = HubProcess::start_with(&work.path().join("pg-two-a"), &["--db", &url_two]);
-    let two_b = HubProcess::start_with(&work.path().join("pg-two-b"), &["--db", &url_two]);
+    if laptops > 0 {
+        bursts(work.path(), &url_one, server.is_some(), laptops, in_flight);
+    }
+    let pull_events = env("KALAMU_BENCH_PULL_EVENTS", 1_000_000);
+    if pull_events > 0 {
+        println!("\n   a laptop's first pull from one hub on PostgreSQL, and the peak memory of both sides:");
+        for total in [pull_events / 10, pull_events] {
+            first_pull(work.path(), &fresh_on(&url_one), total);
+        }
+    }
+    drop(server);
+}
+
+/// The bursts, on SQLite and on PostgreSQL with one hub and with two.
+fn bursts(work: &std::path::Path, url_one: &str, own_server: bool, laptops: usize, in_flight: usize) {
+    let centers = laptops.div_ceil(20);
+    let sqlite = HubProcess::start(&work.join("sqlite"));
+    let url_one = url_one.to_owned();
+    // The second database on the same server.
+    let url_two = if own_server { fresh_on(&url_one) } else { pg::fresh_database().0 };
+    let one = HubProcess::start_with(&work.join("pg-one"), &["--db", &url_one]);
+    let two_a = HubProcess::start_with(&work.join("pg-two-a"), &["--db", &url_two]);
+    let two_b = HubProcess::start_with(&work.join("pg-two-b"), &["--db", &url_two]);
     let lb_one = balancer::Balancer::start(&[one.addr]);
     let lb_two = balancer::Balancer::start(&[two_a.addr, two_b.addr]);
 
@@ -116,8 +136,98 @@ fn main() {
         rate[2] / rate[1],
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    drop(configs);
-    drop(server);
+}
+
+/// A hub on PostgreSQL holding `total` events of one laptop, and another
+/// laptop's first `kalamu sync`: how long, and each side's peak memory.
+fn first_pull(work: &std::path::Path, url: &str, total: usize) {
+    use kalamu_core::progress::event::Event;
+    use kalamu_core::progress::hlc::Hlc;
+    use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
+    use kalamu_core::sync::{Batch, LearnerRecord};
+    use kalamu_hub::storage::{Incoming, wait};
+
+    let storage = kalamu_hub::db::open(&DbUrl::Postgres(url.to_owned())).unwrap();
+    let center = storage.add_center("Centre national").unwrap().id;
+    // The events arrive as a laptop's pushes of 5,000, signed as it signs them, straight into the database.
+    let device = uuid::Uuid::now_v7().to_string();
+    let seed = kalamu_core::Store::fresh_signing_seed().unwrap();
+    let key = SigningKey::from_bytes(&seed);
+    let now = kalamu_core::store::now_millis();
+    storage.add_enroll_code(&center, "bench-code", now + 3_600_000, None).unwrap();
+    storage
+        .enroll("bench-code", &device, "source", "bench-token", Some(key.verifying_key().to_bytes()), now)
+        .unwrap();
+    let learners: Vec<LearnerRecord> = (0..100)
+        .map(|i| LearnerRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: format!("Learner {i}"),
+            created_at: now,
+            pin_hash: None,
+        })
+        .collect();
+    let start = Hlc::at_millis(now as u64 - 90 * 86_400_000);
+    let filling = std::time::Instant::now();
+    let mut chain = Chain::start(&device);
+    let mut seq = 0u64;
+    while (seq as usize) < total {
+        let n = 5_000.min(total - seq as usize) as u64;
+        let events: Vec<Event> = (seq + 1..=seq + n)
+            .map(|s| Event {
+                id: kalamu_core::progress::event::derived_id(&device, s),
+                learner_id: learners[(s as usize / 7) % 100].id.clone(),
+                device_id: device.clone(),
+                seq: s,
+                hlc: Hlc(start.0 + s * (3 << 16)),
+                pack_id: shared::fleet::PACK.into(),
+                lesson_id: shared::fleet::LESSONS[(s as usize / 3) % shared::fleet::LESSONS.len()].into(),
+                body: shared::fleet::body(s as usize),
+            })
+            .collect();
+        chain = events.iter().fold(chain, |c, e| c.then(e));
+        seq += n;
+        let proofs = vec![Proof::sign(&key, &device, seq, &chain)];
+        // Each batch describes the learners its events name, as a laptop's do.
+        let named: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
+        let described = learners.iter().filter(|l| named.contains(l.id.as_str())).cloned().collect();
+        let batch = Batch { learners: described, events, proofs };
+        let wire = batch.encode();
+        wait(storage.push(&center, &device, vec![Incoming::unchecked(batch, wire)], now)).unwrap();
+    }
+    let filled = filling.elapsed();
+    let code = kalamu_hub::admin::new_enroll_code(storage.as_ref(), &center, 60, None).unwrap().code;
+    drop(storage);
+
+    let hub =
+        HubProcess::start_with(&work.join(format!("pull-{total}")), &["--db", url, "--reports", "viewed"]);
+    let before = hub.peak_rss_mib();
+    let laptop = work.join(format!("laptop-{total}"));
+    shared::kalamu(&laptop, &["enroll", "--hub", &hub.url(), "--code", &code, "--name", "reader"]);
+    let pulling = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kalamu"))
+        .arg("--data")
+        .arg(&laptop)
+        .args(["sync", "--json", "--timeout", "120"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut laptop_peak: f64 = 0.0;
+    while child.try_wait().unwrap().is_none() {
+        laptop_peak = laptop_peak.max(shared::peak_rss_mib(child.id()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = pulling.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    println!(
+        "   {total:>9} events (stored in {:.0} s): pulled {} in {:.1} s ({:.0} events/s); peak memory: hub {:.0} MiB ({:.0} MiB before the pull), laptop {laptop_peak:.0} MiB (target: flat, < 100 MiB)",
+        filled.as_secs_f64(),
+        report["pulled"],
+        took.as_secs_f64(),
+        total as f64 / took.as_secs_f64(),
+        hub.peak_rss_mib(),
+        before,
+    );
 }
 
 /// A second fresh database on the server of `url`.

@@ -181,6 +181,23 @@ pub enum HubCommand {
         /// enrolment proofs cover it, as they cover the hub's own.
         #[arg(long, value_name = "PEM")]
         proxy_cert: Option<std::path::PathBuf>,
+        /// Seconds between relays to the hub above (see `hub upstream`), when it can be reached.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        relay_every: u64,
+    },
+    /// Relay a center's progress to the hub above this one (a country's),
+    /// with a code its staff made (`kalamu hub enroll-code CENTER --relay`):
+    /// from then on the serving hub does so by itself whenever it is reachable.
+    Upstream {
+        /// The hub above: its URL.
+        #[arg(long)]
+        hub: String,
+        /// The relay code its staff gave.
+        #[arg(long)]
+        code: String,
+        /// This hub's center whose progress goes up (name or id).
+        #[arg(long)]
+        center: String,
     },
     /// Manage centers.
     #[command(subcommand)]
@@ -194,8 +211,12 @@ pub enum HubCommand {
         ttl_minutes: u32,
         /// Make the code for this enrolled laptop (its device id), to give it a
         /// new credential; without it, the code enrols a new laptop only.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", conflicts_with = "relay")]
         device: Option<String>,
+        /// Make the code for a center's own hub, which will relay that
+        /// center's laptops' progress here (`kalamu hub upstream` on it).
+        #[arg(long)]
+        relay: bool,
     },
     /// List enrolled laptops, their last contact and whether their clock is off.
     Devices {

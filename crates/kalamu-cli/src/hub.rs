@@ -38,7 +38,7 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
     }
     let store = db::open_with(&url, folding)?;
     match &args.command {
-        HubCommand::Serve { listen, plain_http, proxy_cert, .. } => {
+        HubCommand::Serve { listen, plain_http, proxy_cert, relay_every, .. } => {
             let listen = listen.as_deref().or(settings.listen.as_deref()).unwrap_or("127.0.0.1:7878");
             let plain_http = *plain_http || settings.plain_http.unwrap_or(false);
             let proxy_cert = proxy_cert.as_deref().or(settings.proxy_cert.as_deref());
@@ -48,7 +48,13 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
                 );
             }
             tracing::info!("database {}", url.describe());
-            serve(store, listen, plain_http, proxy_cert)
+            serve(
+                store,
+                listen,
+                plain_http,
+                proxy_cert,
+                std::time::Duration::from_secs((*relay_every).max(1)),
+            )
         }
         HubCommand::Center(CenterCommand::Add { name }) => {
             let center = store.add_center(name)?;
@@ -68,7 +74,23 @@ pub fn run(args: &HubArgs, data_dir: &Path) -> Result<()> {
                 |c| format!("{}\t{}", c.id, printable(&c.name)),
             )
         }
-        HubCommand::EnrollCode { center, ttl_minutes, device } => {
+        HubCommand::EnrollCode { center, ttl_minutes, relay: true, .. } => {
+            let code = admin::new_relay_code(store.as_ref(), center, *ttl_minutes)?;
+            out!("{}", code.code);
+            eprintln!(
+                "Links {}'s own hub to this one within {ttl_minutes} minutes: kalamu hub upstream --hub URL --code {} --center CENTER",
+                code.center, code.code
+            );
+            Ok(())
+        }
+        HubCommand::Upstream { hub, code, center } => {
+            let above = crate::relay::link(store.as_ref(), center, hub, code)?;
+            out!(
+                "This hub now relays {center} to {above} at {hub}; `kalamu hub serve` sends its progress up by itself."
+            );
+            Ok(())
+        }
+        HubCommand::EnrollCode { center, ttl_minutes, device, .. } => {
             let code = admin::new_enroll_code(store.as_ref(), center, *ttl_minutes, device.as_deref())?;
             out!("{}", code.code);
             eprintln!(
@@ -232,6 +254,7 @@ fn serve(
     listen: &str,
     plain_http: bool,
     proxy_cert: Option<&std::path::Path>,
+    relay_every: std::time::Duration,
 ) -> Result<()> {
     let tls = if plain_http { None } else { Some(kalamu_hub::tls::identity(store.as_ref())?) };
     let pinned = match (&tls, proxy_cert) {
@@ -266,6 +289,8 @@ fn serve(
             }
             None => tracing::warn!("serving plain HTTP: credentials cross the network readable"),
         }
+        // Relays to the hub above, if `hub upstream` linked one (now or later).
+        tokio::spawn(crate::relay::relay_forever(store.clone(), relay_every));
         kalamu_hub::api::serve(listener, store, tls, keys).await?;
         anyhow::Ok(())
     })

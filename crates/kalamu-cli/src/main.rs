@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod hub;
 mod progress;
+mod relay;
 mod settings;
 mod stick;
 mod sync;

@@ -236,6 +236,11 @@ impl HubClient {
         self.json(self.request(reqwest::Method::GET, protocol::VECTOR)).await
     }
 
+    /// What a center's hub relaying here must apply: revocations and required courses.
+    pub async fn relay_down(&self) -> Result<kalamu_core::sync::protocol::RelayDown> {
+        self.json(self.request(reqwest::Method::GET, protocol::RELAY_DOWN)).await
+    }
+
     /// Sends one encoded batch; returns once the hub has stored it.
     pub async fn push(&self, batch: Vec<u8>) -> Result<PushAck> {
         self.json(

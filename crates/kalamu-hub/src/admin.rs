@@ -45,11 +45,7 @@ pub fn new_enroll_code(
     ttl_minutes: u32,
     device: Option<&str>,
 ) -> Result<EnrollCode> {
-    if ttl_minutes > MAX_CODE_MINUTES {
-        return Err(HubError::BadRequest(format!(
-            "a code lasts at most 7 days ({MAX_CODE_MINUTES} minutes): one read aloud must not stay good for long"
-        )));
-    }
+    check_ttl(ttl_minutes)?;
     let center = store.center(center)?;
     if let Some(id) = device {
         let info = store.device(id)?;
@@ -60,15 +56,41 @@ pub fn new_enroll_code(
             return Err(HubError::RevokedForGood);
         }
     }
+    let code = fresh_code();
+    let expires_at = now_millis() + i64::from(ttl_minutes) * 60_000;
+    store.add_enroll_code(&center.id, &code_hash(&code), expires_at, device)?;
+    Ok(EnrollCode { code, center: center.name, expires_at })
+}
+
+/// Makes a one-time code with which a center's hub enrols here to relay that
+/// center's laptops' progress (`kalamu hub upstream`).
+pub fn new_relay_code(store: &dyn Storage, center: &str, ttl_minutes: u32) -> Result<EnrollCode> {
+    check_ttl(ttl_minutes)?;
+    let center = store.center(center)?;
+    let code = fresh_code();
+    let expires_at = now_millis() + i64::from(ttl_minutes) * 60_000;
+    store.add_relay_code(&center.id, &code_hash(&code), expires_at)?;
+    Ok(EnrollCode { code, center: center.name, expires_at })
+}
+
+/// A code lives at most [`MAX_CODE_MINUTES`].
+fn check_ttl(ttl_minutes: u32) -> Result<()> {
+    if ttl_minutes > MAX_CODE_MINUTES {
+        return Err(HubError::BadRequest(format!(
+            "a code lasts at most 7 days ({MAX_CODE_MINUTES} minutes): one read aloud must not stay good for long"
+        )));
+    }
+    Ok(())
+}
+
+/// A new code, as people read it aloud: two groups of four.
+fn fresh_code() -> String {
     let mut raw = [0u8; CODE_LEN];
     getrandom::fill(&mut raw).expect("the OS has randomness");
     // 31 symbols: the modulo bias is under 1 %, irrelevant for a code that lives minutes.
     let chars: String =
         raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
-    let code = format!("{}-{}", &chars[..4], &chars[4..]);
-    let expires_at = now_millis() + i64::from(ttl_minutes) * 60_000;
-    store.add_enroll_code(&center.id, &code_hash(&code), expires_at, device)?;
-    Ok(EnrollCode { code, center: center.name, expires_at })
+    format!("{}-{}", &chars[..4], &chars[4..])
 }
 
 /// Writes every event of a center to a bundle that only its laptops

@@ -68,6 +68,7 @@ pub fn router(store: Store, hub_key: HubKey, bundle_key: BundleKey) -> Router {
         .route(protocol::CATALOG, get(catalog))
         .route(protocol::HELD, post(held_packs))
         .route(protocol::TOKEN, post(offer_token))
+        .route(protocol::RELAY_DOWN, get(relay_down))
         .route(&format!("{}/{{pack}}", protocol::PACKS), get(pack_file))
         .route(&format!("{}/{{pack}}/{}", protocol::PACKS, protocol::PATCH_SUFFIX), post(pack_patch))
         .merge(crate::web::routes())
@@ -275,6 +276,25 @@ async fn offer_token(State(store): State<Store>, who: Caller, body: Body) -> Res
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What a center's hub relaying to this one must apply: its center's
+/// revocations and required courses. Laptops are refused.
+async fn relay_down(State(store): State<Store>, who: Caller) -> Result<axum::Json<protocol::RelayDown>> {
+    if !who.relay {
+        return Err(HubError::BadRequest("only a center's hub that relays here asks this".into()));
+    }
+    let down = blocking(move || {
+        let revoked = store
+            .devices(Some(&who.center_id))?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_some())
+            .map(|d| d.id)
+            .collect();
+        Ok(protocol::RelayDown { revoked, required: store.required(&who.center_id)? })
+    })
+    .await?;
+    Ok(axum::Json(down))
+}
+
 async fn vector(
     State(store): State<Store>,
     axum::Extension(BundleKey(hub_bundle_key)): axum::Extension<BundleKey>,
@@ -305,11 +325,19 @@ async fn push(State(store): State<Store>, who: Caller, body: Body) -> Result<axu
     let _turn = PUSHES.acquire().await.map_err(|_| stopping())?;
     let queue = move || {
         let batch = Batch::decode(&bytes)?;
-        crate::rules::from_laptop(&who.device_id, &batch)?;
+        // A laptop speaks for itself; a center's hub for one laptop of its center at a time.
+        let device = if who.relay {
+            let device = crate::rules::relayed_device(&who.device_id, &batch)?;
+            store.relayed_devices(&who.center_id, std::slice::from_ref(&device), now_millis())?;
+            device
+        } else {
+            crate::rules::from_laptop(&who.device_id, &batch)?;
+            who.device_id.clone()
+        };
         // The signature is checked here, beside the other pushes; the writer only sees it still holds.
-        let checked = Some(store.precheck(&who.device_id, &batch)?);
+        let checked = Some(store.precheck(&device, &batch)?);
         let incoming = crate::storage::Incoming { batch, wire: bytes.into(), checked };
-        Ok(store.push(&who.center_id, &who.device_id, vec![incoming], now_millis()))
+        Ok(store.push(&who.center_id, &device, vec![incoming], now_millis()))
     };
     // Decoding is the laptop's work done on the hub's CPU, bounded but not
     // small: never on the async threads, where it would stall every other request.

@@ -248,6 +248,71 @@ impl Storage for PgStorage {
         })
     }
 
+    fn add_relay_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()> {
+        self.pool().with(|conn| {
+            conn.exec(
+                "INSERT INTO enroll_codes (code_hash, center_id, expires_at, relay) VALUES ($1, $2, $3, true)",
+                &[&code_hash, &center_id, &expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn relayed_devices(&self, center_id: &str, devices: &[String], now: i64) -> Result<()> {
+        self.pool().tx(|conn| {
+            for device in devices {
+                let known = conn
+                    .opt("SELECT center_id, relay, revoked_at FROM devices WHERE id = $1", &[device])?
+                    .map(|r| {
+                        Ok::<_, HubError>(rules::RelayedKnown {
+                            center_id: r.try_get(0)?,
+                            relay: r.try_get(1)?,
+                            revoked_at: r.try_get(2)?,
+                        })
+                    })
+                    .transpose()?;
+                if rules::relayed_device_row(center_id, device, known.as_ref())? {
+                    // No credential: it is known here only through its center's hub. Two
+                    // relayed pushes naming it at once: the second finds it made.
+                    conn.exec(
+                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at)
+                         VALUES ($1, $2, 'relayed', 'relayed:' || $1, $3) ON CONFLICT (id) DO NOTHING",
+                        &[device, &center_id, &now],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn upstream(&self) -> Result<Option<crate::storage::Upstream>> {
+        self.pool().with(|conn| {
+            conn.opt("SELECT center_id, url, hub_key, token, linked_at FROM upstream", &[])?
+                .map(|r| {
+                    Ok(crate::storage::Upstream {
+                        center_id: r.try_get(0)?,
+                        hub: kalamu_core::sync::link::HubAddress { url: r.try_get(1)?, key: r.try_get(2)? },
+                        token: r.try_get(3)?,
+                        linked_at: r.try_get(4)?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn set_upstream(&self, link: &crate::storage::Upstream) -> Result<()> {
+        self.pool().with(|conn| {
+            conn.exec(
+                "INSERT INTO upstream (singleton, center_id, url, hub_key, token, linked_at)
+                 VALUES (1, $1, $2, $3, $4, $5)
+                 ON CONFLICT (singleton) DO UPDATE SET center_id = excluded.center_id, url = excluded.url,
+                 hub_key = excluded.hub_key, token = excluded.token, linked_at = excluded.linked_at",
+                &[&link.center_id, &link.hub.url, &link.hub.key, &link.token, &link.linked_at],
+            )?;
+            Ok(())
+        })
+    }
+
     fn enroll_code_keys(&self, since: i64) -> Result<Vec<String>> {
         self.pool().with(|conn| {
             conn.query("SELECT code_hash FROM enroll_codes WHERE expires_at > $1", &[&since])?
@@ -296,18 +361,24 @@ impl Storage for PgStorage {
             // Two processes given one code at once: the second waits here, then sees it used.
             let code = conn
                 .opt(
-                    "SELECT center_id, expires_at, used_at, device_id FROM enroll_codes WHERE code_hash = $1 FOR UPDATE",
+                    "SELECT center_id, expires_at, used_at, device_id, relay FROM enroll_codes
+                     WHERE code_hash = $1 FOR UPDATE",
                     &[&code_hash],
                 )?
                 .map(|r| {
-                    Ok::<_, HubError>(CodeRow {
+                    let row = CodeRow {
                         center_id: r.try_get(0)?,
                         expires_at: r.try_get(1)?,
                         used_at: r.try_get(2)?,
                         device_id: r.try_get(3)?,
-                    })
+                    };
+                    Ok::<_, HubError>((row, r.try_get::<_, bool>(4)?))
                 })
                 .transpose()?;
+            let (code, relay) = match code {
+                Some((row, relay)) => (Some(row), relay),
+                None => (None, false),
+            };
             let known = conn
                 .opt("SELECT center_id, revoked_at FROM devices WHERE id = $1 FOR UPDATE", &[&device_id])?
                 .map(|r| Ok::<_, HubError>(KnownDevice { center_id: r.try_get(0)?, revoked_at: r.try_get(1)? }))
@@ -323,9 +394,9 @@ impl Storage for PgStorage {
                 }
                 Enrolment::New => {
                     conn.exec(
-                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at, public_key)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                        &[&device_id, &center_id, &name, &token_hash, &now, &key],
+                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at, public_key, relay)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[&device_id, &center_id, &name, &token_hash, &now, &key, &relay],
                     )?;
                 }
             }
@@ -340,7 +411,7 @@ impl Storage for PgStorage {
     fn authenticate(&self, token_hash: &str) -> Result<Caller> {
         self.pool().with(|conn| {
             let row = conn.opt(
-                "SELECT id, center_id, revoked_at, token_hash <> $1 FROM devices
+                "SELECT id, center_id, revoked_at, token_hash <> $1, relay FROM devices
                  WHERE token_hash = $1 OR next_token_hash = $1",
                 &[&token_hash],
             )?;
@@ -352,6 +423,7 @@ impl Storage for PgStorage {
                 device_id: row.try_get(0)?,
                 center_id: row.try_get(1)?,
                 by_next_token: row.try_get(3)?,
+                relay: row.try_get(4)?,
             })
         })
     }

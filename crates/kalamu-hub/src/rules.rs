@@ -175,6 +175,52 @@ pub trait PushTx {
     ) -> Result<()>;
 }
 
+/// The one laptop whose events a center's hub `relay` relays in `batch`: a
+/// relayed batch is one laptop's run, as the center's hub stores it, and
+/// never the relay's own.
+pub fn relayed_device(relay: &str, batch: &Batch) -> Result<String> {
+    let Some(first) = batch.events.first() else {
+        return Err(HubError::BadRequest("a relayed batch holds events".into()));
+    };
+    if batch.events.iter().any(|e| e.device_id != first.device_id) {
+        return Err(HubError::BadRequest("a relayed batch holds the events of one laptop".into()));
+    }
+    if first.device_id == relay {
+        return Err(HubError::BadRequest(
+            "a center's hub relays its laptops' events, it records none".into(),
+        ));
+    }
+    bounded_learners(batch)?;
+    Ok(first.device_id.clone())
+}
+
+/// What the hub knows of a device a relay names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedKnown {
+    /// Its center.
+    pub center_id: String,
+    /// Whether it is itself a relay.
+    pub relay: bool,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// Whether a relay of `center_id` may speak for a device the hub knows as
+/// `known` (none: a laptop new here, to be made a device of that center).
+/// A relay writes only its own center's laptops, never another relay's
+/// events, nor a revoked laptop's.
+pub fn relayed_device_row(center_id: &str, device: &str, known: Option<&RelayedKnown>) -> Result<bool> {
+    match known {
+        None => Ok(true),
+        Some(k) if k.center_id != center_id => Err(HubError::OtherCenter(format!("device {device}"))),
+        Some(k) if k.relay => Err(HubError::BadRequest(format!("device {device} is a center's hub"))),
+        Some(k) if k.revoked_at.is_some() => Err(HubError::BadRequest(format!(
+            "laptop {device} was removed from the center here: its events are not taken"
+        ))),
+        Some(_) => Ok(false),
+    }
+}
+
 /// Most learners one laptop may add to the hub in a day: a class or two a
 /// day is plenty, and no laptop can flood its center's learner lists.
 pub const MAX_DAY_LEARNERS: u64 = 1_000;
@@ -333,7 +379,10 @@ pub fn push(
     for (device, &seq) in &after.0 {
         tx.raise_head(device, center_id, seq)?;
     }
-    let as_pushed = (as_stored && new == batch.events.len()).then_some(wire);
+    // A run is pulled as it is: it must describe every learner its events
+    // name, or a laptop would refuse it (and with it every pull that brings it).
+    let describes_all = batch.events.iter().all(|e| described.contains(e.learner_id.as_str()));
+    let as_pushed = (as_stored && describes_all && new == batch.events.len()).then_some(wire);
     tx.record(center_id, &held, &after, batch, as_pushed, now)?;
     Ok((Applied { received: batch.events.len(), new, ..Applied::default() }, after))
 }

@@ -399,6 +399,84 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn add_relay_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()> {
+        let (center_id, code_hash) = (center_id.to_owned(), code_hash.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO enroll_codes (code_hash, center_id, expires_at, relay) VALUES (?1, ?2, ?3, 1)",
+                (&code_hash, &center_id, expires_at),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn relayed_devices(&self, center_id: &str, devices: &[String], now: i64) -> Result<()> {
+        // Most relayed pushes name laptops known already: a read says so without waiting for the writer.
+        let known = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM devices WHERE id = ?1 AND center_id = ?2 AND relay = 0 AND revoked_at IS NULL",
+            )?;
+            devices.iter().try_fold(true, |all, d| Ok::<_, HubError>(all && stmt.exists((d, center_id))?))
+        })?;
+        if known {
+            return Ok(());
+        }
+        let (center, devices) = (center_id.to_owned(), devices.to_vec());
+        self.write(move |conn| {
+            for device in &devices {
+                let known = conn
+                    .query_row(
+                        "SELECT center_id, relay, revoked_at FROM devices WHERE id = ?1",
+                        [device],
+                        |r| {
+                            Ok(rules::RelayedKnown {
+                                center_id: r.get(0)?,
+                                relay: r.get(1)?,
+                                revoked_at: r.get(2)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                if rules::relayed_device_row(&center, device, known.as_ref())? {
+                    // No credential: it is known here only through its center's hub.
+                    conn.execute(
+                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at)
+                         VALUES (?1, ?2, 'relayed', 'relayed:' || ?1, ?3)",
+                        (device, &center, now),
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn upstream(&self) -> Result<Option<crate::storage::Upstream>> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row("SELECT center_id, url, hub_key, token, linked_at FROM upstream", [], |r| {
+                    Ok(crate::storage::Upstream {
+                        center_id: r.get(0)?,
+                        hub: kalamu_core::sync::link::HubAddress { url: r.get(1)?, key: r.get(2)? },
+                        token: r.get(3)?,
+                        linked_at: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn set_upstream(&self, link: &crate::storage::Upstream) -> Result<()> {
+        let link = link.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO upstream (singleton, center_id, url, hub_key, token, linked_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                (&link.center_id, &link.hub.url, &link.hub.key, &link.token, link.linked_at),
+            )?;
+            Ok(())
+        })
+    }
+
     fn enroll_code_keys(&self, since: i64) -> Result<Vec<String>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT code_hash FROM enroll_codes WHERE expires_at > ?1")?;
@@ -451,20 +529,25 @@ impl Storage for SqliteStorage {
             let [code_hash, device_id, name, token_hash] = &owned;
             let (code_hash, device_id, name, token_hash) =
                 (code_hash.as_str(), device_id.as_str(), name.as_str(), token_hash.as_str());
-            let code: Option<CodeRow> = tx
+            let code: Option<(CodeRow, bool)> = tx
                 .query_row(
-                    "SELECT center_id, expires_at, used_at, device_id FROM enroll_codes WHERE code_hash = ?1",
+                    "SELECT center_id, expires_at, used_at, device_id, relay FROM enroll_codes WHERE code_hash = ?1",
                     [code_hash],
                     |r| {
-                        Ok(CodeRow {
+                        let row = CodeRow {
                             center_id: r.get(0)?,
                             expires_at: r.get(1)?,
                             used_at: r.get(2)?,
                             device_id: r.get(3)?,
-                        })
+                        };
+                        Ok((row, r.get(4)?))
                     },
                 )
                 .optional()?;
+            let (code, relay) = match code {
+                Some((row, relay)) => (Some(row), relay),
+                None => (None, false),
+            };
             let known: Option<KnownDevice> = tx
                 .query_row("SELECT center_id, revoked_at FROM devices WHERE id = ?1", [device_id], |r| {
                     Ok(KnownDevice { center_id: r.get(0)?, revoked_at: r.get(1)? })
@@ -482,9 +565,9 @@ impl Storage for SqliteStorage {
                 Enrolment::New => {
                     let center_id = code.map(|c| c.center_id).unwrap_or_default();
                     tx.execute(
-                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at, public_key)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        (device_id, &center_id, name, token_hash, now, &key),
+                        "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at, public_key, relay)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        (device_id, &center_id, name, token_hash, now, &key, relay),
                     )?;
                     center_id
                 }
@@ -501,19 +584,25 @@ impl Storage for SqliteStorage {
 
     fn authenticate(&self, token_hash: &str) -> Result<Caller> {
         self.read(|conn| {
-            let row: Option<(String, String, Option<i64>, bool)> = conn
+            let row: Option<(Caller, Option<i64>)> = conn
                 .prepare_cached(
-                    "SELECT id, center_id, revoked_at, token_hash <> ?1 FROM devices
+                    "SELECT id, center_id, revoked_at, token_hash <> ?1, relay FROM devices
                      WHERE token_hash = ?1 OR next_token_hash = ?1",
                 )?
-                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_row([token_hash], |r| {
+                    let caller = Caller {
+                        device_id: r.get(0)?,
+                        center_id: r.get(1)?,
+                        by_next_token: r.get(3)?,
+                        relay: r.get(4)?,
+                    };
+                    Ok((caller, r.get(2)?))
+                })
                 .optional()?;
             match row {
                 None => Err(HubError::UnknownDevice),
-                Some((_, _, Some(_), _)) => Err(HubError::Revoked),
-                Some((device_id, center_id, None, by_next_token)) => {
-                    Ok(Caller { device_id, center_id, by_next_token })
-                }
+                Some((_, Some(_))) => Err(HubError::Revoked),
+                Some((caller, None)) => Ok(caller),
             }
         })
     }

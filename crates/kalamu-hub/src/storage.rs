@@ -69,6 +69,21 @@ pub struct Caller {
     pub center_id: String,
     /// It showed the next credential it offered: the old one must now die.
     pub by_next_token: bool,
+    /// It is a center's hub relaying its laptops' progress, not a laptop.
+    pub relay: bool,
+}
+
+/// This hub's link to the hub above it (a country's), which it relays one of its centers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The center whose progress goes up.
+    pub center_id: String,
+    /// The upper hub's address and pinned key.
+    pub hub: kalamu_core::sync::link::HubAddress,
+    /// This hub's credential there.
+    pub token: String,
+    /// When the link was made (unix ms).
+    pub linked_at: i64,
 }
 
 /// Everything the hub stores.
@@ -88,6 +103,17 @@ pub trait Storage: Send + Sync + 'static {
         expires_at: i64,
         device_id: Option<&str>,
     ) -> Result<()>;
+    /// Stores the hash of a new enrolment code for a center's hub, which will
+    /// relay that center's laptops' progress here, valid until `expires_at`.
+    fn add_relay_code(&self, center_id: &str, code_hash: &str, expires_at: i64) -> Result<()>;
+    /// Makes each device named a device of `center_id` known through its
+    /// relay, unless it is one already ([`crate::rules::relayed_device_row`]
+    /// says which may be).
+    fn relayed_devices(&self, center_id: &str, devices: &[String], now: i64) -> Result<()>;
+    /// This hub's link to the hub above it, if it has one.
+    fn upstream(&self) -> Result<Option<Upstream>>;
+    /// Keeps this hub's link to the hub above it, in place of any before.
+    fn set_upstream(&self, link: &Upstream) -> Result<()>;
     /// The keys ([`kalamu_core::sync::enrolment::code_key`], hex) of codes
     /// that expire after `since`, used or not: an enrolment names its code
     /// only by a proof made with one of them.

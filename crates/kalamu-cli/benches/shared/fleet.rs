@@ -157,6 +157,10 @@ impl Fleet {
         let centers: Vec<String> =
             (0..centers).map(|i| storage.add_center(&format!("Centre {i}")).unwrap().id).collect();
         let now = kalamu_core::store::now_millis();
+        // One pool of connections for all, as the laptops behind one
+        // balancer would use at most `in_flight` at once: each laptop's own
+        // pool would keep an idle connection per laptop open on the hub.
+        let shared = HubClient::new(url, None, Duration::from_secs(120)).unwrap();
         let sims = (0..n)
             .map(|i| {
                 let device = uuid::Uuid::now_v7().to_string();
@@ -167,7 +171,7 @@ impl Fleet {
                 storage.add_enroll_code(&centers[i % centers.len()], &code, now + 3_600_000, None).unwrap();
                 let hash = kalamu_core::sync::bundle::token_hash(&token);
                 storage.enroll(&code, &device, &format!("sim-{i}"), &hash, Some(public), now).unwrap();
-                let client = HubClient::new(url, Some(token), Duration::from_secs(120)).unwrap();
+                let client = shared.with_token(token);
                 Arc::new(Sim::new(i, device, &seed, client, rounds))
             })
             .collect();

@@ -72,6 +72,22 @@ impl HubProcess {
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds(self.child.id())
     }
+
+    /// The most memory the hub process has held at once (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        peak_rss_mib(self.child.id())
+    }
+}
+
+/// The most memory a process has held at once (VmHWM), in MiB.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
 }
 
 impl Drop for HubProcess {

@@ -210,6 +210,22 @@ fn one_event_cannot_fill_the_centers_disks(engine: Engine) {
     assert!(stderr(&refused).contains("at most 4096"), "{}", stderr(&refused));
 }
 
+fn a_batch_that_leaves_out_its_learners_is_refused_and_stops_no_one(engine: Engine) {
+    let (hub, a, b, c, hawa) = center(engine);
+    // A learns of Hawa, records for her, and pushes without describing her.
+    ok(a.sync(None));
+    a.study(&hawa, 3);
+    let held = a.store().hub_vector().unwrap();
+    let mut batch = a.store().own_batch_after(&held, 100).unwrap();
+    assert!(!batch.learners.is_empty());
+    batch.learners.clear();
+    // Refused whole: stored as it came, it would be pulled undescribed, and refused by every laptop.
+    let before = hub.event_ids();
+    assert_eq!(push_as(&hub, &a, &batch), (422, "bad_batch".into()));
+    assert_eq!(hub.event_ids(), before);
+    honest_laptops_go_on(&hub, &hawa, &[&b, &c]);
+}
+
 fn a_copy_that_differs_from_the_stored_event_is_refused(engine: Engine) {
     let (hub, a, b, c, hawa) = center(engine);
     let learner = a.add_learner("Oumou");
@@ -650,6 +666,7 @@ fn a_pin_hash_that_would_make_sign_in_costly_is_refused() {
 }
 
 crate::on_both_engines!(
+    a_batch_that_leaves_out_its_learners_is_refused_and_stops_no_one,
     a_laptop_cannot_speak_for_another,
     no_stamp_can_poison_a_clock,
     enrolment_never_takes_an_identity_nor_lifts_a_revocation,

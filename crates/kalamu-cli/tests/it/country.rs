@@ -119,9 +119,11 @@ fn a_hub_killed_mid_burst_loses_nothing_it_acknowledged() {
     }
     let held_at_kill = a.scalar("SELECT CAST(coalesce(sum(seq), 0) AS BIGINT) FROM heads");
     a.kill();
+    // Its machine is gone too: the balancer's connections to it are refused, and go to hub B.
+    drop(link_a);
     let failed: usize = syncing.into_iter().map(|t| t.join().unwrap()).sum();
     eprintln!("{failed} syncs of 36 failed as hub A died, holding {held_at_kill} events");
-    assert!(failed > 0, "the kill cut pushes in flight");
+    // (Usually a few: those the kill cut in flight. How many depends on timing, so it is not asserted.)
     // What each laptop was told was stored is stored: the hub holds nothing
     // twice, and each laptop's acknowledged events are there.
     for l in laptops.iter() {
@@ -139,6 +141,11 @@ fn a_hub_killed_mid_burst_loses_nothing_it_acknowledged() {
     }
     let all: Vec<&Laptop> = laptops.iter().collect();
     holds_exactly(&b, &all);
+    let held = b.scalar("SELECT CAST(sum(seq) AS BIGINT) FROM heads");
+    assert!(
+        held_at_kill > 0 && held_at_kill < held,
+        "killed mid-burst: {held_at_kill} of {held} events held then"
+    );
     for l in laptops.iter() {
         assert_eq!(l.store().pending().unwrap(), 0);
     }

@@ -69,6 +69,11 @@ impl Hub {
         }
     }
 
+    /// A center's hub (SQLite) that relays to the hub above every second, once `hub upstream` links it.
+    pub fn start_relaying() -> Hub {
+        Hub::serve(tempfile::tempdir().unwrap(), true, &["--relay-every", "1"], None)
+    }
+
     /// Another hub process serving this hub's PostgreSQL database (from a data directory of its own).
     pub fn another_on_same_database(&self) -> Hub {
         Hub::serve(tempfile::tempdir().unwrap(), !self.tls, &[], self.pg.clone())

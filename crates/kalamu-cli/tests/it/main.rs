@@ -24,6 +24,7 @@ mod packs;
 mod pg;
 mod progress;
 mod proxy;
+mod relay;
 mod settings;
 mod shared_data_dir;
 mod stick;

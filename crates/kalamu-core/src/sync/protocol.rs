@@ -24,6 +24,8 @@ pub const PACKS: &str = "/v1/packs";
 pub const TOKEN: &str = "/v1/token";
 /// `POST` [`HeldPacks`]: which packs, at which versions, this laptop holds (for staff).
 pub const HELD: &str = "/v1/held-packs";
+/// What a center's hub that relays to this one learns from it: revocations and required courses.
+pub const RELAY_DOWN: &str = "/v1/relay/down";
 /// `POST` [`PatchRequest`] to `/v1/packs/ID/patch` → a patch (`kalamu-patch.json`,
 /// the manifest, its signature, and only the files whose content the laptop lacks).
 pub const PATCH_SUFFIX: &str = "patch";
@@ -196,4 +198,13 @@ pub struct HeldPacks {
 pub struct PatchRequest {
     /// BLAKE3 (hex) of the file contents the laptop holds of the pack.
     pub have: Vec<String>,
+}
+
+/// What flows down to a center's hub from the hub it relays to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayDown {
+    /// The center's laptops revoked at the upper hub.
+    pub revoked: Vec<String>,
+    /// The courses the center's laptops must fetch.
+    pub required: Vec<String>,
 }

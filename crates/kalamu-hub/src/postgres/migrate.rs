@@ -5,7 +5,10 @@
 use super::conn::Pool;
 use crate::error::{HubError, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_hub.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_hub.sql"),
+    include_str!("../../migrations/postgres/0002_relays.sql"),
+];
 
 /// The advisory lock taken while migrating: "KLMH", as SQLite's application id.
 const MIGRATION_LOCK: i64 = 0x4B4C_4D48;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_tls_key.sql"),
     include_str!("../../migrations/sqlite/0010_sealed_bundles.sql"),
     include_str!("../../migrations/sqlite/0011_next_token.sql"),
+    include_str!("../../migrations/sqlite/0012_relays.sql"),
 ];
 
 /// The schema whose migration drops the event rows.
