@@ -18,8 +18,13 @@
 //! `kalamu sync`) peak memory at both sizes, which stays flat if neither
 //! side holds more than a pull's worth at a time.
 //!
+//! Then a center's hub (SQLite) holding 1/10 of M events, and then M (1M by
+//! default), relaying them to an empty national hub (PostgreSQL): how long,
+//! and both hubs' peak memory.
+//!
 //! Run: `cargo bench -p kalamu-cli --bench country`
-//! (`KALAMU_BENCH_LAPTOPS`, `KALAMU_BENCH_IN_FLIGHT`, `KALAMU_BENCH_PULL_EVENTS` change the sizes;
+//! (`KALAMU_BENCH_LAPTOPS`, `KALAMU_BENCH_IN_FLIGHT`, `KALAMU_BENCH_PULL_EVENTS`,
+//! `KALAMU_BENCH_RELAY_EVENTS` change the sizes;
 //! `KALAMU_BENCH_LAPTOPS=0` skips the bursts).
 
 use std::time::Duration;
@@ -63,7 +68,54 @@ fn main() {
             first_pull(work.path(), &fresh_on(&url_one), total);
         }
     }
+    let relay_events = env("KALAMU_BENCH_RELAY_EVENTS", 1_000_000);
+    if relay_events > 0 {
+        println!(
+            "\n   a center's hub (SQLite) relaying to a national hub (PostgreSQL), and the peak memory of both:"
+        );
+        for total in [relay_events / 10, relay_events] {
+            relay(work.path(), &fresh_on(&url_one), total);
+        }
+    }
     drop(server);
+}
+
+/// A center's hub holding `total` events of 20 laptops, linked to an empty
+/// national hub: how long until the national hub holds them all, and each
+/// hub process's peak memory.
+fn relay(work: &std::path::Path, url: &str, total: usize) {
+    let dir = work.join(format!("relay-center-{total}"));
+    let center = kalamu_hub::db::open(&DbUrl::Sqlite(dir.join("hub.db"))).unwrap();
+    fill(center.as_ref(), "Kindia", total, 20);
+    drop(center);
+    let national = kalamu_hub::db::open(&DbUrl::Postgres(url.to_owned())).unwrap();
+    national.add_center("Centre de Kindia").unwrap();
+    let code = kalamu_hub::admin::new_relay_code(national.as_ref(), "Centre de Kindia", 60).unwrap().code;
+    drop(national);
+    let above = HubProcess::start_with(
+        &work.join(format!("relay-national-{total}")),
+        &["--db", url, "--reports", "viewed"],
+    );
+    let below = HubProcess::start_with(&dir, &["--relay-every", "1", "--reports", "viewed"]);
+    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let started = std::time::Instant::now();
+    shared::kalamu(&dir, &["hub", "upstream", "--hub", &above.url(), "--code", &code, "--center", "Kindia"]);
+    let held = |db: &mut postgres::Client| -> i64 {
+        db.query_one("SELECT CAST(coalesce(sum(seq), 0) AS BIGINT) FROM heads", &[]).unwrap().get(0)
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(600);
+    while held(&mut db) < total as i64 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    println!(
+        "   {total:>9} events relayed in {:.1} s ({:.0} events/s; target < 20 s for 1M){}; peak memory: center's hub {:.0} MiB, national hub {:.0} MiB (target: flat, < 100 MiB)",
+        took.as_secs_f64(),
+        held(&mut db) as f64 / took.as_secs_f64(),
+        if held(&mut db) < total as i64 { " (NOT ALL: stopped after 10 minutes)" } else { "" },
+        below.peak_rss_mib(),
+        above.peak_rss_mib(),
+    );
 }
 
 /// The bursts, on SQLite and on PostgreSQL with one hub and with two.
@@ -140,60 +192,73 @@ fn bursts(work: &std::path::Path, url_one: &str, own_server: bool, laptops: usiz
 
 /// A hub on PostgreSQL holding `total` events of one laptop, and another
 /// laptop's first `kalamu sync`: how long, and each side's peak memory.
-fn first_pull(work: &std::path::Path, url: &str, total: usize) {
+/// Stores `total` events of `laptops` laptops of a new center `name` straight
+/// into `storage`, as their pushes of 5,000 (signed as a laptop signs them)
+/// would; returns the center's id.
+fn fill(storage: &dyn kalamu_hub::storage::Storage, name: &str, total: usize, laptops: usize) -> String {
     use kalamu_core::progress::event::Event;
     use kalamu_core::progress::hlc::Hlc;
     use kalamu_core::sync::proof::{Chain, Proof, SigningKey};
     use kalamu_core::sync::{Batch, LearnerRecord};
     use kalamu_hub::storage::{Incoming, wait};
 
-    let storage = kalamu_hub::db::open(&DbUrl::Postgres(url.to_owned())).unwrap();
-    let center = storage.add_center("Centre national").unwrap().id;
-    // The events arrive as a laptop's pushes of 5,000, signed as it signs them, straight into the database.
-    let device = uuid::Uuid::now_v7().to_string();
-    let seed = kalamu_core::Store::fresh_signing_seed().unwrap();
-    let key = SigningKey::from_bytes(&seed);
+    let center = storage.add_center(name).unwrap().id;
     let now = kalamu_core::store::now_millis();
-    storage.add_enroll_code(&center, "bench-code", now + 3_600_000, None).unwrap();
-    storage
-        .enroll("bench-code", &device, "source", "bench-token", Some(key.verifying_key().to_bytes()), now)
-        .unwrap();
-    let learners: Vec<LearnerRecord> = (0..100)
-        .map(|i| LearnerRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: format!("Learner {i}"),
-            created_at: now,
-            pin_hash: None,
-        })
-        .collect();
     let start = Hlc::at_millis(now as u64 - 90 * 86_400_000);
-    let filling = std::time::Instant::now();
-    let mut chain = Chain::start(&device);
-    let mut seq = 0u64;
-    while (seq as usize) < total {
-        let n = 5_000.min(total - seq as usize) as u64;
-        let events: Vec<Event> = (seq + 1..=seq + n)
-            .map(|s| Event {
-                id: kalamu_core::progress::event::derived_id(&device, s),
-                learner_id: learners[(s as usize / 7) % 100].id.clone(),
-                device_id: device.clone(),
-                seq: s,
-                hlc: Hlc(start.0 + s * (3 << 16)),
-                pack_id: shared::fleet::PACK.into(),
-                lesson_id: shared::fleet::LESSONS[(s as usize / 3) % shared::fleet::LESSONS.len()].into(),
-                body: shared::fleet::body(s as usize),
+    for l in 0..laptops {
+        let device = uuid::Uuid::now_v7().to_string();
+        let seed = kalamu_core::Store::fresh_signing_seed().unwrap();
+        let key = SigningKey::from_bytes(&seed);
+        let code = format!("bench-code-{device}");
+        storage.add_enroll_code(&center, &code, now + 3_600_000, None).unwrap();
+        let token = format!("bench-token-{device}");
+        storage
+            .enroll(&code, &device, &format!("laptop {l}"), &token, Some(key.verifying_key().to_bytes()), now)
+            .unwrap();
+        let learners: Vec<LearnerRecord> = (0..100)
+            .map(|i| LearnerRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: format!("Learner {l}.{i}"),
+                created_at: now,
+                pin_hash: None,
             })
             .collect();
-        chain = events.iter().fold(chain, |c, e| c.then(e));
-        seq += n;
-        let proofs = vec![Proof::sign(&key, &device, seq, &chain)];
-        // Each batch describes the learners its events name, as a laptop's do.
-        let named: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
-        let described = learners.iter().filter(|l| named.contains(l.id.as_str())).cloned().collect();
-        let batch = Batch { learners: described, events, proofs };
-        let wire = batch.encode();
-        wait(storage.push(&center, &device, vec![Incoming::unchecked(batch, wire)], now)).unwrap();
+        let mine = total / laptops + usize::from(l < total % laptops);
+        let mut chain = Chain::start(&device);
+        let mut seq = 0u64;
+        while (seq as usize) < mine {
+            let n = 5_000.min(mine - seq as usize) as u64;
+            let events: Vec<Event> = (seq + 1..=seq + n)
+                .map(|s| Event {
+                    id: kalamu_core::progress::event::derived_id(&device, s),
+                    learner_id: learners[(s as usize / 7) % 100].id.clone(),
+                    device_id: device.clone(),
+                    seq: s,
+                    hlc: Hlc(start.0 + s * (3 << 16)),
+                    pack_id: shared::fleet::PACK.into(),
+                    lesson_id: shared::fleet::LESSONS[(s as usize / 3) % shared::fleet::LESSONS.len()].into(),
+                    body: shared::fleet::body(s as usize),
+                })
+                .collect();
+            chain = events.iter().fold(chain, |c, e| c.then(e));
+            seq += n;
+            let proofs = vec![Proof::sign(&key, &device, seq, &chain)];
+            // Each batch describes the learners its events name, as a laptop's do.
+            let named: std::collections::BTreeSet<&str> =
+                events.iter().map(|e| e.learner_id.as_str()).collect();
+            let described = learners.iter().filter(|l| named.contains(l.id.as_str())).cloned().collect();
+            let batch = Batch { learners: described, events, proofs };
+            let wire = batch.encode();
+            wait(storage.push(&center, &device, vec![Incoming::unchecked(batch, wire)], now)).unwrap();
+        }
     }
+    center
+}
+
+fn first_pull(work: &std::path::Path, url: &str, total: usize) {
+    let storage = kalamu_hub::db::open(&DbUrl::Postgres(url.to_owned())).unwrap();
+    let filling = std::time::Instant::now();
+    let center = fill(storage.as_ref(), "Centre national", total, 1);
     let filled = filling.elapsed();
     let code = kalamu_hub::admin::new_enroll_code(storage.as_ref(), &center, 60, None).unwrap().code;
     drop(storage);

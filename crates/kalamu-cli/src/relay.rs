@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kalamu_client::HubClient;
+use kalamu_core::progress::event::Event;
 use kalamu_core::sync::Batch;
+use kalamu_core::sync::wire::MAX_BATCH_EVENTS;
 use kalamu_hub::storage::{Storage, Upstream};
 
 /// Events sent up per round trip at most (about a batch).
@@ -69,15 +71,18 @@ async fn relay_once(store: Arc<dyn Storage>) -> Result<u64> {
     let client = HubClient::pinned(&link.hub, Some(link.token.clone()), Duration::from_secs(60))?;
     let mut theirs = client.vector().await?.vector;
     let mut sent = 0;
-    // Each round trip carries one stored run; memory holds one pull's worth at most.
+    // A round reads about ROUND_EVENTS events the hub above lacks (whole
+    // runs, signed) and sends them as one batch per laptop: memory holds one
+    // round's worth whatever the backlog.
     loop {
         let (center, asked) = (link.center_id.clone(), theirs.clone());
-        let pulled = blocking(&store, move |s| Ok(s.pull(&center, &asked, ROUND_EVENTS)?)).await?;
-        if pulled.frames.is_empty() {
+        let round = blocking(&store, move |s| Ok(s.events_after(&center, &asked, ROUND_EVENTS)?)).await?;
+        if round.events.is_empty() {
             break;
         }
-        for frame in &pulled.frames {
-            match client.push(frame.to_vec()).await {
+        for batch in per_laptop(round) {
+            let device = batch.events[0].device_id.clone();
+            match client.push(batch.encode()).await {
                 Ok(ack) => {
                     sent += ack.new as u64;
                     for (device, seq) in &ack.vector.0 {
@@ -86,19 +91,11 @@ async fn relay_once(store: Arc<dyn Storage>) -> Result<u64> {
                 }
                 Err(kalamu_client::ClientError::Refused { code, message, .. }) => {
                     // That laptop's events are refused above (revoked there, say): the others go on.
-                    let device =
-                        Batch::decode(frame).ok().and_then(|b| b.events.first().map(|e| e.device_id.clone()));
-                    let Some(device) = device else {
-                        anyhow::bail!("the hub above refused a batch: {message}")
-                    };
                     tracing::warn!("the hub above refused laptop {device}'s events ({code:?}): {message}");
                     theirs.raise(&device, u64::MAX);
                 }
                 Err(e) => return Err(e.into()),
             }
-        }
-        if !pulled.more {
-            break;
         }
     }
     apply_down(&store, &link, client.relay_down().await?).await?;
@@ -127,6 +124,52 @@ async fn apply_down(
         Ok(())
     })
     .await
+}
+
+/// A round's events split by laptop, each with its learners and its
+/// signatures, as the hub above takes them: a batch ends at a signature (the
+/// end of a stored run) and holds at most a batch's events.
+fn per_laptop(round: Batch) -> Vec<Batch> {
+    let signed: std::collections::HashSet<(&str, u64)> =
+        round.proofs.iter().map(|p| (p.device_id.as_str(), p.seq)).collect();
+    // Cut after each signed event where the laptop changes or the next run would not fit.
+    let mut runs: Vec<Vec<Event>> = Vec::new();
+    let mut run = Vec::new();
+    for e in round.events.iter() {
+        let end = signed.contains(&(e.device_id.as_str(), e.seq));
+        run.push(e.clone());
+        if end {
+            runs.push(std::mem::take(&mut run));
+        }
+    }
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    let mut out: Vec<Vec<Event>> = Vec::new();
+    for run in runs {
+        match out.last_mut() {
+            Some(b) if b[0].device_id == run[0].device_id && b.len() + run.len() <= MAX_BATCH_EVENTS => {
+                b.extend(run)
+            }
+            _ => out.push(run),
+        }
+    }
+    out.into_iter()
+        .map(|events| {
+            let device = events[0].device_id.clone();
+            let (first, last) = (events[0].seq, events[events.len() - 1].seq);
+            let named: std::collections::HashSet<&str> =
+                events.iter().map(|e| e.learner_id.as_str()).collect();
+            let learners = round.learners.iter().filter(|l| named.contains(l.id.as_str())).cloned().collect();
+            let proofs = round
+                .proofs
+                .iter()
+                .filter(|p| p.device_id == device && p.seq >= first && p.seq <= last)
+                .cloned()
+                .collect();
+            Batch { learners, events, proofs }
+        })
+        .collect()
 }
 
 /// Runs a storage call off the async threads.
