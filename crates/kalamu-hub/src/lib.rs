@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod projection;
 pub mod report;
 pub mod rules;
+pub mod runs;
 pub mod sqlite;
 pub mod staff;
 pub mod storage;

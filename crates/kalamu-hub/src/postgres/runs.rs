@@ -11,10 +11,7 @@ use super::conn::Conn;
 use crate::error::{HubError, Result};
 use crate::storage::Pulled;
 
-/// Stores the runs for the events a push added, which took the center's
-/// devices from `before` to `after`: the pushed bytes as they are when they
-/// hold exactly the new events of one device, else each device's new events
-/// encoded afresh with the hub's learner records.
+/// Stores the runs for the events a push added ([`crate::runs::record`]).
 pub(super) fn record(
     conn: &mut Conn,
     center_id: &str,
@@ -24,27 +21,18 @@ pub(super) fn record(
     as_pushed: Option<Vec<u8>>,
     now: i64,
 ) -> Result<()> {
-    let mut grown = after.0.iter().filter(|(d, seq)| **seq > before.get(d));
-    if let (Some(wire), Some((device, &last)), None) = (as_pushed, grown.next(), grown.next()) {
-        return insert(conn, center_id, device, before.get(device) + 1, last, &wire, now);
-    }
-    for device in after.0.keys() {
-        let from = before.get(device);
-        let mut events: Vec<Event> =
-            batch.events.iter().filter(|e| &e.device_id == device && e.seq > from).cloned().collect();
-        events.sort_by_key(|e| e.seq);
-        events.dedup_by_key(|e| e.seq);
-        let Some(last) = events.last().map(|e| e.seq) else { continue };
-        let learners = learner_records(conn, &events)?;
-        let proofs = batch
-            .proofs
-            .iter()
-            .filter(|p| &p.device_id == device && p.seq > from && p.seq <= last)
-            .cloned()
-            .collect();
-        insert(conn, center_id, device, from + 1, last, &Batch { learners, events, proofs }.encode(), now)?;
-    }
-    Ok(())
+    // Both need the connection, one after the other.
+    let conn = std::cell::RefCell::new(conn);
+    crate::runs::record(
+        before,
+        after,
+        batch,
+        as_pushed,
+        &mut |events| learner_records(&mut conn.borrow_mut(), events),
+        &mut |device, first, last, bytes| {
+            insert(&mut conn.borrow_mut(), center_id, device, first, last, bytes, now)
+        },
+    )
 }
 
 fn insert(
@@ -101,22 +89,10 @@ pub(super) fn signed_events_in(
             if events.len() >= limit {
                 break;
             }
-            let run = Batch::decode(&row.try_get::<_, Vec<u8>>(0)?)?;
             after = row.try_get::<_, i64>(1)? as u64;
             let room = if whole { usize::MAX } else { limit - events.len() };
-            proofs.extend(
-                run.proofs.into_iter().filter(|p| p.device_id == device && p.seq > from && p.seq <= to),
-            );
-            for e in run.events.into_iter().filter(|e| e.seq > from && e.seq <= to).take(room) {
-                let next = from + 1 + events.len() as u64;
-                if e.device_id != device || e.seq != next {
-                    return Err(HubError::Damaged(format!(
-                        "device {device}'s runs hold {} event {} where its event {next} belongs",
-                        e.device_id, e.seq
-                    )));
-                }
-                events.push(e);
-            }
+            let bytes: Vec<u8> = row.try_get(0)?;
+            crate::runs::take_from_run(&bytes, device, (from, to), room, &mut events, &mut proofs)?;
         }
     }
     Ok((events, proofs))

@@ -20,11 +20,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{HubError, Result};
 use crate::storage::Pulled;
 
-/// Stores the runs for the events a push added, which took the center's
-/// devices from `before` to `after`. `as_pushed`, the bytes `batch` arrived
-/// as, is kept as it is when given (they hold exactly those events, as the
-/// hub holds them) and one device grew; otherwise each device's new events
-/// are encoded into a run of their own, with the hub's learner records.
+/// Stores the runs for the events a push added ([`crate::runs::record`]).
 pub(super) fn record(
     tx: &Connection,
     center_id: &str,
@@ -34,29 +30,14 @@ pub(super) fn record(
     as_pushed: Option<Vec<u8>>,
     now: i64,
 ) -> Result<()> {
-    let mut grown = after.0.iter().filter(|(d, seq)| **seq > before.get(d));
-    if let (Some(wire), Some((device, &last)), None) = (as_pushed, grown.next(), grown.next()) {
-        return insert(tx, center_id, device, before.get(device) + 1, last, &wire, now);
-    }
-    for (device, &head) in &after.0 {
-        let from = before.get(device);
-        let mut events: Vec<Event> =
-            batch.events.iter().filter(|e| &e.device_id == device && e.seq > from).cloned().collect();
-        events.sort_by_key(|e| e.seq);
-        events.dedup_by_key(|e| e.seq);
-        let Some(last) = events.last().map(|e| e.seq) else { continue };
-        debug_assert_eq!(last, head);
-        let learners = learner_records(tx, &events)?;
-        // The device's signature travels on with its events, unchanged.
-        let proofs = batch
-            .proofs
-            .iter()
-            .filter(|p| &p.device_id == device && p.seq > from && p.seq <= last)
-            .cloned()
-            .collect();
-        insert(tx, center_id, device, from + 1, last, &Batch { learners, events, proofs }.encode(), now)?;
-    }
-    Ok(())
+    crate::runs::record(
+        before,
+        after,
+        batch,
+        as_pushed,
+        &mut |events| learner_records(tx, events),
+        &mut |device, first, last, bytes| insert(tx, center_id, device, first, last, bytes, now),
+    )
 }
 
 fn insert(
@@ -106,21 +87,15 @@ pub(super) fn signed_events_in(
     while events.len() < limit
         && let Some(row) = rows.next()?
     {
-        let run = Batch::decode(&row.get::<_, Vec<u8>>(0)?)?;
         let room = if whole { usize::MAX } else { limit - events.len() };
-        proofs
-            .extend(run.proofs.into_iter().filter(|p| p.device_id == device && p.seq > from && p.seq <= to));
-        for e in run.events.into_iter().filter(|e| e.seq > from && e.seq <= to).take(room) {
-            // Cheap to check, and a gap sent on would only be refused by the laptop.
-            let next = from + 1 + events.len() as u64;
-            if e.device_id != device || e.seq != next {
-                return Err(HubError::Damaged(format!(
-                    "device {device}'s runs hold {} event {} where its event {next} belongs",
-                    e.device_id, e.seq
-                )));
-            }
-            events.push(e);
-        }
+        crate::runs::take_from_run(
+            &row.get::<_, Vec<u8>>(0)?,
+            device,
+            (from, to),
+            room,
+            &mut events,
+            &mut proofs,
+        )?;
     }
     Ok((events, proofs))
 }
