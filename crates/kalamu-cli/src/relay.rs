@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use kalamu_client::HubClient;
 use kalamu_core::progress::event::Event;
 use kalamu_core::sync::Batch;
-use kalamu_core::sync::wire::MAX_BATCH_EVENTS;
+use kalamu_core::sync::wire::{MAX_BATCH_EVENTS, MAX_PUSH_LEARNERS};
 use kalamu_hub::storage::{Storage, Upstream};
 
 /// Events sent up per round trip at most (about a batch).
@@ -145,17 +145,24 @@ fn per_laptop(round: Batch) -> Vec<Batch> {
     if !run.is_empty() {
         runs.push(run);
     }
-    let mut out: Vec<Vec<Event>> = Vec::new();
+    // A batch also names at most as many learners as a push may describe.
+    let mut out: Vec<(Vec<Event>, std::collections::HashSet<String>)> = Vec::new();
     for run in runs {
+        let named: std::collections::HashSet<String> = run.iter().map(|e| e.learner_id.clone()).collect();
         match out.last_mut() {
-            Some(b) if b[0].device_id == run[0].device_id && b.len() + run.len() <= MAX_BATCH_EVENTS => {
-                b.extend(run)
+            Some((b, seen))
+                if b[0].device_id == run[0].device_id
+                    && b.len() + run.len() <= MAX_BATCH_EVENTS
+                    && seen.union(&named).count() <= MAX_PUSH_LEARNERS =>
+            {
+                b.extend(run);
+                seen.extend(named);
             }
-            _ => out.push(run),
+            _ => out.push((run, named)),
         }
     }
     out.into_iter()
-        .map(|events| {
+        .map(|(events, _)| {
             let device = events[0].device_id.clone();
             let (first, last) = (events[0].seq, events[events.len() - 1].seq);
             let named: std::collections::HashSet<&str> =

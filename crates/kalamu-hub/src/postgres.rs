@@ -124,16 +124,29 @@ fn store_seen(shared: &Shared) {
     let ids: Vec<&str> = notes.iter().map(|(d, _)| d.as_str()).collect();
     let at: Vec<i64> = notes.iter().map(|(_, (t, _))| *t).collect();
     let offsets: Vec<Option<i64>> = notes.iter().map(|(_, (_, o))| *o).collect();
+    // Rows a push holds locked are passed over, not waited for (nor are pushes
+    // made to wait behind this): their notes go back for the next time.
     let stored = shared.pool.with(|conn| {
-        conn.exec(
+        let rows = conn.query(
             "UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, v.at),
              clock_offset_ms = coalesce(v.offset_ms, d.clock_offset_ms)
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, at, offset_ms) WHERE d.id = v.id",
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, at, offset_ms),
+                  (SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED) AS l
+             WHERE d.id = v.id AND d.id = l.id RETURNING d.id",
             &[&ids, &at, &offsets],
-        )
+        )?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<_, String>(0)?))
+            .collect::<Result<std::collections::HashSet<String>>>()
     });
-    if let Err(e) = stored {
+    let stored = stored.unwrap_or_else(|e| {
         tracing::warn!("when {} laptops were last seen could not be stored: {e}", notes.len());
+        Default::default()
+    });
+    let mut seen = shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+    for (device, note) in notes.into_iter().filter(|(d, _)| !stored.contains(d)) {
+        // A newer note taken meanwhile wins.
+        seen.entry(device).or_insert(note);
     }
 }
 
@@ -225,10 +238,14 @@ impl Storage for PgStorage {
 
     fn center(&self, id_or_name: &str) -> Result<Center> {
         self.pool().with(|conn| {
-            conn.opt("SELECT id, name FROM centers WHERE id = $1 OR name = $1", &[&id_or_name])?
-                .map(|r| read_center(&r))
-                .transpose()?
-                .ok_or_else(|| HubError::NoSuchCenter(id_or_name.to_owned()))
+            // An id before a name, should one center be named another's id.
+            conn.opt(
+                "SELECT id, name FROM centers WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1",
+                &[&id_or_name],
+            )?
+            .map(|r| read_center(&r))
+            .transpose()?
+            .ok_or_else(|| HubError::NoSuchCenter(id_or_name.to_owned()))
         })
     }
 
@@ -262,16 +279,28 @@ impl Storage for PgStorage {
         self.pool().tx(|conn| {
             for device in devices {
                 let known = conn
-                    .opt("SELECT center_id, relay, revoked_at FROM devices WHERE id = $1", &[device])?
+                    .opt(
+                        "SELECT center_id, relay, revoked_at, public_key IS NULL AND token_hash NOT LIKE 'relayed:%'
+                         FROM devices WHERE id = $1",
+                        &[device],
+                    )?
                     .map(|r| {
                         Ok::<_, HubError>(rules::RelayedKnown {
                             center_id: r.try_get(0)?,
                             relay: r.try_get(1)?,
                             revoked_at: r.try_get(2)?,
+                            enrolled_here_keyless: r.try_get(3)?,
                         })
                     })
                     .transpose()?;
-                if rules::relayed_device_row(center_id, device, known.as_ref())? {
+                let made_today: i64 = conn
+                    .one(
+                        "SELECT count(*) FROM devices WHERE center_id = $1 AND token_hash LIKE 'relayed:%'
+                         AND enrolled_at > $2",
+                        &[&center_id, &(now - 24 * 3600 * 1000)],
+                    )?
+                    .try_get(0)?;
+                if rules::relayed_device_row(center_id, device, known.as_ref(), made_today as u64)? {
                     // No credential: it is known here only through its center's hub. Two
                     // relayed pushes naming it at once: the second finds it made.
                     conn.exec(

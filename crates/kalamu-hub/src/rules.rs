@@ -203,15 +203,35 @@ pub struct RelayedKnown {
     pub relay: bool,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// It enrolled here itself (it holds a credential of this hub), without giving a key yet.
+    pub enrolled_here_keyless: bool,
 }
+
+/// Laptops one center's relay may make known to the hub in a day: far more
+/// than a center has, and a bound on what a relay's made-up laptops could add.
+pub const MAX_DAY_RELAYED_DEVICES: u64 = 1_000;
 
 /// Whether a relay of `center_id` may speak for a device the hub knows as
 /// `known` (none: a laptop new here, to be made a device of that center).
 /// A relay writes only its own center's laptops, never another relay's
-/// events, nor a revoked laptop's.
-pub fn relayed_device_row(center_id: &str, device: &str, known: Option<&RelayedKnown>) -> Result<bool> {
+/// events, nor a revoked laptop's, nor those of a laptop enrolled here that
+/// has not given its key yet (its first signed push registers the key, and
+/// only the laptop may make it). `made_today` counts the laptops the
+/// center's relays made known in the last day.
+pub fn relayed_device_row(
+    center_id: &str,
+    device: &str,
+    known: Option<&RelayedKnown>,
+    made_today: u64,
+) -> Result<bool> {
     match known {
+        None if made_today >= MAX_DAY_RELAYED_DEVICES => Err(HubError::BadRequest(format!(
+            "this center's hub made {made_today} laptops known here today; the rest wait until tomorrow"
+        ))),
         None => Ok(true),
+        Some(k) if k.enrolled_here_keyless => Err(HubError::BadRequest(format!(
+            "laptop {device} enrolled here and has not sent its key yet: only it sends its first events"
+        ))),
         Some(k) if k.center_id != center_id => Err(HubError::OtherCenter(format!("device {device}"))),
         Some(k) if k.relay => Err(HubError::BadRequest(format!("device {device} is a center's hub"))),
         Some(k) if k.revoked_at.is_some() => Err(HubError::BadRequest(format!(
@@ -381,7 +401,12 @@ pub fn push(
     }
     // A run is pulled as it is: it must describe every learner its events
     // name, or a laptop would refuse it (and with it every pull that brings it).
-    let describes_all = batch.events.iter().all(|e| described.contains(e.learner_id.as_str()));
+    // Likewise every signature it carries must close one of its own events.
+    let describes_all = batch.events.iter().all(|e| described.contains(e.learner_id.as_str()))
+        && batch
+            .proofs
+            .iter()
+            .all(|p| batch.events.iter().any(|e| e.device_id == p.device_id && e.seq == p.seq));
     let as_pushed = (as_stored && describes_all && new == batch.events.len()).then_some(wire);
     tx.record(center_id, &held, &after, batch, as_pushed, now)?;
     Ok((Applied { received: batch.events.len(), new, ..Applied::default() }, after))

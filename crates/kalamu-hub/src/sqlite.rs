@@ -414,7 +414,8 @@ impl Storage for SqliteStorage {
         // Most relayed pushes name laptops known already: a read says so without waiting for the writer.
         let known = self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT 1 FROM devices WHERE id = ?1 AND center_id = ?2 AND relay = 0 AND revoked_at IS NULL",
+                "SELECT 1 FROM devices WHERE id = ?1 AND center_id = ?2 AND relay = 0 AND revoked_at IS NULL
+                 AND (public_key IS NOT NULL OR token_hash LIKE 'relayed:%')",
             )?;
             devices.iter().try_fold(true, |all, d| Ok::<_, HubError>(all && stmt.exists((d, center_id))?))
         })?;
@@ -426,18 +427,25 @@ impl Storage for SqliteStorage {
             for device in &devices {
                 let known = conn
                     .query_row(
-                        "SELECT center_id, relay, revoked_at FROM devices WHERE id = ?1",
+                        "SELECT center_id, relay, revoked_at, public_key IS NULL AND token_hash NOT LIKE 'relayed:%'
+                         FROM devices WHERE id = ?1",
                         [device],
                         |r| {
                             Ok(rules::RelayedKnown {
                                 center_id: r.get(0)?,
                                 relay: r.get(1)?,
                                 revoked_at: r.get(2)?,
+                                enrolled_here_keyless: r.get(3)?,
                             })
                         },
                     )
                     .optional()?;
-                if rules::relayed_device_row(&center, device, known.as_ref())? {
+                let made_today: i64 = conn.query_row(
+                    "SELECT count(*) FROM devices WHERE center_id = ?1 AND token_hash LIKE 'relayed:%' AND enrolled_at > ?2",
+                    (&center, now - 24 * 3600 * 1000),
+                    |r| r.get(0),
+                )?;
+                if rules::relayed_device_row(&center, device, known.as_ref(), made_today as u64)? {
                     // No credential: it is known here only through its center's hub.
                     conn.execute(
                         "INSERT INTO devices (id, center_id, name, token_hash, enrolled_at)

@@ -147,6 +147,28 @@ fn a_relay_speaks_only_for_its_own_centers_laptops_with_their_own_signatures() {
     assert_eq!(push_with(&national, &relay_token, &mixed.encode()).0, 400);
     assert_eq!(national.event_ids(), before, "nothing of any of them is stored");
 
+    // Nor give its own key to a laptop of its center that enrolled here before sending one:
+    // that laptop's first signed push registers its key, and only it may make it.
+    let keyless = kalamu_core::progress::event::fresh_device_id();
+    let code = national.code("Centre de Kindia");
+    let body = crate::fleet::enrol_json(&code, &keyless, "kindia-old").to_string();
+    assert_eq!(
+        national.request("POST", "/v1/enroll", &[("Content-Type", "application/json")], body.as_bytes()).0,
+        200
+    );
+    let mut posing = direct.store().own_batch_after(&VersionVector::default(), 1_000).unwrap();
+    for e in &mut posing.events {
+        e.device_id = keyless.clone();
+        e.id = kalamu_core::progress::event::derived_id(&keyless, e.seq);
+    }
+    let chain = posing.events.iter().fold(kalamu_core::sync::proof::Chain::start(&keyless), |c, e| c.then(e));
+    let chosen =
+        kalamu_core::sync::proof::SigningKey::from_bytes(&kalamu_core::Store::fresh_signing_seed().unwrap());
+    let last = posing.events.last().unwrap().seq;
+    posing.proofs = vec![kalamu_core::sync::proof::Proof::sign(&chosen, &keyless, last, &chain)];
+    assert_eq!(push_with(&national, &relay_token, &posing.encode()).0, 400);
+    assert_eq!(national.event_ids(), before, "nothing of any of them is stored");
+
     // A laptop's credential is no relay's: it gets no relay's answers.
     let (status, _) = national.request(
         "GET",

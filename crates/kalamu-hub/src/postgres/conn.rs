@@ -34,6 +34,8 @@ pub(super) struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
     client: Client,
     prepared: HashMap<String, Statement>,
+    /// Not to be used again (a call on it panicked, perhaps mid-transaction).
+    closed: bool,
 }
 
 impl Conn {
@@ -50,7 +52,7 @@ impl Conn {
                 Ok::<_, tokio_postgres::Error>(client)
             })
         })?;
-        Ok(Conn { runtime: Some(runtime), client, prepared: HashMap::new() })
+        Ok(Conn { runtime: Some(runtime), client, prepared: HashMap::new(), closed: false })
     }
 
     fn wait<F: Future>(&self, f: F) -> F::Output {
@@ -141,7 +143,7 @@ impl Pool {
 
     fn give_back(&self, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if conn.client.is_closed() {
+        if conn.closed || conn.client.is_closed() {
             idle.1 -= 1;
             drop(idle);
             drop(conn);
@@ -153,10 +155,22 @@ impl Pool {
 
     /// Runs `f` on a connection, outside any transaction.
     pub fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
-        let mut conn = self.take()?;
-        let out = f(&mut conn);
-        self.give_back(conn);
-        out
+        /// Gives the connection back even if `f` panics (a panic mid-transaction
+        /// drops it, which closes it and rolls back): the pool never shrinks for good.
+        struct Lent<'a> {
+            pool: &'a Pool,
+            conn: Option<Conn>,
+        }
+        impl Drop for Lent<'_> {
+            fn drop(&mut self) {
+                if let Some(mut conn) = self.conn.take() {
+                    conn.closed |= std::thread::panicking();
+                    self.pool.give_back(conn);
+                }
+            }
+        }
+        let mut lent = Lent { pool: self, conn: Some(self.take()?) };
+        f(lent.conn.as_mut().expect("lent until dropped"))
     }
 
     /// Runs `f` in a transaction that `begin` starts, committed if `f` succeeds and rolled back if not.
