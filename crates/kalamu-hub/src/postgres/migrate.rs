@@ -5,9 +5,12 @@
 use super::conn::Pool;
 use crate::error::{HubError, Result};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_hub.sql"),
-    include_str!("../../migrations/postgres/0002_relays.sql"),
+/// The migrations by number, numbered as SQLite's: a country's database
+/// starts at SQLite's schema 11, and each later change has the same number
+/// in both engines.
+const MIGRATIONS: &[(usize, &str)] = &[
+    (11, include_str!("../../migrations/postgres/0011_hub.sql")),
+    (12, include_str!("../../migrations/postgres/0012_relays.sql")),
 ];
 
 /// The advisory lock taken while migrating: "KLMH", as SQLite's application id.
@@ -36,15 +39,16 @@ pub(super) fn migrate(pool: &Pool, described: &str) -> Result<()> {
             )?;
             0
         };
-        if version > MIGRATIONS.len() {
+        let newest = MIGRATIONS.last().map_or(0, |(n, _)| *n);
+        if version > newest {
             return Err(HubError::BadDatabase(
                 described.to_owned(),
                 format!("it was written by a newer hub (schema {version}); update Kalamu"),
             ));
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        for (number, sql) in MIGRATIONS.iter().filter(|(n, _)| *n > version) {
             conn.batch(sql)?;
-            conn.exec("UPDATE kalamu_schema SET version = $1", &[&((i + 1) as i64)])?;
+            conn.exec("UPDATE kalamu_schema SET version = $1", &[&(*number as i64)])?;
         }
         Ok(())
     })

@@ -1,7 +1,7 @@
 -- A center's hub that relays its laptops' progress to this hub (a
 -- country's) enrols with a code made for it. It may push the events of any
 -- laptop of its center, each still signed by that laptop; the laptops it
--- names become devices of its center here. (SQLite's 0012.)
+-- names become devices of its center here.
 ALTER TABLE enroll_codes ADD COLUMN relay BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE devices ADD COLUMN relay BOOLEAN NOT NULL DEFAULT false;
 

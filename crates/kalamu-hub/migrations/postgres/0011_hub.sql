@@ -1,6 +1,6 @@
 -- The hub's schema on PostgreSQL, as SQLite's schema stands after its
--- migration 0011: a country's hub starts here. Later changes come as
--- numbered files beside this one, as for SQLite.
+-- migration 0011: a country's hub starts here, at the same number. Later
+-- changes come as files numbered as SQLite's.
 
 CREATE TABLE centers (
     id         TEXT PRIMARY KEY,                -- UUID
