@@ -295,13 +295,9 @@ fn first_pull(work: &std::path::Path, url: &str, total: usize) {
     );
 }
 
-/// A second fresh database on the server of `url`.
+/// Another fresh database on the server of `url`.
 fn fresh_on(url: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    let name = format!("hub_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls).unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    format!("{base}/{name}")
+    pg::database_on(url.rsplit_once('/').map_or(url, |(b, _)| b))
 }
 
 fn env(name: &str, default: usize) -> usize {

@@ -293,13 +293,17 @@ impl Storage for PgStorage {
                         })
                     })
                     .transpose()?;
-                let made_today: i64 = conn
-                    .one(
-                        "SELECT count(*) FROM devices WHERE center_id = $1 AND token_hash LIKE 'relayed:%'
-                         AND enrolled_at > $2",
-                        &[&center_id, &(now - 24 * 3600 * 1000)],
-                    )?
-                    .try_get(0)?;
+                // Counted only when it matters: for a laptop new here.
+                let made_today: i64 = match known {
+                    Some(_) => 0,
+                    None => conn
+                        .one(
+                            "SELECT count(*) FROM devices WHERE center_id = $1 AND token_hash LIKE 'relayed:%'
+                             AND enrolled_at > $2",
+                            &[&center_id, &(now - 24 * 3600 * 1000)],
+                        )?
+                        .try_get(0)?,
+                };
                 if rules::relayed_device_row(center_id, device, known.as_ref(), made_today as u64)? {
                     // No credential: it is known here only through its center's hub. Two
                     // relayed pushes naming it at once: the second finds it made.

@@ -440,11 +440,16 @@ impl Storage for SqliteStorage {
                         },
                     )
                     .optional()?;
-                let made_today: i64 = conn.query_row(
-                    "SELECT count(*) FROM devices WHERE center_id = ?1 AND token_hash LIKE 'relayed:%' AND enrolled_at > ?2",
-                    (&center, now - 24 * 3600 * 1000),
-                    |r| r.get(0),
-                )?;
+                // Counted only when it matters: for a laptop new here.
+                let made_today: i64 = match known {
+                    Some(_) => 0,
+                    None => conn.query_row(
+                        "SELECT count(*) FROM devices WHERE center_id = ?1 AND token_hash LIKE 'relayed:%'
+                         AND enrolled_at > ?2",
+                        (&center, now - 24 * 3600 * 1000),
+                        |r| r.get(0),
+                    )?,
+                };
                 if rules::relayed_device_row(&center, device, known.as_ref(), made_today as u64)? {
                     // No credential: it is known here only through its center's hub.
                     conn.execute(

@@ -31,11 +31,16 @@ pub fn fresh_database() -> (String, Option<Server>) {
             (url, Some(server))
         }
     };
+    (database_on(&base), server)
+}
+
+/// A fresh, empty database on the server at `base` (a URL without a database): its URL.
+pub fn database_on(base: &str) -> String {
     let name = format!("hub_{}", uuid::Uuid::now_v7().simple());
     let mut admin = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls)
         .unwrap_or_else(|e| panic!("PostgreSQL at {base}: {e}"));
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    (format!("{base}/{name}"), server)
+    format!("{base}/{name}")
 }
 
 /// A client of a hub's database, for a test's own look into it.

@@ -218,17 +218,24 @@ pub(super) fn pull(
 /// The learners that `events` refer to, as they travel.
 pub(super) fn learner_records(conn: &mut Conn, events: &[Event]) -> Result<Vec<LearnerRecord>> {
     let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.learner_id.as_str()).collect();
-    ids.into_iter()
-        .map(|id| {
-            let row = conn
-                .opt("SELECT name, created_at, pin_hash FROM learners WHERE id = $1", &[&id])?
-                .ok_or_else(|| HubError::Damaged(format!("learner {id} of a stored event is missing")))?;
+    let asked: Vec<&str> = ids.iter().copied().collect();
+    // One round trip for all of them, put in id order here (the server's collation may differ).
+    let rows =
+        conn.query("SELECT id, name, created_at, pin_hash FROM learners WHERE id = ANY($1)", &[&asked])?;
+    let mut found: Vec<LearnerRecord> = rows
+        .iter()
+        .map(|r| {
             Ok(LearnerRecord {
-                id: id.to_owned(),
-                name: row.try_get(0)?,
-                created_at: row.try_get(1)?,
-                pin_hash: row.try_get(2)?,
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                created_at: r.try_get(2)?,
+                pin_hash: r.try_get(3)?,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(missing) = ids.iter().find(|id| found.binary_search_by(|l| l.id.as_str().cmp(id)).is_err()) {
+        return Err(HubError::Damaged(format!("learner {missing} of a stored event is missing")));
+    }
+    Ok(found)
 }
